@@ -1,0 +1,3 @@
+from archetype.cli.main import main
+
+main()
