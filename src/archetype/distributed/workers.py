@@ -1,0 +1,146 @@
+"""The shard worker: a Ray actor that holds one shard of the embedding in memory.
+
+Each worker answers three questions about *its* rows, always through the one step function
+the single-machine fit uses (:func:`archetype.cluster.step.partial_stats`):
+
+* ``sample(seed, size)`` — rows for seeding (k-means++ runs on the driver over the union);
+* ``batch_stats(centers, seed, iteration, size)`` — stats of a mini-batch drawn from its
+  rows with an RNG keyed by ``(seed, worker, iteration)``;
+* ``full_stats(centers)`` — stats of all its rows (a Lloyd pass, the final inertia).
+
+Nothing in a worker depends on what it did before: a restarted worker (Ray re-runs the
+constructor, which reloads the shard) answers every call exactly as the lost one would
+have, so a restart changes no number of the fit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from archetype.distributed.shards import Shard
+
+log = logging.getLogger(__name__)
+
+# Keeps the worker's BLAS/torch threads to its CPU share (Ray sets OMP_NUM_THREADS for tasks
+# it schedules with num_cpus, but we set it explicitly for torch which reads its own knob).
+
+
+def batch_rng(seed: int, worker: int, iteration: int) -> np.random.Generator:
+    """The RNG a worker draws its part of mini-batch ``iteration`` with (stateless, replayable)."""
+    return np.random.default_rng([int(seed), int(worker), int(iteration), 0x5EED])
+
+
+def batch_shares(sizes: list[int], batch_size: int) -> list[int]:
+    """Split ``batch_size`` draws over shards in proportion to their row counts.
+
+    Largest-remainder rounding, so the shares sum to ``batch_size`` exactly and depend only on
+    the shard sizes: a mini-batch across shards is a draw from all ``n`` rows stratified by
+    shard.
+    """
+    n = sum(sizes)
+    if n == 0:
+        return [0] * len(sizes)
+    exact = [batch_size * s / n for s in sizes]
+    shares = [int(e) for e in exact]
+    order = sorted(range(len(sizes)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for i in order[: batch_size - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+class ShardWorker:
+    """Holds rows ``[shard.start, shard.stop)`` of the embedding; made a Ray actor by the driver.
+
+    Parameters
+    ----------
+    index : int
+        This worker's number (keys its RNG).
+    shard : FileShard or ObjectShard
+        Where its rows are; (re)loaded in the constructor.
+    metric, backend, device : str
+        Passed to ``partial_stats`` unchanged.
+    threads : int, optional
+        Torch intra-op threads for this worker (its CPU share).
+    """
+
+    def __init__(
+        self,
+        index: int,
+        shard: Shard,
+        *,
+        metric: str,
+        backend: str,
+        device: str,
+        threads: int | None = None,
+    ) -> None:
+        if threads:
+            os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+            try:
+                import torch
+
+                torch.set_num_threads(threads)
+            except ImportError:  # pragma: no cover - torch is a core dependency
+                pass
+        self.index = index
+        self.shard = shard
+        self.metric = metric
+        self.backend = backend
+        self.device = device
+        self.X = shard.load()
+        self.loads = 1
+        log.info("worker %d loaded rows %d:%d", index, shard.start, shard.stop)
+
+    # -- plumbing -------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """Rows, dimension, pid and whether this process is a restart (for logs and tests)."""
+        restarted = False
+        try:
+            import ray
+
+            restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
+        except Exception:  # noqa: BLE001 - outside Ray (plain-Python use in tests)
+            pass
+        return {
+            "index": self.index,
+            "rows": int(self.X.shape[0]),
+            "dim": int(self.X.shape[1]),
+            "pid": os.getpid(),
+            "restarted": restarted,
+        }
+
+    def _stats(self, X: np.ndarray, centers: np.ndarray):
+        from archetype.cluster.step import partial_stats
+
+        return partial_stats(
+            X, centers, metric=self.metric, backend=self.backend, device=self.device
+        )
+
+    # -- the three questions --------------------------------------------------------------
+    def sample(self, seed: int, size: int) -> np.ndarray:
+        """``size`` distinct rows of this shard, drawn with ``batch_rng(seed, index, -1)``."""
+        size = min(int(size), self.X.shape[0])
+        rng = batch_rng(seed, self.index, -1)
+        idx = np.sort(rng.choice(self.X.shape[0], size=size, replace=False))
+        return self.X[idx]
+
+    def batch_stats(self, centers: np.ndarray, seed: int, iteration: int, size: int):
+        """``StepStats`` of ``size`` rows drawn for mini-batch ``iteration``."""
+        rng = batch_rng(seed, self.index, iteration)
+        idx = rng.integers(0, self.X.shape[0], size=int(size))
+        return self._stats(self.X[idx], centers)
+
+    def full_stats(self, centers: np.ndarray):
+        """``StepStats`` of every row of this shard."""
+        return self._stats(self.X, centers)
+
+    def labels(self, centers: np.ndarray) -> np.ndarray:
+        """Nearest-centroid labels of every row (for reassignment counts)."""
+        from archetype.cluster import assign
+
+        return assign(
+            self.X, centers, metric=self.metric, backend=self.backend, device=self.device
+        ).labels

@@ -1,0 +1,60 @@
+"""Shard cutting and mini-batch shares: pure functions, no Ray needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from archetype.distributed.features import merge_reports
+from archetype.distributed.shards import FileShard, backing_file, make_shards, split_rows
+from archetype.distributed.workers import batch_rng, batch_shares
+
+
+def test_split_rows_covers_range_with_near_equal_parts():
+    assert split_rows(10, 3) == [(0, 4), (4, 7), (7, 10)]
+    assert split_rows(2, 4) == [(0, 1), (1, 2)]
+    assert split_rows(0, 3) == []
+    with pytest.raises(ValueError):
+        split_rows(5, 0)
+
+
+def test_batch_shares_sum_exactly_and_follow_sizes():
+    assert batch_shares([50, 30, 20], 10) == [5, 3, 2]
+    # 7 draws over sizes 1:1:1 -> 7/3 each; remainders tie, lower index wins
+    assert batch_shares([100, 100, 100], 7) == [3, 2, 2]
+    shares = batch_shares([333, 1, 666], 1000)
+    assert sum(shares) == 1000 and shares == [333, 1, 666]
+    assert batch_shares([0, 0], 5) == [0, 0]
+
+
+def test_batch_rng_is_keyed_by_seed_worker_iteration():
+    a = batch_rng(7, 1, 3).integers(0, 1 << 30, 5)
+    assert np.array_equal(a, batch_rng(7, 1, 3).integers(0, 1 << 30, 5))
+    assert not np.array_equal(a, batch_rng(7, 2, 3).integers(0, 1 << 30, 5))
+    assert not np.array_equal(a, batch_rng(7, 1, 4).integers(0, 1 << 30, 5))
+
+
+def test_file_shards_reload_their_rows(tmp_path):
+    X = np.arange(30, dtype=np.float32).reshape(10, 3)
+    path = tmp_path / "embedding.npy"
+    np.save(path, X)
+    shards = make_shards(path, 3)
+    assert [(s.start, s.stop) for s in shards] == [(0, 4), (4, 7), (7, 10)]
+    assert all(isinstance(s, FileShard) for s in shards)
+    np.testing.assert_array_equal(np.concatenate([s.load() for s in shards]), X)
+    # a memmap of the whole file is recognised as file-backed; a slice of it is not
+    mm = np.load(path, mmap_mode="r")
+    assert backing_file(mm) == str(path.resolve())
+    assert backing_file(mm[2:5]) is None
+    assert backing_file(X) is None
+
+
+def test_merge_reports_sums_counts_and_widens_dates():
+    a = {"rows_scanned": 5, "rows_used": 4, "first_day": "2026-01-03", "last_day": "2026-02-01",
+         "unknown_event_values": ["x"], "transaction_only": False}
+    b = {"rows_scanned": 7, "rows_used": 7, "first_day": "2026-01-01", "last_day": "2026-01-20",
+         "unknown_event_values": ["x", "y"], "transaction_only": False}
+    m = merge_reports([a, b])
+    assert m == {"rows_scanned": 12, "rows_used": 11, "first_day": "2026-01-01",
+                 "last_day": "2026-02-01", "unknown_event_values": ["x", "y"],
+                 "transaction_only": False}
