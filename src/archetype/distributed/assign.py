@@ -62,7 +62,13 @@ def _write_part_task(
     import polars as pl
 
     labels, dist, margin = _assign_rows(shard, centers, metric, backend, device)
-    ids = pl.read_parquet(ids_path).get_column("customer_id")[shard.start : shard.stop]
+    ids = (
+        pl.scan_parquet(ids_path)
+        .select("customer_id")
+        .slice(shard.start, shard.stop - shard.start)
+        .collect()
+        .get_column("customer_id")
+    )
     frame = pl.DataFrame(
         {
             "customer_id": ids,
@@ -221,9 +227,7 @@ def _n_rows(embedding: np.ndarray | str | Path) -> int:
             return int(np.load(embedding, mmap_mode="r").shape[0])
         except (OSError, ValueError) as e:
             raise UserError(f"cannot read the embedding: {e}", path=embedding) from e
-    return int(np.asarray(embedding).shape[0]) if not hasattr(embedding, "shape") else int(
-        embedding.shape[0]
-    )
+    return int(embedding.shape[0]) if hasattr(embedding, "shape") else len(embedding)
 
 
 __all__ = ["FileShard", "ray_assign", "read_assignments", "write_assignments"]
