@@ -1,1 +1,22 @@
-"""archetype.events."""
+"""Reading real event logs: column/event-type maps, validation, as-of cut.
+
+>>> scan = read_events("events/", EventsConfig.from_dict({"columns": {"customer_id": "uid"}}),
+...                    as_of=date(2026, 12, 31), window_days=365)   # doctest: +SKIP
+>>> scan.lazy            # canonical LazyFrame                      # doctest: +SKIP
+>>> scan.report.to_dict()                                            # doctest: +SKIP
+"""
+
+from archetype.events.config import EventsConfig
+from archetype.events.read import EventsScan, read_events, window_start
+from archetype.events.report import ValidationReport
+from archetype.events.schema import CANONICAL_COLUMNS, EVENT_TYPES
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "EVENT_TYPES",
+    "EventsConfig",
+    "EventsScan",
+    "ValidationReport",
+    "read_events",
+    "window_start",
+]

@@ -1,0 +1,62 @@
+"""The canonical event schema every reader maps the user's log onto.
+
+Canonical columns (dtype after mapping):
+
+========== ============== ========================================================
+column     dtype          meaning
+========== ============== ========================================================
+customer_id Int64 | String who did it (user dtype kept; nulls dropped)
+ts         Datetime(us)   when (naive wall-clock time of the log)
+event_type String         one of :data:`EVENT_TYPES`
+amount     Float64        money of a purchase; negative = a return (0 when absent)
+quantity   Int32          items (1 when absent)
+discount   Float64        fraction off list price, 0..1 (0 when absent)
+channel    String         acquisition/interaction channel (null when absent)
+category   String         product/content category (null when absent)
+========== ============== ========================================================
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+EVENT_TYPES: tuple[str, ...] = (
+    "view",
+    "add_to_cart",
+    "purchase",
+    "email_open",
+    "email_click",
+    "ad_click",
+    "referral",
+    "session_start",
+)
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("customer_id", "ts")
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "event_type",
+    "amount",
+    "quantity",
+    "discount",
+    "channel",
+    "category",
+)
+CANONICAL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+# Value an absent optional column takes, with its canonical dtype.
+DEFAULTS: dict[str, pl.Expr] = {
+    "event_type": pl.lit("purchase", dtype=pl.String),
+    "amount": pl.lit(0.0, dtype=pl.Float64),
+    "quantity": pl.lit(1, dtype=pl.Int32),
+    "discount": pl.lit(0.0, dtype=pl.Float64),
+    "channel": pl.lit(None, dtype=pl.String),
+    "category": pl.lit(None, dtype=pl.String),
+}
+
+DTYPES: dict[str, pl.DataType] = {
+    "event_type": pl.String(),
+    "amount": pl.Float64(),
+    "quantity": pl.Int32(),
+    "discount": pl.Float64(),
+    "channel": pl.String(),
+    "category": pl.String(),
+}

@@ -1,0 +1,119 @@
+"""Compose the feature families into one per-customer frame.
+
+``build_lazy`` is the whole plan (events -> named features) as one LazyFrame; only
+``build_features`` collects it, with the streaming engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from archetype.features import (
+    content,
+    engagement,
+    loyalty,
+    occasions,
+    purchase,
+    rfm,
+    timing,
+    usage,
+)
+from archetype.features.base import aggregations, prepare
+from archetype.features.config import FeatureConfig
+from archetype.features.context import FeatureContext, day_number
+from archetype.features.spec import FeatureSpec
+
+# Order matters: later families may use earlier columns (weeks() needs tenure_days).
+FAMILY_MODULES = (rfm, usage, purchase, timing, occasions, loyalty, engagement, content)
+
+
+def feature_specs(ctx: FeatureContext) -> list[FeatureSpec]:
+    """Every raw feature, in output column order."""
+    return [s for m in FAMILY_MODULES for s in m.specs(ctx)]
+
+
+def build_lazy(
+    events: pl.LazyFrame, ctx: FeatureContext, *, keep_event_counts: bool = False
+) -> pl.LazyFrame:
+    """Canonical events -> ``customer_id`` + raw features (lazy, sorted by customer_id).
+
+    With ``keep_event_counts`` a last column ``_events`` (events per customer) is kept, so a
+    caller can count rows that went in (e.g. after duplicate removal) at no extra pass.
+    """
+    prepared = events.pipe(prepare)
+    out = prepared.group_by("customer_id").agg(aggregations(ctx))
+    for m in FAMILY_MODULES:
+        for frame in getattr(m, "frames", lambda _p: [])(prepared):
+            out = out.join(frame, on="customer_id", how="left")
+    for m in FAMILY_MODULES:
+        out = out.with_columns(m.exprs(ctx))
+    names = [s.name for s in feature_specs(ctx)]
+    cols = [pl.col(n).cast(pl.Float64) for n in names]
+    if keep_event_counts:
+        cols.append(pl.col("_events"))
+    return out.select("customer_id", *cols).sort("customer_id")
+
+
+def discover_channels(events: pl.LazyFrame, max_channels: int) -> list[str]:
+    """The ``max_channels`` most frequent channel values (ties by name), sorted by name."""
+    if max_channels == 0:
+        return []
+    top = (
+        events.filter(pl.col("channel").is_not_null())
+        .group_by("channel")
+        .len()
+        .sort(["len", "channel"], descending=[True, False])
+        .head(max_channels)
+        .collect(engine="streaming")
+    )
+    return sorted(top["channel"].to_list())
+
+
+def horizon_of(events: pl.LazyFrame, as_of: dt.date, window_days: int | None) -> int:
+    """Window length, or days from the first event to ``as_of`` inclusive."""
+    if window_days is not None:
+        return int(window_days)
+    first = events.select(pl.col("ts").min()).collect(engine="streaming").item()
+    return 1 if first is None else day_number(as_of) - day_number(first.date()) + 1
+
+
+def build_features(
+    lazy: pl.LazyFrame,
+    as_of: dt.date,
+    config: FeatureConfig | None = None,
+    *,
+    horizon_days: int | None = None,
+    channels: list[str] | None = None,
+) -> pl.DataFrame:
+    """Raw behavioral features per customer.
+
+    Parameters
+    ----------
+    lazy : pl.LazyFrame
+        Canonical events already cut at ``as_of`` (``read_events(...).lazy``).
+    as_of : date
+        The as-of day (recency/tenure are measured to it).
+    config : FeatureConfig, optional
+        Occasion windows and channels; defaults.
+    horizon_days : int, optional
+        "Never" value of day-valued features; default ``config.window_days`` or the span
+        from the first event to ``as_of``.
+    channels : list of str, optional
+        Channels with a share feature; default ``config.channels`` or discovered.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``customer_id`` + Float64 features (see ``docs/features.md``), sorted by customer_id.
+    """
+    cfg = config or FeatureConfig()
+    if horizon_days is None:
+        horizon_days = horizon_of(lazy, as_of, cfg.window_days)
+    if channels is None:
+        channels = (
+            cfg.channels if cfg.channels is not None else discover_channels(lazy, cfg.max_channels)
+        )
+    ctx = FeatureContext.make(as_of, horizon_days, cfg, channels)
+    return build_lazy(lazy, ctx).collect(engine="streaming")

@@ -1,0 +1,276 @@
+"""The feature directory: compute it from an event log, or load it back.
+
+Files: ``features.parquet`` (customer_id + raw features), ``ids.parquet`` (customer_id,
+row order of the embedding), ``embedding.npy`` (float32, C-order), ``transform.json``,
+``manifest.json``.  Written with :func:`archetype._atomic.atomic_dir`: the directory exists
+whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from archetype import __version__ as ARCHETYPE_VERSION
+from archetype._atomic import atomic_dir
+from archetype.errors import UserError
+from archetype.events import EventsConfig, read_events
+from archetype.features.build import build_lazy, discover_channels, feature_specs
+from archetype.features.config import FeatureConfig
+from archetype.features.context import FeatureContext, day_number
+from archetype.features.transform import FeatureTransform
+from archetype.progress import Tracker, tracker_or_null
+
+log = logging.getLogger(__name__)
+
+FILES = ("features.parquet", "ids.parquet", "embedding.npy", "transform.json", "manifest.json")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class FeatureSet:
+    """A loaded (or just written) feature directory."""
+
+    ids: pl.Series
+    features: pl.DataFrame
+    embedding: np.ndarray
+    transform: FeatureTransform
+    manifest: dict[str, Any]
+    path: Path | None = None
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.transform.feature_names)
+
+    @property
+    def output_names(self) -> list[str]:
+        return self.transform.output_names
+
+
+def split_config(
+    config: FeatureConfig | EventsConfig | Mapping[str, Any] | None,
+    events_config: EventsConfig | None = None,
+) -> tuple[EventsConfig, FeatureConfig]:
+    """Accept a FeatureConfig, an EventsConfig, a whole config TOML dict (``events``/
+    ``features`` tables) or a bare ``[features]`` dict; return both configs."""
+    ev = events_config or EventsConfig()
+    if config is None:
+        return ev, FeatureConfig()
+    if isinstance(config, FeatureConfig):
+        return ev, config
+    if isinstance(config, EventsConfig):
+        return config, FeatureConfig()
+    if isinstance(config, Mapping):
+        if "events" in config or "features" in config:
+            ev = events_config or EventsConfig.from_dict(config.get("events"))
+            return ev, FeatureConfig.from_dict(config.get("features"))
+        return ev, FeatureConfig.from_dict(config)
+    raise TypeError(f"config of type {type(config).__name__} is not supported")
+
+
+def _partition_count(rows: int, partition_rows: int) -> int:
+    return max(1, math.ceil(rows / partition_rows))
+
+
+def compute_features(
+    events_path: str | Path,
+    as_of: dt.date,
+    *,
+    config: FeatureConfig | EventsConfig | Mapping[str, Any] | None = None,
+    events_config: EventsConfig | None = None,
+    window_days: int | None = None,
+    channels: list[str] | None = None,
+    tracker: Tracker | None = None,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Read, validate and build raw features; return them and the run's facts (no writing).
+
+    Customers are processed in hash partitions of about ``config.partition_rows`` events
+    each, so memory stays bounded on large logs; each partition is one streaming query.
+    """
+    ev_cfg, cfg = split_config(config, events_config)
+    window = window_days if window_days is not None else cfg.window_days
+    tr = tracker_or_null(tracker)
+    with tr.task("reading events", total=None):
+        scan = read_events(events_path, ev_cfg, as_of=as_of, window_days=window)
+    report = scan.report
+    if window is not None:
+        horizon = int(window)
+    else:
+        horizon = day_number(as_of) - day_number(dt.date.fromisoformat(report.first_day)) + 1
+    if channels is None:
+        channels = cfg.channels
+    if channels is None:
+        channels = discover_channels(scan.lazy_with_duplicates, cfg.max_channels)
+    ctx = FeatureContext.make(as_of, horizon, cfg, list(channels))
+    n_parts = _partition_count(report.rows_used, cfg.partition_rows)
+    parts: list[pl.DataFrame] = []
+    with tr.task("building features", total=n_parts) as task:
+        for p in range(n_parts):
+            lf = scan.lazy_with_duplicates
+            if n_parts > 1:
+                lf = lf.filter(pl.col("customer_id").hash(seed=0) % n_parts == p)
+            part = build_lazy(lf.unique(), ctx, keep_event_counts=True).collect(engine="streaming")
+            parts.append(part)
+            task.advance(1)
+    df = pl.concat(parts) if len(parts) > 1 else parts[0]
+    if n_parts > 1:
+        df = df.sort("customer_id")
+    report.duplicate_events = int(report.rows_used - df["_events"].sum())
+    df = df.drop("_events")
+    facts = {
+        "as_of": as_of.isoformat(),
+        "window_days": window,
+        "horizon_days": horizon,
+        "events_path": str(events_path),
+        "events_config": ev_cfg.to_dict(),
+        "feature_config": cfg.to_dict(),
+        "channels": list(channels),
+        "partitions": n_parts,
+        "report": report.to_dict(),
+        "specs": [s.to_dict() for s in feature_specs(ctx)],
+    }
+    return df, facts
+
+
+def compute_feature_dir(
+    events_path: str | Path,
+    as_of: dt.date,
+    out_dir: str | Path,
+    *,
+    config: FeatureConfig | EventsConfig | Mapping[str, Any] | None = None,
+    window_days: int | None = None,
+    transform: FeatureTransform | Mapping[str, Any] | None = None,
+    tracker: Tracker | None = None,
+    events_config: EventsConfig | None = None,
+) -> FeatureSet:
+    """Build the feature directory ``out_dir`` from an event log.
+
+    Parameters
+    ----------
+    events_path : str or Path
+        Parquet/CSV file, glob or (hive) folder.
+    as_of : date
+        Last day included.
+    out_dir : str or Path
+        Written atomically (replaced if it exists).
+    config : FeatureConfig, EventsConfig or dict, optional
+        A whole config TOML dict (``events`` and ``features`` tables) is accepted.
+    window_days : int, optional
+        Lookback window in days.
+    transform : FeatureTransform or dict, optional
+        Re-apply this fitted transform (and its channel list) instead of fitting one.
+    tracker : Tracker, optional
+        Progress reporting.
+    events_config : EventsConfig, optional
+        Column/event-type maps when ``config`` is a FeatureConfig.
+
+    Returns
+    -------
+    FeatureSet
+    """
+    if isinstance(transform, Mapping):
+        transform = FeatureTransform.from_dict(transform)
+    channels = None
+    if transform is not None and "channels" in transform.extra:
+        channels = list(transform.extra["channels"])
+    df, facts = compute_features(
+        events_path,
+        as_of,
+        config=config,
+        events_config=events_config,
+        window_days=window_days,
+        channels=channels,
+        tracker=tracker,
+    )
+    _, cfg = split_config(config, events_config)
+    tr = tracker_or_null(tracker)
+    with tr.task("embedding", total=None):
+        if transform is None:
+            from archetype.features.spec import FeatureSpec
+
+            specs = [FeatureSpec(**s) for s in facts["specs"]]
+            transform = FeatureTransform.fit(
+                df, cfg, specs=specs, extra={"channels": facts["channels"]}
+            )
+        else:
+            df = _conform(df, transform)
+        emb = transform.transform(df)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **{k: v for k, v in facts.items() if k != "specs"},
+        "n_customers": df.height,
+        "n_events": facts["report"]["rows_used"] - facts["report"]["duplicate_events"],
+        "feature_names": transform.feature_names,
+        "output_names": transform.output_names,
+        "embedding_shape": list(emb.shape),
+        "features": facts["specs"],
+        "versions": {
+            "archetype": ARCHETYPE_VERSION,
+            "polars": pl.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    out = Path(out_dir)
+    with tr.task("writing", total=None), atomic_dir(out) as tmp:
+        df.write_parquet(tmp / "features.parquet")
+        df.select("customer_id").write_parquet(tmp / "ids.parquet")
+        np.save(tmp / "embedding.npy", emb)
+        (tmp / "transform.json").write_text(json.dumps(transform.to_dict(), indent=1) + "\n")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    log.info("features: %d customers x %d features -> %s", df.height, emb.shape[1], out)
+    return FeatureSet(df["customer_id"], df, emb, transform, manifest, out)
+
+
+def _conform(df: pl.DataFrame, transform: FeatureTransform) -> pl.DataFrame:
+    """Columns of a re-applied transform: missing channel/occasion shares are 0."""
+    cols = []
+    for n in transform.feature_names:
+        if n in df.columns:
+            cols.append(pl.col(n))
+        elif n.startswith(("channel_share_", "occasion_share_")):
+            cols.append(pl.lit(0.0).alias(n))
+        else:
+            raise UserError(f"the saved transform needs feature {n!r}, which was not built")
+    return df.select("customer_id", *cols)
+
+
+def load_feature_dir(path: str | Path, mmap: bool = True) -> FeatureSet:
+    """Load a feature directory written by :func:`compute_feature_dir`.
+
+    ``mmap=True`` memory-maps ``embedding.npy`` read-only.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        raise UserError("not a feature directory (missing)", path=p)
+    missing = [f for f in FILES if not (p / f).exists()]
+    if missing:
+        raise UserError(f"not a feature directory; missing {', '.join(missing)}", path=p)
+    try:
+        manifest = json.loads((p / "manifest.json").read_text())
+        transform = FeatureTransform.from_dict(json.loads((p / "transform.json").read_text()))
+        ids = pl.read_parquet(p / "ids.parquet")["customer_id"]
+        features = pl.read_parquet(p / "features.parquet")
+        emb = np.load(p / "embedding.npy", mmap_mode="r" if mmap else None)
+    except (OSError, ValueError, json.JSONDecodeError) as e:
+        if isinstance(e, UserError):
+            raise
+        raise UserError(f"feature directory is unreadable ({e})", path=p) from None
+    if emb.dtype != np.float32 or emb.ndim != 2 or emb.shape[0] != len(ids):
+        raise UserError(
+            f"embedding.npy has shape {emb.shape} dtype {emb.dtype}; "
+            f"expected ({len(ids)}, d) float32",
+            path=p / "embedding.npy",
+        )
+    return FeatureSet(ids, features, emb, transform, manifest, p)
