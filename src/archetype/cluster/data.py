@@ -9,6 +9,7 @@ normalized chunk by chunk.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -81,7 +82,8 @@ class Dataset:
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Yield ``(offset, rows float32, weights float32)`` chunk by chunk."""
         for s in range(0, self.count(), self.chunk_rows):
-            yield s, self._clean(self.X[s : s + self.chunk_rows], s), self.w[s : s + self.chunk_rows]
+            e = s + self.chunk_rows
+            yield s, self._clean(self.X[s:e], s), self.w[s:e]
 
     def subset(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows and weights at sorted indices ``idx`` (sorting keeps memmap reads local)."""
@@ -92,10 +94,8 @@ class Dataset:
         """Remove the spool file of an iterator-backed dataset."""
         if self._tmpfile is not None:
             self.X = None
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(self._tmpfile)
-            except OSError:
-                pass
             self._tmpfile = None
 
 
