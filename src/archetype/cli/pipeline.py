@@ -1,9 +1,302 @@
-"""CLI commands: pipeline (placeholder until its issue lands)."""
+"""CLI commands: ``run``, ``backfill``, ``models list|show``, ``forget``.
+
+Every config key has a flag; a flag given on the command line wins over the config file,
+so a run can be scripted with flags alone.  User mistakes exit 2 (one line, from the root
+group); runtime failures exit 1 with one line naming the run record that says why.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from archetype.cli._common import console, err_console, fail, parse_date, progress_tracker
+from archetype.errors import UserError
+
+Config = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
+Events = Annotated[
+    str | None, typer.Option(help="Events path (file, dir or glob). \\[pipeline] events")
+]
+Out = Annotated[
+    Path | None, typer.Option("--out", help="Pipeline root directory. \\[pipeline] out")
+]
+K = Annotated[int | None, typer.Option("--k", help="Number of segments. \\[pipeline] k")]
+WindowDays = Annotated[
+    int | None, typer.Option(help="Only events of the last N days. \\[pipeline] window_days")
+]
+Engine = Annotated[str | None, typer.Option(help="local or ray. \\[pipeline] engine")]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(envvar="RAY_ADDRESS", help="Ray cluster address. \\[pipeline] ray_address"),
+]
+Backend = Annotated[str | None, typer.Option(help="auto|torch|faiss|numba. \\[cluster] backend")]
+Device = Annotated[str | None, typer.Option(help="auto|cpu|cuda. \\[cluster] device")]
+Metric = Annotated[str | None, typer.Option(help="l2 or cosine. \\[cluster] metric")]
+Seed = Annotated[int | None, typer.Option(help="Random seed. \\[cluster] seed")]
+BatchSize = Annotated[int | None, typer.Option(help="Mini-batch size. \\[cluster] batch_size")]
+MaxIter = Annotated[int | None, typer.Option(help="Max k-means passes. \\[cluster] max_iter")]
+Refit = Annotated[
+    bool | None,
+    typer.Option("--refit/--no-refit",
+                 help="Fresh fit and fresh feature transform (no warm start). \\[cluster] refit"),
+]
+MaxCost = Annotated[
+    float | None,
+    typer.Option(help="Match cost above which a segment is new. \\[matching] max_cost"),
+]
+DistanceWeight = Annotated[
+    float | None,
+    typer.Option(
+        help="Weight of centroid distance vs member overlap. \\[matching] distance_weight"
+    ),
+]
+Pseudonymize = Annotated[
+    bool | None,
+    typer.Option("--pseudonymize/--no-pseudonymize",
+                 help="Replace customer ids by keyed HMAC-SHA256. \\[privacy] pseudonymize"),
+]
+KeyEnv = Annotated[
+    str | None, typer.Option(help="Env var holding the HMAC key. \\[privacy] key_env")
+]
+Jobs = Annotated[
+    int | None, typer.Option(help="Parallel dates for --assign-only. \\[pipeline] jobs")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _overrides(**kw: Any) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def _load(config: Path | None, **kw: Any):
+    from archetype.pipeline.config import RunConfig
+
+    return RunConfig.load(config, _overrides(**kw))
+
+
+def _runtime_failure(what: str, e: Exception, record: Path | None) -> typer.Exit:
+    where = f" (run record: {record})" if record is not None and record.exists() else ""
+    return fail(f"{what} failed: {type(e).__name__}: {e}{where}", code=1)
+
+
+def run_cmd(
+    date: Annotated[str, typer.Option("--date", help="As-of date, YYYY-MM-DD.")],
+    config: Config = None, events: Events = None, out: Out = None, k: K = None,
+    window_days: WindowDays = None, engine: Engine = None, ray_address: RayAddress = None,
+    backend: Backend = None, device: Device = None, metric: Metric = None, seed: Seed = None,
+    batch_size: BatchSize = None, max_iter: MaxIter = None, refit: Refit = None,
+    max_cost: MaxCost = None, distance_weight: DistanceWeight = None,
+    pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, quiet: Quiet = False,
+) -> None:
+    """Nightly run for one date: features → warm-started fit → stable ids → assign →
+    transitions → new model version."""
+    from archetype.pipeline.layout import Layout
+    from archetype.pipeline.run import run_date
+
+    day = parse_date(date)
+    cfg = _load(config, events=events, out=out, k=k, window_days=window_days, engine=engine,
+                ray_address=ray_address, backend=backend, device=device, metric=metric,
+                seed=seed, batch_size=batch_size, max_iter=max_iter, refit=refit,
+                max_cost=max_cost, distance_weight=distance_weight,
+                pseudonymize=pseudonymize, key_env=key_env)
+    try:
+        with progress_tracker(not quiet) as tracker:
+            rec = run_date(cfg, day, tracker=tracker)
+    except UserError:
+        raise
+    except Exception as e:
+        raise _runtime_failure(f"run of {day}", e, Layout(cfg.out).run_record(day)) from None
+    _print_run(rec)
+
+
+def _print_run(rec: dict[str, Any]) -> None:
+    m, c = rec.get("metrics") or {}, rec.get("counts") or {}
+    share = m.get("share_moved")
+    console.print(
+        f"[bold]{rec['date']}[/] model {rec.get('model_version')} "
+        f"(parent {rec.get('parent') or 'none'}, {'warm' if rec.get('warm_start') else 'fresh'}"
+        f" fit): {c.get('customers')} customers, {c.get('transitions')} moved"
+        + (f" ({share:.2%})" if share is not None else "")
+        + (f", new ids {m['new_segment_ids']}" if m.get("new_segment_ids") else "")
+        + (f", retired {m['retired_segment_ids']}" if m.get("retired_segment_ids") else ""),
+        highlight=False,
+    )
+    t = Table("stage", "seconds", "peak RSS MB", title="stages")
+    for name, s in (rec.get("stages") or {}).items():
+        t.add_row(name, f"{s['seconds']:.2f}", f"{s['peak_rss_mb']:.0f}")
+    tot = rec.get("total") or {}
+    if tot:
+        t.add_row("[bold]total", f"{tot['seconds']:.2f}", f"{tot.get('peak_rss_mb') or 0:.0f}")
+    console.print(t)
+
+
+def backfill_cmd(
+    start: Annotated[str, typer.Option("--start", help="First date, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Last date (inclusive), YYYY-MM-DD.")],
+    every: Annotated[str, typer.Option(help="day or week.")] = "day",
+    assign_only: Annotated[
+        bool, typer.Option("--assign-only", help="Re-assign the range with --model (no fit).")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model version for --assign-only.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Redo dates that are already complete.")] = False,
+    config: Config = None, events: Events = None, out: Out = None, k: K = None,
+    window_days: WindowDays = None, engine: Engine = None, ray_address: RayAddress = None,
+    backend: Backend = None, device: Device = None, metric: Metric = None, seed: Seed = None,
+    batch_size: BatchSize = None, max_iter: MaxIter = None, refit: Refit = None,
+    max_cost: MaxCost = None, distance_weight: DistanceWeight = None,
+    pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, jobs: Jobs = None,
+    quiet: Quiet = False,
+) -> None:
+    """Run a range of dates in order (each warm-starts from the one before); complete dates
+    are skipped, so re-running resumes an interrupted backfill."""
+    from archetype.pipeline.backfill import backfill, backfill_assign
+
+    d0, d1 = parse_date(start, option="--start"), parse_date(end, option="--end")
+    if assign_only and not model:
+        raise UserError("--assign-only needs --model VERSION (see `archetype models list`)")
+    if model and not assign_only:
+        raise UserError("--model is only used with --assign-only")
+    if assign_only and k is None:
+        k = 1  # k comes from the fixed model; the setting is not used
+    cfg = _load(config, events=events, out=out, k=k, window_days=window_days, engine=engine,
+                ray_address=ray_address, backend=backend, device=device, metric=metric,
+                seed=seed, batch_size=batch_size, max_iter=max_iter, refit=refit,
+                max_cost=max_cost, distance_weight=distance_weight,
+                pseudonymize=pseudonymize, key_env=key_env, jobs=jobs)
+    t0 = time.perf_counter()
+    try:
+        with progress_tracker(not quiet) as tracker:
+            if assign_only:
+                res = backfill_assign(cfg, d0, d1, model, every, tracker=tracker, force=force)
+            else:
+                res = backfill(cfg, d0, d1, every, tracker=tracker, force=force)
+    except UserError:
+        raise
+    except Exception as e:
+        raise _runtime_failure("backfill", e, None) from None
+    console.print(
+        f"backfill {d0}..{d1}: ran {len(res.ran)}, skipped {len(res.skipped)} (complete) "
+        f"in {time.perf_counter() - t0:.1f}s",
+        highlight=False,
+    )
+
+
+models_app = typer.Typer(help="The model registry under a pipeline root.", no_args_is_help=True)
+Root = Annotated[Path | None, typer.Option("--root", "--out", help="Pipeline root.")]
+
+
+def _root(root: Path | None, config: Path | None) -> Path:
+    if root is not None:
+        return root
+    if config is not None:
+        import tomllib
+
+        try:
+            out = tomllib.loads(config.read_text()).get("pipeline", {}).get("out")
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise UserError(f"unreadable config: {e}", path=config) from None
+        if out:
+            return Path(out)
+    raise UserError("pass --root ROOT (or --config with \\[pipeline] out)")
+
+
+@models_app.command("list")
+def models_list(root: Root = None, config: Config = None) -> None:
+    """All model versions, oldest first (* = current)."""
+    from archetype.pipeline.registry import Registry
+
+    rows = Registry(_root(root, config)).summary()
+    if not rows:
+        console.print("no models yet")
+        return
+    t = Table("", "version", "date", "parent", "k", "backend", "device", "customers",
+              "inertia", "moved", "config")
+    for r in rows:
+        t.add_row(
+            "*" if r["current"] else "", r["version"], str(r["date"]), str(r["parent"] or "-"),
+            str(r["k"]), str(r["backend"]), str(r["device"]), str(r["customers"] or "-"),
+            f"{r['inertia']:.4g}" if r["inertia"] is not None else "-",
+            f"{r['share_moved']:.2%}" if r["share_moved"] is not None else "-", r["config_hash"],
+        )
+    console.print(t)
+
+
+@models_app.command("show")
+def models_show(
+    version: Annotated[str | None, typer.Argument(help="Version (default: current).")] = None,
+    root: Root = None, config: Config = None,
+) -> None:
+    """One model's manifest: lineage, metrics, segments and names."""
+    from archetype.pipeline.registry import Registry
+
+    reg = Registry(_root(root, config))
+    version = version or reg.current()
+    if version is None:
+        raise UserError("no current model; run `archetype run` first", path=reg.dir)
+    m = reg.manifest(version)
+    metrics = m.get("metrics") or {}
+    drift = metrics.get("drift") or {}
+    for key in ("version", "date", "parent", "config_hash", "k", "dim", "metric", "backend",
+                "device", "next_segment_id", "retired_ids"):
+        console.print(f"[bold]{key}[/]: {m.get(key)}", highlight=False)
+    console.print(f"[bold]features[/]: {', '.join(m.get('feature_names') or [])}",
+                  highlight=False)
+    console.print(f"[bold]inertia[/]: {metrics.get('inertia')}  [bold]customers[/]: "
+                  f"{metrics.get('customers')}  [bold]share moved[/]: {drift.get('share_moved')}",
+                  highlight=False)
+    sizes = metrics.get("sizes") or {}
+    shift = drift.get("centroid_shift") or {}
+    names = m.get("segment_names") or [None] * len(m.get("segment_ids") or [])
+    t = Table("segment id", "name", "customers", "centroid shift", title="segments")
+    for sid, name in zip(m.get("segment_ids") or [], names, strict=False):
+        sh = shift.get(str(sid))
+        t.add_row(str(sid), name or "-", str(sizes.get(str(sid), "-")),
+                  "new" if sh is None and m.get("parent") else (f"{sh:.4f}" if sh else "-"))
+    console.print(t)
+
+
+def forget_cmd(
+    ids: Annotated[Path, typer.Option("--ids", help="File of customer ids (txt/csv/parquet).")],
+    root: Root = None, config: Config = None, pseudonymize: Pseudonymize = None,
+    key_env: KeyEnv = None, quiet: Quiet = False,
+) -> None:
+    """Remove customers from every stored features, assignments and transitions partition."""
+    import tomllib
+
+    from archetype.pipeline.forget import describe_ids_mismatch, forget
+    from archetype.pipeline.privacy import load_key
+
+    privacy: dict[str, Any] = {}
+    if config is not None:
+        try:
+            privacy = tomllib.loads(config.read_text()).get("privacy", {})
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise UserError(f"unreadable config: {e}", path=config) from None
+    use = pseudonymize if pseudonymize is not None else bool(privacy.get("pseudonymize"))
+    key = load_key(key_env or privacy.get("key_env") or "ARCHETYPE_ID_KEY") if use else None
+    the_root = _root(root, config)
+    with progress_tracker(not quiet) as tracker:
+        rep = forget(the_root, ids, key=key, tracker=tracker)
+    t = Table("partition", "rows removed", title=f"forget: {rep.ids_given} ids")
+    for part, n in rep.removed.items():
+        t.add_row(part, str(n))
+    t.add_row("[bold]total", str(rep.total))
+    console.print(t)
+    if rep.total == 0 and key is None:
+        hint = describe_ids_mismatch(the_root)
+        if hint:
+            err_console.print(f"[yellow]warning:[/] {hint}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
+    app.command("run")(run_cmd)
+    app.command("backfill")(backfill_cmd)
+    app.command("forget")(forget_cmd)
+    app.add_typer(models_app, name="models")
