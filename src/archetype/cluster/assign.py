@@ -49,7 +49,9 @@ def _prepare(centers, metric: str, backend, device, precision: str = "fp32"):
 
 
 def _assign_chunk(x, be: Backend, prepared, metric: str, offset: int, validate: bool = True):
-    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous:
+    if isinstance(x, np.memmap) or not x.flags.writeable:
+        x = np.array(x, dtype=np.float32, order="C")  # one chunk in memory, writable for torch
+    elif x.dtype != np.float32 or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=np.float32)
     if validate:
         check_finite(x, offset=offset)
