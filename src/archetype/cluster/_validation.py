@@ -66,6 +66,8 @@ def check_weights(sample_weight, n: int) -> np.ndarray:
         raise UserError(f"sample_weight.shape={w.shape} should be ({n},)")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise UserError("sample_weight should be finite and >= 0")
+    if n and w.sum() <= 0:
+        raise UserError("Sample weights must contain at least one non-zero number.")
     return w.astype(np.float32)
 
 

@@ -148,6 +148,9 @@ def spool_chunks(chunks: Iterable, *, dir: str | None = None) -> tuple[np.memmap
 def as_dataset(X, sample_weight=None, *, metric: str = "l2",
                chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Dataset:
     """Wrap an array, memmap, ``.npy`` path or iterator of chunks as a :class:`Dataset`."""
+    if hasattr(X, "tocsr") or hasattr(X, "tocoo"):  # scipy.sparse, without importing it
+        raise UserError("Sparse data was passed for X, but dense data is required. "
+                        "Use '.toarray()' to convert to a dense numpy array.")
     if isinstance(X, (str, Path)):
         return Dataset(open_npy(X), sample_weight, metric=metric, chunk_rows=chunk_rows)
     if isinstance(X, np.memmap):

@@ -126,6 +126,8 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     # -- input ----------------------------------------------------------------------------
     def _dataset(self, X, sample_weight, *, reset: bool) -> Dataset:
         chunk = self.chunk_size or DEFAULT_CHUNK_ROWS
+        if hasattr(X, "tocsr") or hasattr(X, "tocoo"):  # scipy.sparse
+            return as_dataset(X)  # raises the "dense data is required" error
         if isinstance(X, np.ndarray | list | tuple) and not isinstance(X, np.memmap) or (
             hasattr(X, "__array__") and not isinstance(X, np.ndarray)
         ):
@@ -182,6 +184,7 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         (self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_, self.n_steps_,
          self.history_) = best
         self._counts = np.bincount(self.labels_, minlength=self.n_clusters).astype(np.float64)
+        self._rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
         return self
 
     def _fit_once(self, ds: Dataset, rng, backend, tracker):
