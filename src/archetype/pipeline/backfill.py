@@ -42,7 +42,6 @@ from archetype.pipeline.run import make_engine, preflight, run_date
 from archetype.pipeline.steps import (
     assignment_frame,
     feature_config,
-    transform_from_dict,
     write_assignments,
     write_transitions,
 )
@@ -141,7 +140,7 @@ def _assign_one(cfg_dict: dict[str, Any], version: str, d: dt.date, threads: int
     if got is None:
         fs = engine.features(
             cfg.events, d, staging / "features", config=feature_config(cfg),
-            window_days=cfg.window_days, transform=transform_from_dict(model.transform),
+            window_days=cfg.window_days, transform=model.transform,
         )
         ids, emb = fs.ids, fs.embedding
         if key is not None:

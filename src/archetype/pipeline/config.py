@@ -17,7 +17,7 @@
     metric = "l2"                 # --metric l2|cosine
     seed = 0                      # --seed
     batch_size = 4096             # --batch-size
-    max_iter = 100                # --max-iter
+    max_iter = 50                 # --max-iter
     refit = false                 # --refit  (fresh fit and fresh transform)
 
     [matching]
@@ -80,7 +80,7 @@ class RunConfig:
     metric: str = "l2"
     seed: int = 0
     batch_size: int = 4096
-    max_iter: int = 100
+    max_iter: int = 50
     refit: bool = False
     max_cost: float = 0.6
     distance_weight: float = 0.5

@@ -36,13 +36,13 @@ class LocalEngine:
     ----------
     batch_size : int, default 4096
         Mini-batch size of k-means.
-    max_iter : int, default 100
+    max_iter : int, default 50
         Maximum number of passes of k-means.
     """
 
     name = "local"
 
-    def __init__(self, *, batch_size: int = 4096, max_iter: int = 100) -> None:
+    def __init__(self, *, batch_size: int = 4096, max_iter: int = 50) -> None:
         self.batch_size = batch_size
         self.max_iter = max_iter
 

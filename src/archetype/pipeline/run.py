@@ -37,7 +37,6 @@ from archetype.pipeline.steps import (
     describe,
     previous_assignments,
     stable_ids,
-    transform_from_dict,
     write_assignments,
     write_transitions,
 )
@@ -136,7 +135,7 @@ def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
     with clock.stage("features"):
         fs = build_features(
             engine, cfg, layout, date,
-            transform=transform_from_dict(prev.transform) if same_space else None,
+            transform=prev.transform if same_space else None,
             key=key, tracker=tracker,
         )
     n = len(fs.ids)

@@ -52,29 +52,11 @@ class Features:
         return list(t.feature_names)
 
 
-def transform_from_dict(d: dict[str, Any] | None) -> Any:
-    """A saved transform as the features layer's object (the dict when that layer is absent)."""
-    if d is None:
-        return None
-    try:
-        from archetype.features import FeatureTransform
-    except ImportError:
-        return d
-    return FeatureTransform.from_dict(d)
-
-
-def feature_config(cfg: RunConfig) -> Any:
-    """The ``config=`` argument of ``compute_feature_dir`` from the [events]/[features] tables."""
+def feature_config(cfg: RunConfig) -> dict[str, Any] | None:
+    """The ``config=`` of ``compute_feature_dir``: the [events]/[features] tables as a dict."""
     if not cfg.events_table and not cfg.features_table:
         return None
-    try:
-        from archetype.features import FeatureConfig
-    except ImportError:
-        return {"events": cfg.events_table, "features": cfg.features_table}
-    d = dict(cfg.features_table)
-    if cfg.events_table:
-        d.setdefault("events", cfg.events_table)
-    return FeatureConfig.from_dict(d)
+    return {"events": cfg.events_table, "features": cfg.features_table}
 
 
 def _promote(src: Path, final: Path) -> None:
