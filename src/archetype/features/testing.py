@@ -52,8 +52,7 @@ def random_events(
             "amount": amount,
             "quantity": np.ones(n_events, dtype=np.int32),
             "discount": discount,
-            "channel": ch,
-            "category": cat,
-        },
-        schema_overrides={"channel": pl.String, "category": pl.String},
+            "channel": pl.Series(ch.tolist(), dtype=pl.String),
+            "category": pl.Series(cat.tolist(), dtype=pl.String),
+        }
     )
