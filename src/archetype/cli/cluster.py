@@ -1,9 +1,135 @@
-"""CLI commands: cluster (placeholder until its issue lands)."""
+"""CLI commands ``archetype fit`` and ``archetype assign``: k-means on a feature directory."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
 import typer
+
+from archetype.cli._common import console, progress_tracker
+from archetype.errors import UserError
+
+BACKEND_HELP = "Distance backend: auto, torch, faiss, numba (auto picks by device)."
+DEVICE_HELP = "Device: auto (CUDA when available), cpu or cuda."
+
+
+def _check_model_fits_features(model, fs, model_path: Path, features_path: Path) -> None:
+    names = list(fs.feature_names)
+    if list(model.feature_names) != names:
+        missing = sorted(set(model.feature_names) - set(names))
+        raise UserError(
+            f"model features do not match the feature dir {features_path} "
+            f"(model has {len(model.feature_names)}, dir has {len(names)}"
+            + (f"; missing {missing[:5]}" if missing else "") + ")",
+            path=model_path,
+        )
+    if model.dim != fs.embedding.shape[1]:
+        raise UserError(f"model dim {model.dim} != embedding width {fs.embedding.shape[1]} "
+                        f"of {features_path}", path=model_path)
+
+
+def fit(
+    features: Annotated[Path, typer.Option("--features", help="Feature directory.")],
+    k: Annotated[int, typer.Option("--k", help="Number of segments (clusters).", min=1)],
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, backend, device: same "
+                                           "centroids).")] = 0,
+    init_from: Annotated[Path | None, typer.Option("--init-from",
+                                                   help="Warm start from this model.")] = None,
+    metric: Annotated[str, typer.Option(help="l2 or cosine (spherical k-means).")] = "l2",
+    batch_size: Annotated[int, typer.Option(help="Mini-batch size.", min=1)] = 4096,
+    max_iter: Annotated[int, typer.Option(help="Max full-data Lloyd passes.", min=0)] = 50,
+    n_init: Annotated[int, typer.Option(help="Runs; the best is kept.", min=1)] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Cluster a feature directory's embedding into K segments and write a model directory."""
+    from archetype.cluster import MiniBatchKMeans
+    from archetype.features import load_feature_dir
+    from archetype.pipeline.model import SegmentModel
+
+    fs = load_feature_dir(features, mmap=True)
+    init: object = "k-means++"
+    parent = None
+    segment_ids: list[int] = []
+    if init_from is not None:
+        prev = SegmentModel.load(init_from)
+        _check_model_fits_features(prev, fs, init_from, features)
+        if prev.k != k:
+            raise UserError(f"--k {k} but the --init-from model has {prev.k} centroids",
+                            path=init_from)
+        init, parent, segment_ids = prev.centroids, prev.version or str(init_from), prev.segment_ids
+    km = MiniBatchKMeans(k, init=init, n_init=n_init, max_iter=max_iter, batch_size=batch_size,
+                         random_state=seed, metric=metric, backend=backend, device=device)
+    with progress_tracker(enabled=not quiet) as tracker:
+        km.fit(fs.embedding, tracker=tracker)
+    counts = np.bincount(km.labels_, minlength=k)
+    model = SegmentModel(
+        centroids=km.cluster_centers_, feature_names=list(fs.feature_names),
+        transform=fs.transform.to_dict(), metric=metric, segment_ids=segment_ids,
+        parent=parent, backend=km.backend_, device=km.device_,
+        metrics={"inertia": km.inertia_, "n_samples": int(fs.embedding.shape[0]),
+                 "n_iter": km.n_iter_, "n_steps": km.n_steps_, "sizes": counts.tolist(),
+                 "seed": seed},
+        extra={"features_dir": str(features), "output_names": list(fs.transform.output_names)},
+    )
+    model.save(out)
+    console.print(f"wrote model {out}: k={k}, n={fs.embedding.shape[0]}, "
+                  f"inertia={km.inertia_:.6g}, backend={km.backend_}/{km.device_}")
+
+
+def assign_cmd(
+    model: Annotated[Path, typer.Option("--model", help="Model directory.")],
+    features: Annotated[Path, typer.Option("--features", help="Feature directory.")],
+    out: Annotated[Path, typer.Option("--out", help="Assignments Parquet file to write.")],
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    chunk_size: Annotated[int, typer.Option(help="Rows per chunk.", min=1)] = 1 << 18,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Assign every customer to its nearest segment: customer_id, segment_id, distance, margin."""
+    import polars as pl
+
+    from archetype._atomic import atomic_file
+    from archetype.cluster.assign import assign
+    from archetype.cluster.backends import get_backend
+    from archetype.features import load_feature_dir
+    from archetype.pipeline.model import SegmentModel
+
+    if out.suffix != ".parquet":
+        raise UserError("--out should end in .parquet", path=out)
+    m = SegmentModel.load(model)
+    fs = load_feature_dir(features, mmap=True)
+    _check_model_fits_features(m, fs, model, features)
+    X = fs.embedding
+    n = X.shape[0]
+    be = get_backend(backend, device)
+    labels = np.empty(n, np.int64)
+    dist = np.empty(n, np.float32)
+    margin = np.empty(n, np.float32)
+    with progress_tracker(enabled=not quiet) as tracker, tracker.task(
+        "assigning", total=n
+    ) as task:
+        for s in range(0, n, chunk_size):
+            a = assign(X[s : s + chunk_size], m.centroids, metric=m.metric, backend=be)
+            e = s + len(a)
+            labels[s:e], dist[s:e], margin[s:e] = a.labels, a.distances, a.margin
+            task.advance(len(a))
+    df = pl.DataFrame({
+        "customer_id": fs.ids,
+        "segment_id": m.segment_id_array()[labels],
+        "distance": dist,
+        "margin": margin,
+    })
+    with atomic_file(out) as tmp:
+        df.write_parquet(tmp)
+    console.print(f"wrote {out}: {n} customers in {m.k} segments")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the root app."""
+    """Add ``fit`` and ``assign`` to the root app."""
+    app.command("fit")(fit)
+    app.command("assign")(assign_cmd)

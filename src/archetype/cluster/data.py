@@ -55,7 +55,9 @@ class Dataset:
         return int(self.X.shape[1])
 
     def _clean(self, x: np.ndarray, offset: int) -> np.ndarray:
-        if x.dtype != np.float32 or not x.flags.c_contiguous or isinstance(x, np.memmap):
+        if isinstance(x, np.memmap) or not x.flags.writeable:
+            x = np.array(x, dtype=np.float32, order="C")  # one chunk in memory
+        elif x.dtype != np.float32 or not x.flags.c_contiguous:
             x = np.ascontiguousarray(x, dtype=np.float32)
         if self.metric == "cosine":
             x = normalize_rows(x, offset=offset)
