@@ -177,7 +177,7 @@ def demo(
         table.add_column(c, justify="right" if c in ("customers", "purity") else "left")
     for r in res.rows:
         table.add_row(str(r["segment_id"]), r["name"], f"{r['size']:,}", r["archetype"],
-                      f"{100 * r['purity']:.0f}%", "yes" if r["name_matches"] else "no")  # fmt: skip
+                      f"{100 * r['purity']:.0f}%", "yes" if r["name_matches"] else "no")
     console.print(table)
     ok = sum(r["name_matches"] for r in res.rows)
     total = sum(res.seconds.values())

@@ -84,7 +84,7 @@ def sweep(
         mark = " ←" if r["k"] == res.recommended_k else ""
         stab = "–" if r["stability"] is None else f"{r['stability']:.3f}"
         table.add_row(f"{r['k']}{mark}", f"{r['inertia']:.4g}", f"{r['silhouette']:.3f}",
-                      f"{r['davies_bouldin']:.3f}", f"{r['calinski_harabasz']:.1f}", stab)  # fmt: skip
+                      f"{r['davies_bouldin']:.3f}", f"{r['calinski_harabasz']:.1f}", stab)
     console.print(table)
     console.print(f"[bold]recommended k = {res.recommended_k}[/]: {res.reason}")
     console.print(f"wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
