@@ -215,14 +215,18 @@ def models_list(root: Root = None, config: Config = None) -> None:
     if not rows:
         console.print("no models yet")
         return
-    t = Table("", "version", "date", "parent", "k", "backend", "device", "customers",
-              "inertia", "moved", "config")
+    t = Table("")
+    for name in ("version", "parent"):
+        t.add_column(name, no_wrap=True, min_width=10)
+    for name in ("k", "engine", "customers", "inertia", "moved", "config"):
+        t.add_column(name)
     for r in rows:
         t.add_row(
-            "*" if r["current"] else "", r["version"], str(r["date"]), str(r["parent"] or "-"),
-            str(r["k"]), str(r["backend"]), str(r["device"]), str(r["customers"] or "-"),
+            "*" if r["current"] else "", r["version"], str(r["parent"] or "-"), str(r["k"]),
+            f"{r['backend']}/{r['device']}", str(r["customers"] or "-"),
             f"{r['inertia']:.4g}" if r["inertia"] is not None else "-",
-            f"{r['share_moved']:.2%}" if r["share_moved"] is not None else "-", r["config_hash"],
+            f"{r['share_moved']:.2%}" if r["share_moved"] is not None else "-",
+            r["config_hash"][:8],
         )
     console.print(t)
 
