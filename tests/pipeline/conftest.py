@@ -116,5 +116,6 @@ def toy(tmp_path, rng):
     """(config, engine, events frame) for a 400-customer, 3-date toy pipeline."""
     events = tmp_path / "events.parquet"
     ev = make_events(events, rng, dates=DATES, move=0.05)
-    cfg = RunConfig.load(None, {"events": str(events), "out": str(tmp_path / "root"), "k": 4})
+    cfg = RunConfig.load(None, {"events": str(events), "out": str(tmp_path / "root"), "k": 4,
+                                "report": False})
     return cfg, ToyEngine(), ev

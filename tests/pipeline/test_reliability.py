@@ -28,7 +28,8 @@ import datetime as dt, importlib.util, sys
 spec = importlib.util.spec_from_file_location("toyconf", sys.argv[1])
 mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
 from archetype.pipeline.config import RunConfig
-cfg = RunConfig.load(None, {"events": sys.argv[2], "out": sys.argv[3], "k": 4})
+cfg = RunConfig.load(None, {"events": sys.argv[2], "out": sys.argv[3], "k": 4,
+                            "report": False})
 dates = [dt.date.fromisoformat(d) for d in sys.argv[4].split(",")]
 if len(dates) == 1:
     from archetype.pipeline.run import run_date

@@ -80,7 +80,8 @@ def test_unchanged_data_keeps_ids(tmp_path, rng, refit):
     make_events(ev_path, rng, dates=[dt.date(2026, 3, 1)], noise=1.5, n=600)
     from archetype.pipeline.config import RunConfig
 
-    cfg = RunConfig.load(None, {"events": str(ev_path), "out": str(tmp_path / "r"), "k": 4})
+    cfg = RunConfig.load(None, {"events": str(ev_path), "out": str(tmp_path / "r"), "k": 4,
+                                "report": False})
     engine = ToyEngine()
     run_date(cfg, dt.date(2026, 3, 1), engine=engine)
     cfg2 = dataclasses.replace(cfg, refit=refit, seed=7 if refit else 0)
@@ -148,3 +149,14 @@ def test_user_error_before_anything_is_written(toy, tmp_path):
     with pytest.raises(UserError, match="events path not found"):
         run_date(bad, DATES[0], engine=engine)
     assert not cfg.out.exists()
+
+
+def test_report_written_when_enabled(toy):
+    cfg, engine, _ = toy
+    cfg = dataclasses.replace(cfg, report=True)
+    for d in DATES[:2]:
+        rec = run_date(cfg, d, engine=engine)
+    path = Layout(cfg.out).report(DATES[1])
+    assert rec["report"] == str(path) and "report_error" not in rec
+    html = path.read_text()
+    assert html.lstrip().lower().startswith("<!doctype html") and "2026-03-02" in html

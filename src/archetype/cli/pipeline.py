@@ -65,6 +65,11 @@ KeyEnv = Annotated[
 Jobs = Annotated[
     int | None, typer.Option(help="Parallel dates for --assign-only. \\[pipeline] jobs")
 ]
+Report = Annotated[
+    bool | None,
+    typer.Option("--report/--no-report",
+                 help="Write reports/<date>.html. \\[pipeline] report"),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
@@ -90,7 +95,8 @@ def run_cmd(
     backend: Backend = None, device: Device = None, metric: Metric = None, seed: Seed = None,
     batch_size: BatchSize = None, max_iter: MaxIter = None, refit: Refit = None,
     max_cost: MaxCost = None, distance_weight: DistanceWeight = None,
-    pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, quiet: Quiet = False,
+    pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, report: Report = None,
+    quiet: Quiet = False,
 ) -> None:
     """Nightly run for one date: features → warm-started fit → stable ids → assign →
     transitions → new model version."""
@@ -102,7 +108,7 @@ def run_cmd(
                 ray_address=ray_address, backend=backend, device=device, metric=metric,
                 seed=seed, batch_size=batch_size, max_iter=max_iter, refit=refit,
                 max_cost=max_cost, distance_weight=distance_weight,
-                pseudonymize=pseudonymize, key_env=key_env)
+                pseudonymize=pseudonymize, key_env=key_env, report=report)
     try:
         with progress_tracker(not quiet) as tracker:
             rec = run_date(cfg, day, tracker=tracker)
@@ -151,7 +157,7 @@ def backfill_cmd(
     batch_size: BatchSize = None, max_iter: MaxIter = None, refit: Refit = None,
     max_cost: MaxCost = None, distance_weight: DistanceWeight = None,
     pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, jobs: Jobs = None,
-    quiet: Quiet = False,
+    report: Report = None, quiet: Quiet = False,
 ) -> None:
     """Run a range of dates in order (each warm-starts from the one before); complete dates
     are skipped, so re-running resumes an interrupted backfill."""
@@ -168,7 +174,7 @@ def backfill_cmd(
                 ray_address=ray_address, backend=backend, device=device, metric=metric,
                 seed=seed, batch_size=batch_size, max_iter=max_iter, refit=refit,
                 max_cost=max_cost, distance_weight=distance_weight,
-                pseudonymize=pseudonymize, key_env=key_env, jobs=jobs)
+                pseudonymize=pseudonymize, key_env=key_env, jobs=jobs, report=report)
     t0 = time.perf_counter()
     try:
         with progress_tracker(not quiet) as tracker:

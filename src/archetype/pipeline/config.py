@@ -10,6 +10,7 @@
     engine = "local"              # --engine local|ray
     ray_address = ""              # --ray-address (env RAY_ADDRESS)
     jobs = 2                      # --jobs  (parallel dates of backfill --assign-only)
+    report = true                 # --report/--no-report  (reports/<date>.html)
 
     [cluster]
     backend = "auto"              # --backend auto|torch|faiss|numba
@@ -49,7 +50,7 @@ from archetype.errors import UserError
 
 # table -> keys of that table that map onto RunConfig fields
 _TABLES: dict[str, tuple[str, ...]] = {
-    "pipeline": ("events", "out", "k", "window_days", "engine", "ray_address", "jobs"),
+    "pipeline": ("events", "out", "k", "window_days", "engine", "ray_address", "jobs", "report"),
     "cluster": ("backend", "device", "metric", "seed", "batch_size", "max_iter", "refit"),
     "matching": ("max_cost", "distance_weight"),
     "privacy": ("pseudonymize", "key_env"),
@@ -61,7 +62,7 @@ METRICS = ("l2", "cosine")
 ENGINES = ("local", "ray")
 # Keys that do not change the model (left out of the config hash).
 _NOT_HASHED = ("events", "out", "engine", "ray_address", "jobs", "refit", "backend", "device",
-               "key_env", "source")
+               "key_env", "source", "report")
 
 
 @dataclass
@@ -75,6 +76,7 @@ class RunConfig:
     engine: str = "local"
     ray_address: str | None = None
     jobs: int = 2
+    report: bool = True
     backend: str = "auto"
     device: str = "auto"
     metric: str = "l2"
@@ -176,7 +178,7 @@ class RunConfig:
             val = getattr(self, name)
             if isinstance(val, bool) or not isinstance(val, int | float) or not 0 <= val <= 1:
                 raise UserError(f"{name}={val!r} should be a number in [0, 1]")
-        for name in ("refit", "pseudonymize"):
+        for name in ("refit", "pseudonymize", "report"):
             if not isinstance(getattr(self, name), bool):
                 raise UserError(f"{name}={getattr(self, name)!r} should be true or false")
         if not isinstance(self.key_env, str) or not self.key_env:

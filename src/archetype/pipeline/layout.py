@@ -11,6 +11,7 @@
       assignments/date=.../      part-0.parquet: customer_id, segment_id, distance, margin,
                                  previous_segment_id
       transitions/date=.../      part-0.parquet (customers who moved) + migration.parquet
+      reports/YYYY-MM-DD.html    the segment report (when [pipeline] report = true)
       runs/YYYY-MM-DD.json       run record: what ran, timings, counts, status
 """
 
@@ -49,6 +50,9 @@ class Layout:
 
     def transitions(self, date: dt.date) -> Path:
         return self.root / "transitions" / f"date={date.isoformat()}"
+
+    def report(self, date: dt.date) -> Path:
+        return self.root / "reports" / f"{date.isoformat()}.html"
 
     def run_record(self, date: dt.date) -> Path:
         return self.runs / f"{date.isoformat()}.json"

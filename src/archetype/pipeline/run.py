@@ -38,6 +38,7 @@ from archetype.pipeline.steps import (
     previous_assignments,
     stable_ids,
     write_assignments,
+    write_report,
     write_transitions,
 )
 from archetype.progress import Tracker
@@ -193,6 +194,14 @@ def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
         )
         registry.save(model)
         registry.set_current(model.version)
+    if cfg.report:
+        with clock.stage("report"):
+            try:
+                path = write_report(layout, date, fs, df, model, previous)
+                record["report"] = None if path is None else str(path)
+            except Exception as e:  # the segments are the product; a report is a bonus
+                log.warning("report of %s failed: %s", date, e)
+                record["report_error"] = f"{type(e).__name__}: {e}"
     record.update(
         model_version=model.version,
         counts={"customers": n, "transitions": moved.height,

@@ -224,3 +224,21 @@ def describe(features: pl.DataFrame, ids: pl.Series, seg_ids_per_row: np.ndarray
         feats = features.with_columns(pl.Series("__seg", seg_ids_per_row))
     profiles = profile_segments(feats.drop("__seg"), feats["__seg"].to_numpy())
     return name_segments(profiles, sticky=sticky)
+
+
+def write_report(layout: Layout, date: dt.date, fs: Features, df: pl.DataFrame,
+                 model: SegmentModel, previous: pl.DataFrame | None) -> Path | None:
+    """``reports/<date>.html`` via :mod:`archetype.report` (``None`` when unavailable)."""
+    try:
+        from archetype.report import build_report
+        from archetype.report import write_report as _write
+    except ImportError:
+        log.info("archetype.report not available; no report written")
+        return None
+    emb = fs.embedding if fs.features.height == fs.embedding.shape[0] else None
+    inputs = build_report(
+        fs.features, df, embedding=emb, model=model, previous=previous,
+        title=f"Customer segments {date.isoformat()}",
+        facts={"model": str(model.version), "parent": str(model.parent or "none")},
+    )
+    return _write(layout.report(date), inputs)
