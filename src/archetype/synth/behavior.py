@@ -33,7 +33,7 @@ class World:
 
     days: int
     promo: np.ndarray  # sorted day offsets
-    occasion: np.ndarray
+    occasion: tuple[np.ndarray, ...]  # sorted day offsets per calendar.OCCASION_CYCLE slot
     campaign: np.ndarray
     weekend: np.ndarray  # bool per day offset
     promo_mask: np.ndarray  # bool per day offset
@@ -107,6 +107,7 @@ class _Chunk:
         self.last = np.maximum(last.astype(np.int64), self.first)
         self.span = (self.last - self.first + 1).astype(np.float64)
         self.fav = rng.integers(0, len(A.CATEGORIES), n).astype(np.int8)
+        self.occ_offset = rng.integers(0, len(world.occasion), n)
 
     # ----- counts and per-activity draws -------------------------------------------------
     def counts(self, rate: str) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +196,12 @@ def _purchases(c: _Chunk, parts: _Parts) -> None:
     spaced = c.first[owner] + np.floor(frac * c.span[owner]).astype(np.int64)
     day = np.where(regular > 0, spaced, c.weekend_shift(owner, c.uniform_day(owner)))
     day, on_sale = c.calendar_day(w.promo, owner, day, c.param("p_promo", owner))
-    day, _ = c.calendar_day(w.occasion, owner, day, c.param("p_occasion", owner))
+    # Occasion purchases cycle through the occasions (holidays, back-to-school, ...).
+    occ = rng.random(m) < c.param("p_occasion", owner)
+    slot = (rank + c.occ_offset[owner]) % len(w.occasion)
+    for i, cal_i in enumerate(w.occasion):
+        sel = np.flatnonzero(occ & (slot == i))
+        day[sel], _ = c.calendar_day(cal_i, owner[sel], day[sel], 1.0)
     tp = day + c.hour(owner)
     lead = rng.uniform(c.param("lead_lo", owner), c.param("lead_hi", owner)) * _HOUR
     t0 = tp - lead

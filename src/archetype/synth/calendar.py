@@ -55,9 +55,15 @@ def weekday(dates: np.ndarray) -> np.ndarray:
     return (dates.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
 
 
-def occasion_days(start: dt.date, days: int) -> np.ndarray:
-    """Day offsets inside any occasion window, sorted."""
-    return np.flatnonzero(_in_windows(window_dates(start, days), OCCASIONS)).astype(np.int64)
+#: Occasion shoppers cycle through their occasions in this order (one purchase each), so
+#: every one of them buys for the holidays, back-to-school and black-friday week alike.
+OCCASION_CYCLE = ("holidays", "back_to_school", "black_friday_week", "holidays", "back_to_school")
+
+
+def occasion_days(start: dt.date, days: int, name: str | None = None) -> np.ndarray:
+    """Day offsets inside occasion window ``name`` (default: any occasion), sorted."""
+    windows = OCCASIONS if name is None else {name: OCCASIONS[name]}
+    return np.flatnonzero(_in_windows(window_dates(start, days), windows)).astype(np.int64)
 
 
 def promo_days(start: dt.date, days: int) -> np.ndarray:

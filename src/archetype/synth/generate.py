@@ -97,7 +97,7 @@ def make_world(start: dt.date, days: int) -> World:
     return World(
         days=days,
         promo=promo,
-        occasion=cal.occasion_days(start, days),
+        occasion=tuple(cal.occasion_days(start, days, name) for name in cal.OCCASION_CYCLE),
         campaign=cal.campaign_days(start, days),
         weekend=cal.weekend_mask(start, days),
         promo_mask=promo_mask,
