@@ -34,3 +34,20 @@ def segdata(rng):
     emb = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
     asg = pl.DataFrame({"customer_id": feats["customer_id"], "segment_id": np.array(seg) + 10})
     return feats, asg, emb
+
+
+@pytest.fixture(scope="module")
+def feature_dir(tmp_path_factory):
+    """A real feature directory and assignments from a small synthetic log."""
+    from archetype.cluster.assign import assign
+    from archetype.features import compute_feature_dir
+    from archetype.synth import generate
+
+    root = tmp_path_factory.mktemp("fd")
+    s = generate(root / "synth", customers=600, days=120, seed=3)
+    fs = compute_feature_dir(root / "synth" / "events", s.end_date, root / "features")
+    x = np.asarray(fs.embedding)
+    a = assign(x, x[:4].copy())
+    asg = pl.DataFrame({"customer_id": fs.ids.to_numpy(), "segment_id": a.labels + 1})
+    asg.write_parquet(root / "assignments.parquet")
+    return root

@@ -103,3 +103,32 @@ def test_bad_inputs(blobs):
     bad[7, 1] = np.nan
     with pytest.raises(UserError, match="NaN"):
         sweep_k(bad, [2], fit=sk_fit, sample=None)
+
+
+def test_sweep_cli(tmp_path, blobs):
+    """The CLI on a feature dir whose embedding is blobs: table, JSON and PNG written."""
+    import json
+
+    import polars as pl
+    from typer.testing import CliRunner
+
+    from archetype.cli.main import app
+    from archetype.features import compute_feature_dir
+    from archetype.synth import generate
+
+    s = generate(tmp_path / "s", customers=300, days=60, seed=2)
+    fdir = tmp_path / "features"
+    compute_feature_dir(tmp_path / "s" / "events", s.end_date, fdir)
+    out = tmp_path / "sw"
+    res = CliRunner().invoke(app, ["sweep", "--features", str(fdir), "--k", "2:4", "--seeds",
+                                   "2", "--out", str(out), "-q"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    d = json.loads((out / "sweep.json").read_text())
+    assert d["ks"] == [2, 3, 4] and d["recommended_k"] in (2, 3, 4)
+    assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert "recommended k" in res.output
+    assert pl.read_parquet(fdir / "features.parquet").height == d["n"]
+    bad = CliRunner().invoke(app, ["sweep", "--features", str(fdir), "--k", "1:3",
+                                   "--out", str(tmp_path / "x")])  # fmt: skip
+    assert bad.exit_code == 2 and "--k" in bad.output
+    assert not (tmp_path / "x").exists()
