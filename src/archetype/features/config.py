@@ -85,7 +85,7 @@ class FeatureConfig:
     winsorize: tuple[float, float] | None = (0.01, 0.99)
     pca_components: int | None = None
     family_weights: dict[str, float] = field(default_factory=dict)
-    partition_rows: int = 30_000_000
+    partition_rows: int = 15_000_000
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in self.occasions.items():

@@ -119,7 +119,11 @@ def compute_features(
             lf = scan.lazy_with_duplicates
             if n_parts > 1:
                 lf = lf.filter(pl.col("customer_id").hash(seed=0) % n_parts == p)
-            part = build_lazy(lf.unique(), ctx, keep_event_counts=True).collect(engine="streaming")
+            # The input edge streams (scan, cut, dedupe); the bounded partition is then
+            # materialized once so the families share it instead of re-scanning it.
+            events = lf.unique().collect(engine="streaming")
+            part = build_lazy(events.lazy(), ctx, keep_event_counts=True).collect()
+            del events
             parts.append(part)
             task.advance(1)
     df = pl.concat(parts) if len(parts) > 1 else parts[0]

@@ -1,0 +1,123 @@
+"""Feature build throughput: archetype (Polars) vs DuckDB on the same Parquet, same run.
+
+    python benchmarks/bench_features.py --events 20000000 --customers 1000000 --data /tmp/fbench
+
+Uses ``archetype synth`` output when the module is importable (``--synth``), else a random
+canonical log written in customer blocks with NumPy.  Each engine runs in its own
+subprocess so its peak RSS is measured alone (``ru_maxrss`` of the child).  Prints events/s,
+the ratio ours/peer and peak RSS; ``--json`` writes the numbers.
+
+Ours is timed end to end (validation pass + channel discovery + features); the peer runs only
+its feature query, with the channel list handed to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+AS_OF = dt.date(2026, 12, 31)
+
+
+def make_data(root: Path, events: int, customers: int, use_synth: bool, seed: int) -> Path:
+    ev = root / "events"
+    if ev.exists():
+        return ev
+    if use_synth and importlib.util.find_spec("archetype.synth") is not None:
+        from archetype.synth import generate
+
+        # ~ events/customers events per customer over a year
+        generate(root, customers=customers, days=365, seed=seed, end_date=AS_OF)
+        return ev
+    from archetype.features.testing import random_events
+
+    ev.mkdir(parents=True)
+    blocks = max(1, events // 2_000_000)
+    per_c = customers // blocks
+    for b in range(blocks):
+        df = random_events(
+            events // blocks, per_c, seed=seed + b, start=dt.date(2026, 1, 1), days=365
+        )
+        df = df.with_columns(df["customer_id"] + b * per_c)
+        df.write_parquet(ev / f"part-{b:05d}.parquet", row_group_size=500_000)
+    return ev
+
+
+def _child(engine: str, data: str, threads: int | None, window: int | None) -> dict:
+    import polars as pl
+
+    n = pl.scan_parquet(f"{data}/**/*.parquet").select(pl.len()).collect().item()
+    t0 = time.perf_counter()
+    if engine == "polars":
+        from archetype.features import compute_features
+
+        df, facts = compute_features(data, AS_OF, window_days=window)
+        channels = facts["channels"]
+    else:
+        from archetype.bench.duckdb_features import duckdb_features
+
+        channels = json.loads(os.environ["BENCH_CHANNELS"])
+        df = duckdb_features(data, AS_OF, channels=channels, window_days=window, threads=threads)
+    sec = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"engine": engine, "events": n, "customers": df.height, "seconds": sec,
+            "events_per_s": n / sec, "peak_rss_bytes": rss, "channels": channels}
+
+
+def run_engine(engine, data, threads, window, channels=None) -> dict:
+    env = dict(os.environ)
+    if threads:
+        env["POLARS_MAX_THREADS"] = str(threads)
+    if channels is not None:
+        env["BENCH_CHANNELS"] = json.dumps(channels)
+    cmd = [sys.executable, __file__, "--child", engine, "--data", str(data)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    if window:
+        cmd += ["--window-days", str(window)]
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--events", type=int, default=20_000_000)
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--data", type=Path, default=Path("/tmp/archetype-fbench"))
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--window-days", type=int, default=None)
+    ap.add_argument("--synth", action="store_true", help="use archetype.synth when importable")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--child", choices=["polars", "duckdb"], help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        print(json.dumps(_child(a.child, str(a.data), a.threads, a.window_days)))
+        return
+    t0 = time.perf_counter()
+    ev = make_data(a.data, a.events, a.customers, a.synth, a.seed)
+    print(f"data: {ev} ({time.perf_counter() - t0:.1f}s to prepare)", flush=True)
+    ours = run_engine("polars", ev, a.threads, a.window_days)
+    peer = run_engine("duckdb", ev, a.threads, a.window_days, ours["channels"])
+    ratio = ours["events_per_s"] / peer["events_per_s"]
+    for r in (ours, peer):
+        print(
+            f"{r['engine']:>7}: {r['events']:,} events, {r['customers']:,} customers, "
+            f"{r['seconds']:.2f}s, {r['events_per_s'] / 1e6:.2f} M events/s, "
+            f"peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB"
+        )
+    print(f"ratio ours/peer (events/s): {ratio:.2f}x  (goal 1.5x; {ratio / 2:.0%} of 2x)")
+    if a.json:
+        a.json.write_text(json.dumps({"ours": ours, "peer": peer, "ratio": ratio}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
