@@ -1,10 +1,15 @@
 """Peak memory of one measurement: each runs in a fresh interpreter.
 
 A fresh process per measurement keeps one implementation's allocations (and allocator
-caches) from leaking into the next one's figure.  The parent reaps the child with
-:func:`os.wait4`, which returns that child's own resource usage, so ``ru_maxrss`` is the
-peak resident set of exactly that process (not the largest of all children so far, as
-``RUSAGE_CHILDREN`` would give).
+caches) from leaking into the next one's figure.
+
+Which number: on Linux the child reads its own ``VmHWM`` (``/proc/self/status``), the
+high-water mark of the address space created by ``exec`` -- exactly its own peak.  The
+rusage ``ru_maxrss`` that ``wait4``/``RUSAGE_CHILDREN`` report is *not* that: Linux carries
+the pre-``exec`` image's high-water mark over, and with ``vfork`` (what :mod:`subprocess`
+uses) that image is the parent's, so a child of a 300 MB parent "peaks" at >= 300 MB
+however little it uses.  ``wait4``'s figure is kept as the fallback where ``/proc`` is
+missing (macOS), and it is per child, unlike ``RUSAGE_CHILDREN`` (the largest child so far).
 """
 
 from __future__ import annotations
@@ -32,7 +37,17 @@ def maxrss_bytes(usage: resource.struct_rusage) -> int:
 
 
 def peak_rss_self() -> int:
-    """Peak resident set of this process so far, in bytes."""
+    """Peak resident set of this process (of its current program image) so far, in bytes.
+
+    ``VmHWM`` from ``/proc/self/status`` where it exists, else ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # reported in kB
+    except OSError:
+        pass
     return maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF))
 
 
@@ -56,7 +71,8 @@ class ChildResult:
     payload : dict
         What the child wrote as its result (empty unless it wrote one).
     peak_rss_bytes : int
-        Peak resident set of the child process (from ``wait4``).
+        Peak resident set of the child: its own ``VmHWM`` report, else ``wait4``'s
+        ``ru_maxrss`` (see the module docstring).
     seconds_wall : float
         Wall time of the whole child, interpreter start included.
     stderr_tail : str
@@ -115,7 +131,8 @@ def run_isolated(
         tail = "\n".join(err_path.read_text(errors="replace").strip().splitlines()[-8:])
     if status == "ok" and proc.returncode != 0:
         status = "failed"
-    return ChildResult(status, payload, maxrss_bytes(usage), wall, tail)
+    peak = payload.get("peak_rss_self_bytes") or maxrss_bytes(usage)
+    return ChildResult(status, payload, int(peak), wall, tail)
 
 
 def _reap(proc: subprocess.Popen, timeout: float | None) -> tuple[str, resource.struct_rusage]:
