@@ -180,7 +180,7 @@ def duckdb_features(
     cfg = config or FeatureConfig()
     p = Path(path)
     pattern = str(p / "**" / "*.parquet") if p.is_dir() else str(path)
-    hive = "true" if p.is_dir() and any("=" in s for s in p.rglob("*=*")) else "false"
+    hive = "true" if p.is_dir() and any(True for _ in p.rglob("*=*")) else "false"
     source = f"read_parquet({_q(pattern)}, hive_partitioning = {hive}, union_by_name = true)"
     con = duckdb.connect()
     try:

@@ -60,7 +60,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("features", "duckdb", "peer", f"{_OURS}:features_duckdb",
           ("duckdb", "archetype.bench.duckdb_features"), ("cpu",)),
     Entry("nightly", "archetype", "ours", f"{_OURS}:nightly",
-          ("archetype.pipeline:run_date", "archetype.pipeline:RunConfig")),
+          ("archetype.pipeline.run:run_date", "archetype.pipeline.config:RunConfig")),
     Entry("bandwidth", "numpy-read", "floor", f"{_FLOORS}:bandwidth_read", (), ("cpu",)),
     Entry("bandwidth", "numpy-copy", "floor", f"{_FLOORS}:bandwidth_copy", (), ("cpu",)),
     Entry("bandwidth", "torch-copy", "floor", f"{_FLOORS}:bandwidth_device", ("torch",),

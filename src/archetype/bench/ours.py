@@ -25,11 +25,10 @@ def synth(spec: dict, X=None, C=None) -> Measured:
         summary = generate(out, customers=int(spec["n"]), days=int(spec["days"]),
                            seed=int(spec["seed"]))
     extra = {"days": int(spec["days"])}
-    for name in ("events", "n_events", "rows"):
-        value = getattr(summary, name, None)
-        if isinstance(value, int | np.integer):
-            extra["events"] = int(value)
-            break
+    events = getattr(summary, "n_events", None)
+    if isinstance(events, int | np.integer):
+        extra["events"] = int(events)
+        extra["events_per_s"] = int(events) / sw.seconds
     return Measured(sw.seconds, extra=extra)
 
 
@@ -56,17 +55,26 @@ def features(spec: dict, X=None, C=None) -> Measured:
 
 
 def features_duckdb(spec: dict, X=None, C=None) -> Measured:
-    """The same features in DuckDB SQL (:mod:`archetype.bench.duckdb_features`)."""
-    from archetype.bench import duckdb_features
+    """The same features in DuckDB SQL (:func:`archetype.bench.duckdb_features.duckdb_features`).
+
+    The channel list (which our build discovers while it runs) is read before the clock
+    starts and handed to the query, as the peer's contract asks.
+    """
+    import duckdb
+
+    from archetype.bench.duckdb_features import duckdb_features
 
     events = Path(spec["paths"]["events"])
     as_of = _as_of(spec)
-    fn = getattr(duckdb_features, "build_features_duckdb", None) or duckdb_features.build_features
+    pattern = str(events / "**" / "*.parquet")
+    rows = duckdb.sql(f"SELECT DISTINCT channel FROM read_parquet('{pattern}') "
+                      "WHERE channel IS NOT NULL ORDER BY channel").fetchall()
+    channels = [r[0] for r in rows]
     sw = Stopwatch()
     with sw():
-        df = fn(events, as_of)
-    rows, cols = (df.height, df.width) if hasattr(df, "height") else df.shape
-    return Measured(sw.seconds, extra={"rows_out": int(rows), "columns_out": int(cols)})
+        df = duckdb_features(events, as_of, channels=channels,
+                             window_days=spec.get("window_days"))
+    return Measured(sw.seconds, extra={"rows_out": df.height, "columns_out": df.width})
 
 
 def fit(spec: dict, X: np.ndarray, C: np.ndarray) -> Measured:
@@ -106,7 +114,8 @@ def assign(spec: dict, X: np.ndarray, C: np.ndarray) -> Measured:
 
 def nightly(spec: dict, X=None, C=None) -> Measured:
     """One end-to-end nightly ``archetype.pipeline.run_date`` on the synth output."""
-    from archetype.pipeline import RunConfig, run_date
+    from archetype.pipeline.config import RunConfig
+    from archetype.pipeline.run import run_date
 
     config = RunConfig.load(None, {
         "events": str(spec["paths"]["events"]), "out": str(spec["paths"]["out"]),
@@ -118,10 +127,15 @@ def nightly(spec: dict, X=None, C=None) -> Measured:
     with sw():
         record = run_date(config, as_of)
     extra = {}
-    for name in ("k", "n_customers", "status"):
-        value = getattr(record, name, None)
-        if isinstance(value, int | str):
-            extra[name] = value
+    if isinstance(record, dict):
+        for name in ("status", "version", "n_customers", "k"):
+            if isinstance(record.get(name), int | str):
+                extra[name] = record[name]
+        stages = record.get("stages")
+        for name, value in (stages.items() if isinstance(stages, dict) else ()):
+            secs = value.get("seconds") if isinstance(value, dict) else value
+            if isinstance(secs, int | float):
+                extra[f"seconds_{name}"] = float(secs)
     return Measured(sw.seconds, extra=extra)
 
 
