@@ -126,7 +126,7 @@ def get_engine(name: str, address: str | None = None, **kwargs: Any):
     address : str, optional
         Ray cluster address (``ray``; default: ``RAY_ADDRESS`` or a local cluster).
     **kwargs
-        ``batch_size``/``max_iter`` for the local engine; passed to ``RayEngine`` otherwise.
+        ``batch_size``/``max_iter`` (both engines), ``num_workers``/``num_gpus`` (Ray).
     """
     if name == "local":
         return LocalEngine(**{k: v for k, v in kwargs.items() if k in ("batch_size", "max_iter")})
@@ -138,6 +138,7 @@ def get_engine(name: str, address: str | None = None, **kwargs: Any):
                 f"--engine ray needs ray and archetype.distributed.ray_engine ({e}); "
                 "pip install 'archetype[ray]'"
             ) from None
-        ray_kwargs = {k: v for k, v in kwargs.items() if k in ("num_workers", "num_gpus")}
+        ray_kwargs = {k: v for k, v in kwargs.items()
+                      if k in ("num_workers", "num_gpus", "batch_size", "max_iter")}
         return mod.RayEngine(address=address, **ray_kwargs)
     raise UserError(f"engine={name!r} should be one of local, ray")
