@@ -20,6 +20,24 @@ SMALL = {"customers": 3000, "days": 365, "seed": 7, "block_size": 1000}
 
 
 @pytest.fixture(scope="session")
+def read_events():
+    """``read_events(out_dir) -> DataFrame``: every event file of a synth output, sorted."""
+    return _read_events
+
+
+@pytest.fixture(scope="session")
+def features_of():
+    """``features_of(events, as_of) -> DataFrame``: the independent reference features."""
+    return reference_features
+
+
+@pytest.fixture(scope="session")
+def cluster_matrix_of():
+    """``cluster_matrix_of(features) -> ndarray``: standardized reference features."""
+    return cluster_matrix
+
+
+@pytest.fixture(scope="session")
 def small_log(tmp_path_factory) -> Path:
     """A 3,000-customer, 365-day log shared by the read-only tests."""
     out = tmp_path_factory.mktemp("synth") / "small"
@@ -29,7 +47,7 @@ def small_log(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_events(small_log: Path) -> pl.DataFrame:
-    return read_events(small_log)
+    return _read_events(small_log)
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +61,7 @@ def small_features(small_events: pl.DataFrame, small_truth: pl.DataFrame) -> pl.
     return reference_features(small_events, as_of).join(small_truth, on="customer_id")
 
 
-def read_events(out: Path) -> pl.DataFrame:
+def _read_events(out: Path) -> pl.DataFrame:
     """All event files of a synth output (without the hive ``date`` column), sorted."""
     files = sorted((out / "events").rglob("*.parquet"))
     frame = pl.concat([pl.read_parquet(f) for f in files])

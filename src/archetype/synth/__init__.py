@@ -12,7 +12,7 @@ parameters are described in ``README.md`` next to this module and in
 from __future__ import annotations
 
 from archetype.synth.archetypes import ARCHETYPE_MIX, ARCHETYPES, SPECS, ArchetypeSpec
-from archetype.synth.generate import (
+from archetype.synth.generator import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_END_DATE,
     SynthSummary,

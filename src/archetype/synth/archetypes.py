@@ -161,7 +161,7 @@ SPECS: tuple[ArchetypeSpec, ...] = (
        price_mu=3.7, price_sigma=0.6, extra_qty=0.3, p_discount=0.1, p_return=0.05,
        hour=21, hour_sd=2.5, p_weekend=0.0, channels=(0.3, 0.6, 0.0, 0.1), p_fav=0.5),
     _S("window_shopper", 0.14, purchases=0.1, regular=0.0, p_promo=0.0, p_occasion=0.0,
-       lead_lo=100, lead_hi=400, journey_views=2.0, browse=7, browse_views=3.5,
+       lead_lo=100, lead_hi=400, journey_views=2.0, browse=9, browse_views=3.5,
        browse_carts=0.0, emails=3, p_click=0.1, ads=3, referrals=0.05,
        price_mu=3.5, price_sigma=0.6, extra_qty=0.2, p_discount=0.1, p_return=0.05,
        hour=15, hour_sd=3.0, p_weekend=0.5, channels=(0.55, 0.25, 0.05, 0.15), p_fav=0.2),
