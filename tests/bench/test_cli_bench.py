@@ -63,3 +63,21 @@ def test_tiny_suite_end_to_end_validates(tmp_path: Path):
     assert {s["vs"] for s in doc["scaling"]} == {"n"}
     assert doc["machine"]["libraries"]["faiss"]
     assert "assign" in res.output and "ratio" in res.output
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+def test_tiny_suite_on_cuda_reports_gpu_memory_and_cpu_peers(tmp_path: Path):
+    out = tmp_path / "gpu.json"
+    res = runner.invoke(app, [
+        "bench", "--suite", "tiny", "--device", "cuda", "--stages", "fit,assign",
+        "--json", str(out), "--work-dir", str(tmp_path / "work")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert validation_errors(doc) == [] and doc["device"] == "cuda"
+    assert doc["machine"]["gpu"]["memory_bytes"] > 0
+    cuda = [r for r in doc["records"] if r["device"] == "cuda" and not r.get("derived")]
+    assert cuda and all(r["gpu_peak_mem_bytes"] > 0 for r in cuda)
+    # the CPU peers are measured in the same run and compared with ours on the GPU
+    sk = [r for r in doc["records"] if r["impl"] == "sklearn-kmeans"]
+    assert sk and all(r["device"] == "cpu" and r["ratio"] is not None for r in sk)

@@ -14,7 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from archetype.bench.timing import CHUNK_ROWS, Measured, Stopwatch
+from archetype.bench.timing import CHUNK_ROWS, Measured, Stopwatch, Unavailable
+
+
+def _faiss_gpu(faiss, device: str) -> bool:
+    """Whether to use FAISS on the GPU; CUDA asked of a CPU-only build is unavailable."""
+    if not device.startswith("cuda"):
+        return False
+    if faiss.get_num_gpus() < 1:
+        raise Unavailable("this FAISS build has no GPU support (install faiss-gpu)")
+    return True
 
 
 def fit_sklearn_kmeans(spec: dict, X: np.ndarray, C: np.ndarray) -> Measured:
@@ -60,7 +69,7 @@ def fit_faiss(spec: dict, X: np.ndarray, C: np.ndarray) -> Measured:
     import faiss
 
     k, d = C.shape
-    use_gpu = spec["device"].startswith("cuda") and faiss.get_num_gpus() > 0
+    use_gpu = _faiss_gpu(faiss, spec["device"])
     km = faiss.Kmeans(
         d, k, niter=int(spec["iters"]), seed=int(spec["seed"]), verbose=False,
         min_points_per_centroid=1, max_points_per_centroid=X.shape[0] + 1, gpu=use_gpu,
@@ -130,7 +139,7 @@ def assign_faiss(spec: dict, X: np.ndarray, C: np.ndarray) -> Measured:
     import faiss
 
     index = faiss.IndexFlatL2(C.shape[1])
-    use_gpu = spec["device"].startswith("cuda") and faiss.get_num_gpus() > 0
+    use_gpu = _faiss_gpu(faiss, spec["device"])
     if use_gpu:  # pragma: no cover - needs faiss-gpu
         index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
     index.add(np.ascontiguousarray(C))

@@ -21,6 +21,10 @@ import numpy as np
 CHUNK_ROWS = 65536
 
 
+class Unavailable(RuntimeError):
+    """Raised by an entry that cannot run here (e.g. a CPU-only FAISS build asked for CUDA)."""
+
+
 @dataclass
 class Measured:
     """What one measured call returns to the worker.

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from archetype.bench.memory import current_rss, peak_rss_self
-from archetype.bench.timing import Measured, inertia_from_centers, inertia_from_labels
+from archetype.bench.timing import (
+    Measured,
+    Unavailable,
+    inertia_from_centers,
+    inertia_from_labels,
+)
 
 
 def resolve(target: str):
@@ -38,7 +43,10 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     paths = spec.get("paths", {})
     X = np.load(paths["X"]) if "X" in paths else None
     C = np.load(paths["C"]) if "C" in paths else None
-    warm = warm_up(fn, spec, X, C)
+    try:
+        warm = warm_up(fn, spec, X, C)
+    except Unavailable as e:
+        return {"status": "unavailable", "note": str(e)}
     cuda = spec["device"].startswith("cuda")
     if cuda:
         import torch
