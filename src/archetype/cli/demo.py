@@ -97,7 +97,9 @@ def run_demo(
 
         t = time.perf_counter()
         X = np.ascontiguousarray(fs.embedding)
-        km = MiniBatchKMeans(n_clusters=k, n_init=3, random_state=seed).fit(X, tracker=tracker)
+        km = MiniBatchKMeans(n_clusters=k, init="k-means||", n_init=10, random_state=seed).fit(
+            X, tracker=tracker
+        )
         a = assign(X, km.cluster_centers_)
         secs["fit+assign"] = time.perf_counter() - t
 
