@@ -52,7 +52,14 @@ def test_three_nights_then_rerun_and_crash(synth_events, tmp_path):
         assert (j["segment_id"] == j["segment_id_1"]).mean() > 0.9
         tr = pl.read_parquet(root / "transitions" / f"date={d1}" / PART)
         assert tr.height == (j["segment_id"] != j["segment_id_1"]).sum()
-    assert set(reg.load(DAYS[-1]).segment_ids) == set(range(9))
+    # id rules: a segment judged new gets an id never used before; retired ids never return
+    models = [reg.load(v) for v in DAYS]
+    for old, new in zip(models, models[1:], strict=False):
+        born = set(new.segment_ids) - set(old.segment_ids)
+        assert all(i >= old.next_segment_id for i in born)
+        assert not set(new.segment_ids) & set(new.retired_ids)
+        assert set(old.retired_ids) <= set(new.retired_ids)
+        assert len(set(new.segment_ids)) == 9
     # idempotent re-run of the last night
     r = _run(synth_events, root, DAYS[-1])
     assert r.returncode == 0, r.stderr

@@ -162,7 +162,12 @@ def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
         sticky = None
         if prev is not None and prev.segment_names:
             sticky = dict(zip(prev.segment_ids, prev.segment_names, strict=True))
-        names = describe(fs.features, fs.ids, seg_ids[np.asarray(a.labels)], sticky)
+        try:
+            names = describe(fs.features, fs.ids, seg_ids[np.asarray(a.labels)], sticky)
+        except Exception as e:  # names are a convenience; ids are the contract
+            log.warning("naming segments of %s failed: %s", date, e)
+            record["names_error"] = f"{type(e).__name__}: {e}"
+            names = None
     with clock.stage("registry"):
         shift = centroid_shift(prev.centroids, prev.segment_ids, centroids, match.ids) \
             if same_space else {}
