@@ -7,16 +7,26 @@
 """
 
 from archetype.events.config import EventsConfig
-from archetype.events.read import EventsScan, read_events, window_start
+from archetype.events.read import (
+    CanonicalScan,
+    EventsScan,
+    merge_counts,
+    open_events,
+    read_events,
+    window_start,
+)
 from archetype.events.report import ValidationReport
 from archetype.events.schema import CANONICAL_COLUMNS, EVENT_TYPES
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "CanonicalScan",
     "EVENT_TYPES",
     "EventsConfig",
     "EventsScan",
     "ValidationReport",
+    "merge_counts",
+    "open_events",
     "read_events",
     "window_start",
 ]

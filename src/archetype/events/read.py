@@ -96,8 +96,14 @@ def _ts_expr(dtype: pl.DataType, fmt: str | None, user: str, path: str) -> pl.Ex
     )
 
 
-def _canonical(lf: pl.LazyFrame, schema: pl.Schema, cfg: EventsConfig, source: Source):
-    """Select and normalize canonical columns; keep helper columns for validation."""
+def _canonical(
+    lf: pl.LazyFrame, schema: pl.Schema, cfg: EventsConfig, source: Source, *, compact: bool
+):
+    """Select and normalize canonical columns; keep helper columns for validation.
+
+    ``compact`` stores ``event_type`` as an Enum of :data:`EVENT_TYPES` and ``channel`` /
+    ``category`` as Categorical (same values, far less memory and faster comparisons).
+    """
     cid = _column(schema, cfg, "customer_id", source)
     ts = _column(schema, cfg, "ts", source)
     cid_t = schema[cid]
@@ -113,7 +119,10 @@ def _canonical(lf: pl.LazyFrame, schema: pl.Schema, cfg: EventsConfig, source: S
         )
     exprs = [cid_e.alias("customer_id")]
     ts_e = _ts_expr(schema[ts], cfg.timestamp_format, ts, source.path)
-    exprs += [ts_e.alias("ts"), pl.col(ts).cast(pl.String).alias(_TS_RAW)]
+    # The raw text is only needed to quote a bad value; only strings can be unparseable.
+    raw_ts = pl.col(ts) if schema[ts] == pl.String else pl.lit(None, dtype=pl.String)
+    exprs += [ts_e.alias("ts"), raw_ts.alias(_TS_RAW)]
+    et_dtype = pl.Enum(EVENT_TYPES) if compact else pl.String()
     transaction_only = bool(cfg.transaction_only)
     for canon in OPTIONAL_COLUMNS:
         if canon == "event_type" and transaction_only:
@@ -123,7 +132,10 @@ def _canonical(lf: pl.LazyFrame, schema: pl.Schema, cfg: EventsConfig, source: S
         if canon == "event_type" and user is None:
             transaction_only = True
         if user is None:
-            exprs.append(DEFAULTS[canon].alias(canon))
+            default = DEFAULTS[canon]
+            if compact and canon == "event_type":
+                default = default.cast(et_dtype)
+            exprs.append(default.alias(canon))
             if canon == "event_type":
                 exprs.append(pl.lit("purchase").alias(_TYPE_RAW))
             continue
@@ -131,7 +143,7 @@ def _canonical(lf: pl.LazyFrame, schema: pl.Schema, cfg: EventsConfig, source: S
             raw = pl.col(user).cast(pl.String)
             mapping = {t: t for t in EVENT_TYPES} | dict(cfg.event_types)
             exprs.append(raw.alias(_TYPE_RAW))
-            mapped = raw.replace_strict(mapping, default=None, return_dtype=pl.String)
+            mapped = raw.replace_strict(mapping, default=None, return_dtype=et_dtype)
             exprs.append(mapped.alias(canon))
             continue
         e = pl.col(user)
@@ -141,8 +153,130 @@ def _canonical(lf: pl.LazyFrame, schema: pl.Schema, cfg: EventsConfig, source: S
             e = e.cast(pl.Int32, strict=False).fill_null(1)
         else:
             e = e.cast(DTYPES[canon])
+            if compact and canon in ("channel", "category"):
+                e = e.cast(pl.Categorical)
         exprs.append(e.alias(canon))
     return lf.select(exprs), transaction_only
+
+
+@dataclass
+class CanonicalScan:
+    """An event log mapped to canonical columns, not yet validated or cut.
+
+    ``lazy`` still holds every row plus helper columns; :meth:`counts` and :meth:`keep`
+    turn (a part of) it into validation counts and the used rows.  :func:`read_events`
+    runs one counting pass over all of it; the feature builder instead counts each hash
+    partition it materializes anyway (one pass fewer).
+    """
+
+    lazy: pl.LazyFrame
+    source: Source
+    transaction_only: bool
+    as_of: dt.date
+    window_days: int | None
+
+    @property
+    def end_ts(self) -> dt.datetime:
+        return dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time())
+
+    @property
+    def start_ts(self) -> dt.datetime | None:
+        start = window_start(self.as_of, self.window_days)
+        return None if start is None else dt.datetime.combine(start, dt.time())
+
+    def keep(self) -> pl.Expr:
+        """Rows that go into features: in the window, with a customer id and a known type."""
+        keep = _in_range(self.end_ts, self.start_ts) & pl.col("customer_id").is_not_null()
+        return keep & pl.col("event_type").is_not_null()
+
+    def count_exprs(self) -> list[pl.Expr]:
+        """One-row aggregation of the validation counts (see :func:`merge_counts`)."""
+        return _count_exprs(self.end_ts, self.start_ts)
+
+    def report(self, counts: dict) -> ValidationReport:
+        """Validate merged counts: raise on bad timestamps or nothing left; else the report."""
+        if counts["bad_ts"]:
+            first = counts["first_bad"]
+            raise DataError(
+                f"{counts['bad_ts']:,} unparseable timestamps, first bad value {first!r}; "
+                "set [events] timestamp_format",
+                path=self.source.path,
+                column="ts",
+            )
+        report = ValidationReport(
+            rows_scanned=counts["rows"],
+            after_as_of=counts["after"],
+            before_window=counts["before"],
+            null_customer_ids=counts["null_ids"],
+            unknown_event_types=counts["unknown"],
+            returns=counts["returns"],
+            rows_used=counts["used"],
+            first_day=None if counts["first"] is None else counts["first"].date().isoformat(),
+            last_day=None if counts["last"] is None else counts["last"].date().isoformat(),
+        )
+        report.transaction_only = self.transaction_only
+        if report.unknown_event_types:
+            report.unknown_event_values = _unknown_values(self.lazy, self.source)
+        if report.rows_used == 0:
+            window = "" if self.window_days is None else f", window {self.window_days} days"
+            raise DataError(
+                f"no events left after filtering (as-of {self.as_of.isoformat()}{window}): "
+                f"{report.rows_scanned:,} rows scanned, {report.after_as_of:,} after as-of, "
+                f"{report.before_window:,} before window, "
+                f"{report.null_customer_ids:,} null ids, "
+                f"{report.unknown_event_types:,} unknown event types",
+                path=self.source.path,
+            )
+        return report
+
+    def collect(self, lf: pl.LazyFrame) -> pl.DataFrame:
+        """Collect (streaming) a query over this log; reader failures become DataErrors."""
+        return _collect(lf, self.source)
+
+    def collect_all(self, lfs: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+        """Collect several queries over this log in one streaming run (a shared scan)."""
+        return _collect(lfs, self.source)
+
+
+def open_events(
+    path: str | Path,
+    config: EventsConfig | None = None,
+    *,
+    as_of: dt.date,
+    window_days: int | None = None,
+    compact: bool = False,
+) -> CanonicalScan:
+    """Resolve, map and prune an event log (no data read beyond schemas).
+
+    ``compact=True`` gives ``event_type`` an Enum and ``channel``/``category`` a
+    Categorical dtype (the feature builder's choice); otherwise canonical String dtypes.
+    """
+    cfg = config or EventsConfig()
+    if window_days is not None and window_days < 1:
+        raise UserError(f"window_days={window_days} should be >= 1")
+    source = resolve(path, cfg.format)
+    schema = schema_of(source)
+    lf = source.scan()
+    start = window_start(as_of, window_days)
+    if source.hive and HIVE_DATE in schema and HIVE_DATE not in cfg.columns.values():
+        lf = _prune_partitions(lf, schema[HIVE_DATE], as_of, start)
+    canon, transaction_only = _canonical(lf, schema, cfg, source, compact=compact)
+    return CanonicalScan(canon, source, transaction_only, as_of, window_days)
+
+
+def merge_counts(rows: list[dict]) -> dict:
+    """Add up the counts of several partitions (first/last day: min/max)."""
+    out = dict(rows[0])
+    for r in rows[1:]:
+        for k, v in r.items():
+            if k in ("first", "last"):
+                pick = min if k == "first" else max
+                out[k] = v if out[k] is None else out[k] if v is None else pick(out[k], v)
+            elif k == "first_bad":
+                out[k] = out[k] if out[k] is not None else v
+            else:
+                out[k] += v
+    return out
 
 
 def read_events(
@@ -175,37 +309,13 @@ def read_events(
         Missing column (named, with the file), unparseable timestamps (count and first bad
         value), nothing left after filtering, unreadable or corrupt file.
     """
-    cfg = config or EventsConfig()
-    if window_days is not None and window_days < 1:
-        raise UserError(f"window_days={window_days} should be >= 1")
-    source = resolve(path, cfg.format)
-    schema = schema_of(source)
-    lf = source.scan()
-    start = window_start(as_of, window_days)
-    if source.hive and HIVE_DATE in schema and HIVE_DATE not in cfg.columns.values():
-        lf = _prune_partitions(lf, schema[HIVE_DATE], as_of, start)
-    canon, transaction_only = _canonical(lf, schema, cfg, source)
-    end_ts = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    start_ts = None if start is None else dt.datetime.combine(start, dt.time())
-    report = _count(canon, source, end_ts, start_ts)
-    report.transaction_only = transaction_only
-    if report.unknown_event_types:
-        report.unknown_event_values = _unknown_values(canon, source)
-    if report.rows_used == 0:
-        window = "" if window_days is None else f", window {window_days} days"
-        raise DataError(
-            f"no events left after filtering (as-of {as_of.isoformat()}{window}): "
-            f"{report.rows_scanned:,} rows scanned, {report.after_as_of:,} after as-of, "
-            f"{report.before_window:,} before window, {report.null_customer_ids:,} null ids, "
-            f"{report.unknown_event_types:,} unknown event types",
-            path=source.path,
-        )
-    keep = _in_range(end_ts, start_ts) & pl.col("customer_id").is_not_null()
-    keep = keep & pl.col("event_type").is_not_null()
+    cs = open_events(path, config, as_of=as_of, window_days=window_days)
+    counts = cs.collect(cs.lazy.select(cs.count_exprs())).row(0, named=True)
+    report = cs.report(counts)
     cols = ["customer_id", "ts", *OPTIONAL_COLUMNS]
-    with_dups = canon.filter(keep).select(cols)
+    with_dups = cs.lazy.filter(cs.keep()).select(cols)
     log.info("events: %s", report.summary())
-    return EventsScan(with_dups.unique(), report, with_dups, source, as_of, window_days)
+    return EventsScan(with_dups.unique(), report, with_dups, cs.source, as_of, window_days)
 
 
 def _prune_partitions(lf, dtype, as_of: dt.date, start: dt.date | None) -> pl.LazyFrame:
@@ -225,8 +335,10 @@ def _in_range(end_ts: dt.datetime, start_ts: dt.datetime | None) -> pl.Expr:
     return e if start_ts is None else e & (pl.col("ts") >= start_ts)
 
 
-def _collect(lf: pl.LazyFrame, source: Source) -> pl.DataFrame:
+def _collect(lf, source: Source):
     try:
+        if isinstance(lf, list):
+            return pl.collect_all(lf, engine="streaming")
         return lf.collect(engine="streaming")
     except UserError:
         raise
@@ -237,48 +349,26 @@ def _collect(lf: pl.LazyFrame, source: Source) -> pl.DataFrame:
         raise DataError(f"cannot convert a column ({msg})", path=source.path) from None
 
 
-def _count(canon: pl.LazyFrame, source: Source, end_ts, start_ts) -> ValidationReport:
+def _count_exprs(end_ts: dt.datetime, start_ts: dt.datetime | None) -> list[pl.Expr]:
     bad = pl.col("ts").is_null()
     inr = ~bad & _in_range(end_ts, start_ts)
     idok = pl.col("customer_id").is_not_null()
     used = inr & idok & pl.col("event_type").is_not_null()
-    row = _collect(
-        canon.select(
-            pl.len().alias("rows"),
-            bad.sum().alias("bad_ts"),
-            pl.col(_TS_RAW).filter(bad).first().alias("first_bad"),
-            (~bad & (pl.col("ts") >= end_ts)).sum().alias("after"),
-            (~bad & ~inr & (pl.col("ts") < end_ts)).sum().alias("before"),
-            (inr & ~idok).sum().alias("null_ids"),
-            (inr & idok & pl.col("event_type").is_null()).sum().alias("unknown"),
-            (used & (pl.col("event_type") == "purchase") & (pl.col("amount") < 0))
-            .sum()
-            .alias("returns"),
-            used.sum().alias("used"),
-            pl.col("ts").filter(used).min().alias("first"),
-            pl.col("ts").filter(used).max().alias("last"),
-        ),
-        source,
-    ).row(0, named=True)
-    if row["bad_ts"]:
-        first = row["first_bad"]
-        raise DataError(
-            f"{row['bad_ts']:,} unparseable timestamps, first bad value {first!r}; "
-            "set [events] timestamp_format",
-            path=source.path,
-            column="ts",
-        )
-    return ValidationReport(
-        rows_scanned=row["rows"],
-        after_as_of=row["after"],
-        before_window=row["before"],
-        null_customer_ids=row["null_ids"],
-        unknown_event_types=row["unknown"],
-        returns=row["returns"],
-        rows_used=row["used"],
-        first_day=None if row["first"] is None else row["first"].date().isoformat(),
-        last_day=None if row["last"] is None else row["last"].date().isoformat(),
-    )
+    return [
+        pl.len().alias("rows"),
+        bad.sum().alias("bad_ts"),
+        pl.col(_TS_RAW).filter(bad).first().alias("first_bad"),
+        (~bad & (pl.col("ts") >= end_ts)).sum().alias("after"),
+        (~bad & ~inr & (pl.col("ts") < end_ts)).sum().alias("before"),
+        (inr & ~idok).sum().alias("null_ids"),
+        (inr & idok & pl.col("event_type").is_null()).sum().alias("unknown"),
+        (used & (pl.col("event_type") == "purchase") & (pl.col("amount") < 0))
+        .sum()
+        .alias("returns"),
+        used.sum().alias("used"),
+        pl.col("ts").filter(used).min().alias("first"),
+        pl.col("ts").filter(used).max().alias("last"),
+    ]
 
 
 def _unknown_values(canon: pl.LazyFrame, source: Source, n: int = 5) -> list[str]:

@@ -1,9 +1,18 @@
-"""One per-customer aggregation that feeds every family.
+"""One ordered pass and one per-customer aggregation that feed every family.
 
-Events are prepared once (integer day, flags), then a single ``group_by(customer_id)``
-computes the intermediate sums/counts (columns prefixed ``_``) that the family modules turn
-into features.  Families that need event order (timing) or a second key (content) add their
-own small frames, joined on ``customer_id``.
+Events are prepared once: integer day ``d``, flags, and a sort by
+``(customer_id, ts, purchase-last)``.  On that order every "distinct" or "sequence" quantity
+becomes a plain flag computed with shifts, cumulative sums and forward fills (no per-group
+``n_unique``, no second sort, no self-join):
+
+* ``_nd``  first event of a customer-day  -> distinct active days are a sum;
+* ``_npd`` first purchase of a customer-day -> distinct purchase days (``frequency``);
+* ``_gap`` days since the previous distinct purchase day (on ``_npd`` rows);
+* ``_lead`` hours from the first view since the previous purchase to this purchase.
+
+A single ``group_by`` over a dense customer index then computes the intermediate sums
+(columns prefixed ``_``) that the family modules turn into features.  Category counts
+(content) need a second key and get their own small aggregation.
 """
 
 from __future__ import annotations
@@ -12,19 +21,98 @@ import math
 
 import polars as pl
 
+from archetype.events.schema import EVENT_TYPES
 from archetype.features.context import FeatureContext, slug
 
 ET = pl.col("event_type")
 IS_PURCHASE = (ET == "purchase") & (pl.col("amount") >= 0)
 IS_RETURN = (ET == "purchase") & (pl.col("amount") < 0)
+US_PER_HOUR = 3_600_000_000.0
+_NO_DAY = -(2**31)  # "no purchase day yet" (Int32 min)
+_NO_TS = -(2**63)  # "no view yet in this purchase cycle" (Int64 min)
+COLUMNS = (
+    "customer_id",
+    "ts",
+    "event_type",
+    "amount",
+    "quantity",
+    "discount",
+    "channel",
+    "category",
+)
 
 
-def prepare(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Add ``d`` (days since epoch), ``_p`` (a purchase, not a return) and ``_r`` (a return)."""
-    return events.with_columns(
-        pl.col("ts").dt.date().cast(pl.Int32).alias("d"),
-        IS_PURCHASE.alias("_p"),
-        IS_RETURN.alias("_r"),
+def sort_events(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Compact dtypes, add ``d``/``_p``/``_r`` and sort by customer, time, purchase-last.
+
+    Purchases sort after other events at the same instant, so a view and a purchase
+    logged at the same time count the view as preceding the purchase.
+    """
+    cat = {c: pl.col(c).cast(pl.Categorical) for c in ("channel", "category")}
+    return (
+        events.with_columns(
+            pl.col("event_type").cast(pl.Enum(EVENT_TYPES)),
+            *(e.alias(c) for c, e in cat.items()),
+        )
+        .with_columns(
+            pl.col("ts").dt.date().cast(pl.Int32).alias("d"),
+            IS_PURCHASE.alias("_p"),
+            IS_RETURN.alias("_r"),
+        )
+        .sort("customer_id", "ts", "_p")
+    )
+
+
+def drop_duplicates(sorted_events: pl.DataFrame) -> pl.DataFrame:
+    """Remove exact duplicate rows from a frame sorted by :func:`sort_events`.
+
+    Duplicates share ``(customer_id, ts)``, so they sit in runs of equal keys; only rows
+    in such runs are compared on every column (the order of the rest is kept).
+    """
+    cid, ts = pl.col("customer_id"), pl.col("ts")
+    run = ((cid == cid.shift(1)) & (ts == ts.shift(1))) | (
+        (cid == cid.shift(-1)) & (ts == ts.shift(-1))
+    )
+    idx = "__row"
+    cand = sorted_events.with_row_index(idx).filter(run.fill_null(False))
+    if cand.height == 0:
+        return sorted_events
+    cols = [c for c in COLUMNS if c in sorted_events.columns]
+    dup = cand.filter(~pl.struct(cols).is_first_distinct())[idx]
+    if dup.len() == 0:
+        return sorted_events
+    keep = ~pl.int_range(pl.len(), dtype=dup.dtype).is_in(dup.implode())
+    return sorted_events.filter(keep)
+
+
+def sequence_columns(sorted_events: pl.LazyFrame) -> pl.LazyFrame:
+    """Add the customer index ``_ci`` and the order-derived flags (see module doc)."""
+    cid, d, ts, p = pl.col("customer_id"), pl.col("d"), pl.col("ts"), pl.col("_p")
+    first = (cid != cid.shift(1)).fill_null(True)
+    view = ET == "view"
+    # Last purchase day before this row (same customer), or _NO_DAY.
+    last_pd = (
+        pl.when(p).then(d).when(first).then(pl.lit(_NO_DAY, pl.Int32)).otherwise(None)
+    ).forward_fill()
+    prev_pd = pl.when(first).then(pl.lit(_NO_DAY, pl.Int32)).otherwise(last_pd.shift(1))
+    new_pd = p & (d != prev_pd)
+    # Purchase cycles: a cycle starts at a customer's first row or right after a purchase.
+    start = first | p.shift(1).fill_null(False)
+    views = view.cast(pl.Int64).cum_sum()
+    base = pl.when(start).then(views - view.cast(pl.Int64)).otherwise(None).forward_fill()
+    first_view = view & (views - base == 1)
+    us = ts.dt.epoch("us")
+    cycle_view = (
+        pl.when(first_view).then(us).when(start).then(pl.lit(_NO_TS, pl.Int64)).otherwise(None)
+    ).forward_fill()
+    return sorted_events.with_columns(
+        (first.cast(pl.UInt32).cum_sum() - 1).alias("_ci"),
+        (first | (d != d.shift(1))).alias("_nd"),
+        new_pd.alias("_npd"),
+        pl.when(new_pd & (prev_pd != _NO_DAY)).then((d - prev_pd).cast(pl.Float64)).alias("_gap"),
+        pl.when(p & (cycle_view != _NO_TS))
+        .then((us - cycle_view).cast(pl.Float64) / US_PER_HOUR)
+        .alias("_lead"),
     )
 
 
@@ -38,9 +126,10 @@ def _in_window(lo: int, hi: int) -> pl.Expr:
 
 
 def aggregations(ctx: FeatureContext) -> list[pl.Expr]:
-    """Intermediate per-customer aggregations over prepared events."""
+    """Intermediate per-customer aggregations over :func:`sequence_columns` output."""
     p = pl.col("_p")
     d = pl.col("d")
+    nd = pl.col("_nd")
     a = ctx.as_of_day
     hours = (
         pl.col("ts").dt.hour().cast(pl.Float64)
@@ -49,17 +138,14 @@ def aggregations(ctx: FeatureContext) -> list[pl.Expr]:
     )
     angle = hours * (2.0 * math.pi / 24.0)
     out = [
+        pl.col("customer_id").first(),
         pl.len().cast(pl.Float64).alias("_events"),
-        d.min().alias("_first_day"),
-        d.n_unique().cast(pl.Float64).alias("_active_days"),
-        d.filter(d > a - 30).n_unique().cast(pl.Float64).alias("_active_30"),
-        d.filter((d <= a - 30) & (d > a - 120))
-        .n_unique()
-        .cast(pl.Float64)
-        .alias("_active_prior90"),
-        d.filter(p).n_unique().cast(pl.Float64).alias("_purchase_days"),
-        d.filter(p).max().alias("_last_pday"),
-        d.filter(p).min().alias("_first_pday"),
+        d.first().alias("_first_day"),
+        _count(nd).alias("_active_days"),
+        _count(nd & (d > a - 30)).alias("_active_30"),
+        _count(nd & (d <= a - 30) & (d > a - 120)).alias("_active_prior90"),
+        _count(pl.col("_npd")).alias("_purchase_days"),
+        d.filter(p).last().alias("_last_pday"),
         _count(p).alias("_purchases"),
         pl.col("amount").filter(p).sum().alias("_spend"),
         _count(pl.col("_r")).alias("_returns"),
@@ -75,6 +161,9 @@ def aggregations(ctx: FeatureContext) -> list[pl.Expr]:
         angle.sin().sum().alias("_hour_sin"),
         angle.cos().sum().alias("_hour_cos"),
         _count(pl.col("channel").is_not_null()).alias("_channel_events"),
+        pl.col("_lead").mean().alias("_lead_hours"),
+        pl.col("_gap").mean().alias("_gap_mean"),
+        pl.col("_gap").std(ddof=0).alias("_gap_std"),
     ]
     for name, (lo, hi) in ctx.occasions.items():
         out.append(_count(p & _in_window(lo, hi)).alias(f"_occ_{name}"))

@@ -1,7 +1,9 @@
 """Compose the feature families into one per-customer frame.
 
-``build_lazy`` is the whole plan (events -> named features) as one LazyFrame; only
-``build_features`` collects it, with the streaming engine.
+``build_lazy`` is the whole plan (events -> named features) as one LazyFrame:
+sort once (:func:`~archetype.features.base.sort_events`), derive order-based flags, one
+``group_by`` over customers (:func:`aggregate_lazy`), then the family formulas
+(:func:`finalize_lazy`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from archetype.features import (
     timing,
     usage,
 )
-from archetype.features.base import aggregations, prepare
+from archetype.features.base import aggregations, sequence_columns, sort_events
 from archetype.features.config import FeatureConfig
 from archetype.features.context import FeatureContext, day_number
 from archetype.features.spec import FeatureSpec
@@ -34,19 +36,26 @@ def feature_specs(ctx: FeatureContext) -> list[FeatureSpec]:
     return [s for m in FAMILY_MODULES for s in m.specs(ctx)]
 
 
-def build_lazy(
-    events: pl.LazyFrame, ctx: FeatureContext, *, keep_event_counts: bool = False
-) -> pl.LazyFrame:
-    """Canonical events -> ``customer_id`` + raw features (lazy, sorted by customer_id).
+def aggregate_lazy(sorted_events: pl.LazyFrame, ctx: FeatureContext) -> pl.LazyFrame:
+    """Events sorted by :func:`~archetype.features.base.sort_events` -> intermediates.
 
-    With ``keep_event_counts`` a last column ``_events`` (events per customer) is kept, so a
-    caller can count rows that went in (e.g. after duplicate removal) at no extra pass.
+    One row per customer: ``customer_id`` and the ``_``-prefixed sums every family reads
+    (``_events`` included).  Partitions of customers can be aggregated separately and
+    concatenated before :func:`finalize_lazy`.
     """
-    prepared = events.pipe(prepare)
-    out = prepared.group_by("customer_id").agg(aggregations(ctx))
+    seq = sequence_columns(sorted_events)
+    out = seq.group_by("_ci").agg(aggregations(ctx))
     for m in FAMILY_MODULES:
-        for frame in getattr(m, "frames", lambda _p: [])(prepared):
-            out = out.join(frame, on="customer_id", how="left")
+        for frame in getattr(m, "frames", lambda _s: [])(seq):
+            out = out.join(frame, on="_ci", how="left")
+    return out.drop("_ci")
+
+
+def finalize_lazy(
+    intermediates: pl.LazyFrame, ctx: FeatureContext, *, keep_event_counts: bool = False
+) -> pl.LazyFrame:
+    """Intermediates -> ``customer_id`` + raw features (Float64), sorted by customer_id."""
+    out = intermediates
     for m in FAMILY_MODULES:
         out = out.with_columns(m.exprs(ctx))
     names = [s.name for s in feature_specs(ctx)]
@@ -54,6 +63,23 @@ def build_lazy(
     if keep_event_counts:
         cols.append(pl.col("_events"))
     return out.select("customer_id", *cols).sort("customer_id")
+
+
+def build_lazy(
+    events: pl.LazyFrame,
+    ctx: FeatureContext,
+    *,
+    keep_event_counts: bool = False,
+    presorted: bool = False,
+) -> pl.LazyFrame:
+    """Canonical events (duplicates removed) -> ``customer_id`` + raw features, lazily.
+
+    With ``keep_event_counts`` a last column ``_events`` (events per customer) is kept.
+    ``presorted`` says ``events`` already went through
+    :func:`~archetype.features.base.sort_events` (the sort is then not repeated).
+    """
+    srt = events if presorted else sort_events(events)
+    return finalize_lazy(aggregate_lazy(srt, ctx), ctx, keep_event_counts=keep_event_counts)
 
 
 def discover_channels(events: pl.LazyFrame, max_channels: int) -> list[str]:

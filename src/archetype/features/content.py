@@ -11,6 +11,7 @@ from archetype.features.context import FeatureContext
 from archetype.features.spec import FeatureSpec
 
 FAMILY = "content"
+_SHIFT = 2**32
 
 
 def specs(ctx: FeatureContext) -> list[FeatureSpec]:
@@ -25,18 +26,24 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
     ]
 
 
-def frames(prepared: pl.LazyFrame) -> list[pl.LazyFrame]:
+def frames(seq: pl.LazyFrame) -> list[pl.LazyFrame]:
+    """``_ci, _cat_entropy, _cat_top`` from :func:`~archetype.features.base.sequence_columns`.
+
+    Counts per (customer, category) are grouped on one integer key: customer index in the
+    high 32 bits, the category's Categorical code in the low 32.
+    """
+    key = pl.col("_ci").cast(pl.UInt64) * _SHIFT + pl.col("category").to_physical().cast(pl.UInt64)
     counts = (
-        prepared.filter(
+        seq.filter(
             pl.col("event_type").is_in(["view", "add_to_cart", "purchase"])
             & pl.col("category").is_not_null()
         )
-        .group_by("customer_id", "category")
+        .group_by(key.alias("_key"))
         .agg(pl.len().cast(pl.Float64).alias("_n"))
     )
     share = pl.col("_n") / pl.col("_n").sum()
     return [
-        counts.group_by("customer_id").agg(
+        counts.group_by((pl.col("_key") // _SHIFT).cast(pl.UInt32).alias("_ci")).agg(
             (-(share * share.log()).sum()).alias("_cat_entropy"),
             share.max().alias("_cat_top"),
         )

@@ -24,8 +24,14 @@ import polars as pl
 from archetype import __version__ as ARCHETYPE_VERSION
 from archetype._atomic import atomic_dir
 from archetype.errors import UserError
-from archetype.events import EventsConfig, read_events
-from archetype.features.build import build_lazy, discover_channels, feature_specs
+from archetype.events import EventsConfig, merge_counts, open_events, read_events
+from archetype.features.base import COLUMNS, drop_duplicates, sort_events
+from archetype.features.build import (
+    aggregate_lazy,
+    discover_channels,
+    feature_specs,
+    finalize_lazy,
+)
 from archetype.features.config import FeatureConfig
 from archetype.features.context import FeatureContext, day_number
 from archetype.features.transform import FeatureTransform
@@ -94,42 +100,64 @@ def compute_features(
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Read, validate and build raw features; return them and the run's facts (no writing).
 
-    Customers are processed in hash partitions of about ``config.partition_rows`` events
-    each, so memory stays bounded on large logs; each partition is one streaming query.
+    Customers are processed in hash partitions of about ``config.partition_rows`` input
+    rows each, so memory stays bounded on large logs.  Each partition is read once, by one
+    streaming query that also yields its validation counts; it is then sorted, cleared of
+    exact duplicates and aggregated in memory.  With one partition (the usual case) the
+    channel list is discovered from the same data; with several, one extra narrow pass
+    finds it first.
     """
     ev_cfg, cfg = split_config(config, events_config)
     window = window_days if window_days is not None else cfg.window_days
     tr = tracker_or_null(tracker)
     with tr.task("reading events", total=None):
-        scan = read_events(events_path, ev_cfg, as_of=as_of, window_days=window)
-    report = scan.report
+        cs = open_events(events_path, ev_cfg, as_of=as_of, window_days=window, compact=True)
+        n_rows = int(cs.collect(cs.lazy.select(pl.len())).item())
+    n_parts = _partition_count(n_rows, cfg.partition_rows)
+    if channels is None:
+        channels = cfg.channels
+    if channels is None and n_parts > 1:
+        channels = discover_channels(cs.lazy.filter(cs.keep()), cfg.max_channels)
+    counts: list[dict] = []
+    parts: list[pl.DataFrame] = []
+    ctx = None
+    with tr.task("building features", total=n_parts) as task:
+        for p in range(n_parts):
+            lf = cs.lazy
+            if n_parts > 1:
+                lf = lf.filter(pl.col("customer_id").hash(seed=0) % n_parts == p)
+            # One streaming scan: this partition's validation counts and its used rows.
+            cnt, events = cs.collect_all(
+                [lf.select(cs.count_exprs()), lf.filter(cs.keep()).select(COLUMNS)]
+            )
+            counts.append(cnt.row(0, named=True))
+            if counts[-1]["bad_ts"] or events.height == 0:
+                del events
+                task.advance(1)
+                continue
+            if channels is None:
+                channels = _top_channels(events, cfg.max_channels)
+            if ctx is None:
+                ctx = FeatureContext.make(as_of, 1, cfg, list(channels))
+            srt = sort_events(events.lazy()).collect()
+            del events
+            srt = drop_duplicates(srt)
+            parts.append(aggregate_lazy(srt.lazy(), ctx).collect())
+            del srt
+            task.advance(1)
+    merged = merge_counts(counts)
+    if merged["bad_ts"] and n_parts > 1:
+        read_events(events_path, ev_cfg, as_of=as_of, window_days=window)  # quotes the 1st
+    report = cs.report(merged)
     if window is not None:
         horizon = int(window)
     else:
         horizon = day_number(as_of) - day_number(dt.date.fromisoformat(report.first_day)) + 1
-    if channels is None:
-        channels = cfg.channels
-    if channels is None:
-        channels = discover_channels(scan.lazy_with_duplicates, cfg.max_channels)
     ctx = FeatureContext.make(as_of, horizon, cfg, list(channels))
-    n_parts = _partition_count(report.rows_used, cfg.partition_rows)
-    parts: list[pl.DataFrame] = []
-    with tr.task("building features", total=n_parts) as task:
-        for p in range(n_parts):
-            lf = scan.lazy_with_duplicates
-            if n_parts > 1:
-                lf = lf.filter(pl.col("customer_id").hash(seed=0) % n_parts == p)
-            # The input edge streams (scan, cut, dedupe); the bounded partition is then
-            # materialized once so the families share it instead of re-scanning it.
-            events = lf.unique().collect(engine="streaming")
-            part = build_lazy(events.lazy(), ctx, keep_event_counts=True).collect()
-            del events
-            parts.append(part)
-            task.advance(1)
-    df = pl.concat(parts) if len(parts) > 1 else parts[0]
-    if n_parts > 1:
-        df = df.sort("customer_id")
+    inter = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
+    df = finalize_lazy(inter.lazy(), ctx, keep_event_counts=True).collect()
     report.duplicate_events = int(report.rows_used - df["_events"].sum())
+    log.info("events: %s", report.summary())
     df = df.drop("_events")
     facts = {
         "as_of": as_of.isoformat(),
@@ -144,6 +172,21 @@ def compute_features(
         "specs": [s.to_dict() for s in feature_specs(ctx)],
     }
     return df, facts
+
+
+def _top_channels(events: pl.DataFrame, max_channels: int) -> list[str]:
+    """:func:`discover_channels` on an in-memory frame (same ranking: count, then name)."""
+    if max_channels == 0:
+        return []
+    top = (
+        events.group_by("channel")
+        .len()
+        .filter(pl.col("channel").is_not_null())
+        .with_columns(pl.col("channel").cast(pl.String))
+        .sort(["len", "channel"], descending=[True, False])
+        .head(max_channels)
+    )
+    return sorted(top["channel"].to_list())
 
 
 def compute_feature_dir(
