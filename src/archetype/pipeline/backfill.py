@@ -97,7 +97,8 @@ def backfill(
                     result.skipped.append(d)
                     log.info("%s complete, skipped", d)
                 else:
-                    result.records[d.isoformat()] = run_date(cfg, d, engine=engine, lock=False)
+                    result.records[d.isoformat()] = run_date(cfg, d, engine=engine, lock=False,
+                                                             tracker=tracker)
                     result.ran.append(d)
                 task.advance(1)
     return result
