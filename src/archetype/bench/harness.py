@@ -97,7 +97,8 @@ def plan(suite: suites.Suite, device: str, stages: tuple[str, ...], work: Path,
     if "fit" in wanted:
         wanted.add("pass")  # one Lloyd pass vs the GEMM alone
     base = {"seed": seed, "iters": suite.iters, "batch_size": suite.batch_size,
-            "repeats": suite.repeats, "bandwidth_bytes": suite.bandwidth_bytes,
+            "repeats": suite.repeats, "rounds": suite.rounds,
+            "bandwidth_bytes": suite.bandwidth_bytes,
             "days": suite.days}
     grid = [(n, suite.k0) for n in suite.fit_n]
     n_series = list(grid)
@@ -222,7 +223,8 @@ def run_suite(suite: suites.Suite, *, device: str = "auto", stages=None, work_di
                      "fit_n": list(suite.fit_n), "ks": list(suite.ks), "k0": suite.k0,
                      "data_n": list(suite.data_n), "days": suite.days,
                      "impls": list(impls) or None,
-                     "timeout_s": suite.timeout_s, "cpu_count": os.cpu_count()},
+                     "timeout_s": suite.timeout_s, "rounds": suite.rounds,
+                     "repeats": suite.repeats, "cpu_count": os.cpu_count()},
         "machine": machine_info(),
         "records": records,
         "skipped": [s for s in skipped if s["stage"] in selected or s["stage"] in _DERIVED_STAGES],

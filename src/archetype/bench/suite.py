@@ -46,7 +46,9 @@ class Suite:
     nightly_n : tuple of int
     bandwidth_bytes : int
     repeats : int
-        Repeats of the floor measurements (best is kept).
+        Repeats inside the floor and single-pass measurements (best is kept).
+    rounds : int
+        Calls of every entry per measurement process (best is kept).
     timeout_s : float
         Per-measurement limit; a measurement past it is recorded as skipped.
     variants : bool
@@ -65,6 +67,7 @@ class Suite:
     nightly_n: tuple[int, ...] = ()
     bandwidth_bytes: int = 256 * 1024**2
     repeats: int = 3
+    rounds: int = 1
     timeout_s: float = 600.0
     variants: bool = False
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
@@ -75,7 +78,8 @@ SUITES: dict[str, Suite] = {
                   iters=3, batch_size=512, nightly_n=(300,), bandwidth_bytes=8 * 1024**2,
                   repeats=1, timeout_s=120.0),
     "quick": Suite("quick", data_n=(100_000,), days=90, fit_n=(25_000, 50_000, 100_000),
-                   ks=(8, 16, 32), k0=16, nightly_n=(100_000,), timeout_s=180.0),
+                   ks=(8, 16, 32), k0=16, nightly_n=(100_000,), repeats=5, rounds=3,
+                   timeout_s=180.0),
     "full": Suite("full", data_n=(100_000, 1_000_000), days=365,
                   fit_n=(100_000, 1_000_000, 10_000_000), ks=(16, 64, 256), k0=16,
                   nightly_n=(100_000,), bandwidth_bytes=1024**3, repeats=5, variants=True),
