@@ -25,7 +25,7 @@ from archetype import __version__ as ARCHETYPE_VERSION
 from archetype._atomic import atomic_dir
 from archetype.errors import UserError
 from archetype.events import EventsConfig, merge_counts, open_events, read_events
-from archetype.features.base import COLUMNS, drop_duplicates, sort_events
+from archetype.features.base import COLUMNS, drop_duplicates, sort_frame
 from archetype.features.build import (
     aggregate_lazy,
     discover_channels,
@@ -139,7 +139,7 @@ def compute_features(
                 channels = _top_channels(events, cfg.max_channels)
             if ctx is None:
                 ctx = FeatureContext.make(as_of, 1, cfg, list(channels))
-            srt = sort_events(events.lazy()).collect()
+            srt = sort_frame(events)
             del events
             srt = drop_duplicates(srt)
             parts.append(aggregate_lazy(srt.lazy(), ctx).collect())
