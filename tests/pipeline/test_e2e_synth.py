@@ -1,9 +1,12 @@
 """End to end on synthetic data with the real engine (events → features → k-means), via the CLI."""
 
+import datetime as dt
 import os
+import random
 import signal
 import subprocess
 import sys
+import time
 
 import polars as pl
 import pytest
@@ -68,8 +71,22 @@ def test_three_nights_then_rerun_and_crash(synth_events, tmp_path):
     # kill -9 mid-run (after the fit), then re-run: complete and identical
     r = _run(synth_events, root, DAYS[-1], env={"ARCHETYPE_TEST_CRASH_AFTER": "fit"})
     assert r.returncode == -signal.SIGKILL
-    assert not is_complete(lay, __import__("datetime").date.fromisoformat(DAYS[-1]))
+    assert not is_complete(lay, dt.date.fromisoformat(DAYS[-1]))
     assert_no_partial_output(root)
+    r = _run(synth_events, root, DAYS[-1])
+    assert r.returncode == 0, r.stderr
+    assert pl.read_parquet(root / "assignments" / f"date={DAYS[-1]}" / PART).equals(a[DAYS[-1]])
+    # kill -9 at random moments of `archetype run`, then re-run: same result
+    rnd = random.Random(5)
+    for _ in range(3):
+        p = subprocess.Popen([sys.executable, "-m", "archetype", "run", "--events",
+                              str(synth_events), "--out", str(root), "--k", "9", "--date",
+                              DAYS[-1], "--backend", "numba", "--no-report", "-q"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(1.0, 6.0))
+        p.kill()
+        p.wait()
+        assert_no_partial_output(root)
     r = _run(synth_events, root, DAYS[-1])
     assert r.returncode == 0, r.stderr
     assert pl.read_parquet(root / "assignments" / f"date={DAYS[-1]}" / PART).equals(a[DAYS[-1]])
