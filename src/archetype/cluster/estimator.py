@@ -26,6 +26,7 @@ from archetype.cluster.data import Dataset, as_dataset
 from archetype.cluster.init import seed_centers
 from archetype.cluster.lloyd import lloyd_phase
 from archetype.cluster.minibatch import MiniBatchState, minibatch_phase, minibatch_step
+from archetype.cluster.refine import refine_sample_size, repair
 from archetype.cluster.step import DEFAULT_CHUNK_ROWS
 from archetype.errors import UserError
 
@@ -190,20 +191,33 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def _fit_once(self, ds: Dataset, rng, backend, tracker):
         t0 = time.perf_counter()
         history: list = []
-        C = self._init_centers(ds, rng, backend)
+        n, k = ds.count(), self.n_clusters
+        sample = isinstance(self.init, str)  # seeding, not a warm start: work on a sample first
+        work = ds
+        if sample:
+            m = refine_sample_size(n, k)  # clean float32 rows in memory (repair reads .X)
+            idx = np.arange(n) if m >= n else rng.choice(n, m, replace=False)
+            xs, ws = ds.subset(idx)
+            work = Dataset(xs, ws, metric=ds.metric, chunk_rows=ds.chunk_rows)
+        C = self._init_centers(work, rng, backend)
         history.append({"phase": "init", "step": 0, "seconds": time.perf_counter() - t0})
-        n = ds.count()
         steps = self.max_steps
         if steps is None:
-            steps = min(300, math.ceil(n / self.batch_size))
-        state = minibatch_phase(ds, C, backend, rng, batch_size=self.batch_size, max_steps=steps,
-                                max_no_improvement=self.max_no_improvement,
+            steps = min(300, math.ceil(work.count() / self.batch_size))
+        state = minibatch_phase(work, C, backend, rng, batch_size=self.batch_size,
+                                max_steps=steps, max_no_improvement=self.max_no_improvement,
                                 reassignment_ratio=self.reassignment_ratio, history=history,
                                 tracker=tracker)
+        C = state.centers
         n_steps = sum(1 for h in history if h["phase"] == "minibatch")
-        C, labels, inertia, n_pass = lloyd_phase(ds, state.centers, backend,
-                                                 max_iter=self.max_iter, tol=self.tol,
-                                                 history=history, tracker=tracker)
+        if sample and self.max_iter > 0:
+            C, _lab, s_inertia, _np = lloyd_phase(work, C, backend, max_iter=max(self.max_iter, 30),
+                                                  tol=self.tol, history=history,
+                                                  phase="sample")
+            C, _s, _moves = repair(work, C, s_inertia, backend, rng, tol=self.tol,
+                                   max_iter=max(self.max_iter, 30), history=history)
+        C, labels, inertia, n_pass = lloyd_phase(ds, C, backend, max_iter=self.max_iter,
+                                                 tol=self.tol, history=history, tracker=tracker)
         if self.verbose:
             log.info("k-means: %d mini-batch steps, %d full passes, inertia %.6g",
                      n_steps, n_pass, inertia)

@@ -57,11 +57,14 @@ def relocate_empty(ds: Dataset, stats: StepStats, new_centers: np.ndarray,
 
 
 def lloyd_phase(ds: Dataset, centers: np.ndarray, backend: Backend, *, max_iter: int,
-                tol: float, history: list, tracker: Tracker | None = None):
+                tol: float, history: list, tracker: Tracker | None = None,
+                phase: str = "lloyd"):
     """Lloyd passes until the relative inertia gain is below ``tol`` or ``max_iter`` passes.
 
-    The returned centers are the ones the returned labels and inertia were computed
-    against (the last pass does not move them), so ``labels_`` and ``inertia_`` agree.
+    ``phase`` names the history entries ("lloyd" for full data, "sample"/"repair" for the
+    in-memory sample passes).  The returned centers are the ones the returned labels and
+    inertia were computed against (the last pass does not move them), so ``labels_`` and
+    ``inertia_`` agree.
 
     Returns
     -------
@@ -71,14 +74,15 @@ def lloyd_phase(ds: Dataset, centers: np.ndarray, backend: Backend, *, max_iter:
     prev = np.inf
     k = len(C)
     n_pass = 0
-    with tracker_or_null(tracker).task("k-means full passes", total=max_iter + 1) as task:
+    name = "k-means full passes" if phase == "lloyd" else f"k-means {phase} passes"
+    with tracker_or_null(tracker).task(name, total=max_iter + 1) as task:
         while True:
             t0 = time.perf_counter()
             stats, labels, far = full_pass(ds, C, backend, keep_labels=True, n_far=k)
             n_pass += 1
             task.advance(1)
             n_empty = int((stats.counts <= 0).sum())
-            history.append({"phase": "lloyd", "step": n_pass - 1, "inertia": stats.inertia,
+            history.append({"phase": phase, "step": n_pass - 1, "inertia": stats.inertia,
                             "empty": n_empty, "seconds": time.perf_counter() - t0})
             gain = (prev - stats.inertia) / max(abs(prev), 1e-30) if np.isfinite(prev) else np.inf
             if n_pass > max_iter or (n_empty == 0 and gain <= tol):

@@ -39,6 +39,7 @@ class _Prepared:
     cn: torch.Tensor  # (k,) float32
     k: int
     d: int
+    neg2: torch.Tensor | None = None  # (k, d) float32 -2 C (CPU + Numba kernels)
 
 
 @contextlib.contextmanager
@@ -103,7 +104,8 @@ class TorchBackend(Backend):
         cn = (C.double() * C.double()).sum(1).float()
         if self.precision == "bf16" and self.tdev.type == "cuda":
             C = C.to(torch.bfloat16)
-        return _Prepared(C.contiguous(), cn, C.shape[0], C.shape[1])
+        neg2 = (-2.0 * C).contiguous() if self.kernels == "numba" else None
+        return _Prepared(C.contiguous(), cn, C.shape[0], C.shape[1], neg2)
 
     def _gemm(self, x: torch.Tensor, p: _Prepared) -> torch.Tensor:
         """``cn - 2 x C^T`` as float32 (m, k)."""
@@ -113,8 +115,8 @@ class TorchBackend(Backend):
             if buf is None or buf.shape[1] != p.k or buf.shape[0] < m:
                 buf = self._buf = torch.empty((max(m, self._rows(p.k)), p.k), dtype=torch.float32)
             out = buf[:m]
-            if self.kernels == "numba":  # the kernel adds cn itself
-                return torch.mm(x, p.C.T, out=out).mul_(-2.0)
+            if self.kernels == "numba":  # the kernel adds cn itself; p.neg2 = -2 C
+                return torch.mm(x, p.neg2.T, out=out)
             return torch.addmm(p.cn, x, p.C.T, beta=1.0, alpha=-2.0, out=out)
         with _matmul_precision(self.tdev, self.precision):
             if p.C.dtype == torch.bfloat16:
