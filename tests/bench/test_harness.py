@@ -128,3 +128,16 @@ def test_suite_overrides_and_errors():
         get_suite("tiny", fit_n=[10], ks=[64])
     with pytest.raises(UserError, match="--n=0"):
         get_suite("tiny", fit_n=[0])
+
+
+def test_ratio_table_shows_one_size_with_ratios():
+    from archetype.bench.summary import ratio_table
+
+    recs = [rec("assign", "archetype", "ours", 2.0, n=n) for n in (1000, 2000)]
+    recs += [rec("assign", "faiss", "peer", 4.0, n=n) for n in (1000, 2000)]
+    recs += [rec("assign", "gemm", "floor", 1.0, n=n) for n in (1000, 2000)]
+    harness.add_ratios(recs, "cpu")
+    md = ratio_table({"records": recs, "settings": {"k0": 4}})
+    rows = md.splitlines()[2:]
+    assert len(rows) == 3 and all("2,000" in r for r in rows)
+    assert "| 0.50 |" in rows[1] and "2.00 (÷ gemm)" in rows[0]
