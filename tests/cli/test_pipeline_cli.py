@@ -24,7 +24,7 @@ runner = CliRunner()
 def setup(tmp_path, monkeypatch):
     events = tmp_path / "events.parquet"
     toy.make_events(events, np.random.default_rng(3), dates=toy.DATES, move=0.05)
-    for mod in ("run", "backfill"):
+    for mod in ("run", "history"):
         monkeypatch.setattr(f"archetype.pipeline.{mod}.make_engine", lambda cfg: toy.ToyEngine())
     root = tmp_path / "root"
     cfgfile = tmp_path / "c.toml"

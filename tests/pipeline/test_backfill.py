@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from archetype.errors import UserError
-from archetype.pipeline.backfill import backfill, backfill_assign, date_range
+from archetype.pipeline.history import backfill, backfill_assign, date_range
 from archetype.pipeline.layout import PART, Layout
 from archetype.pipeline.records import is_complete, read_record
 from archetype.pipeline.registry import Registry

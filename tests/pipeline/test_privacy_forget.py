@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from archetype.errors import UserError
-from archetype.pipeline.forget import forget, read_ids
+from archetype.pipeline.erasure import forget, read_ids
 from archetype.pipeline.layout import MIGRATION, PART, Layout
 from archetype.pipeline.records import is_complete, read_record
 from archetype.pipeline.run import run_date

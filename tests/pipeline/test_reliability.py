@@ -13,7 +13,7 @@ import pytest
 
 from archetype._atomic import DirLock
 from archetype.errors import LockedError
-from archetype.pipeline.backfill import backfill
+from archetype.pipeline.history import backfill
 from archetype.pipeline.layout import MIGRATION, PART, Layout
 from archetype.pipeline.model import SegmentModel
 from archetype.pipeline.records import is_complete, read_record
@@ -35,7 +35,7 @@ if len(dates) == 1:
     from archetype.pipeline.run import run_date
     run_date(cfg, dates[0], engine=mod.ToyEngine())
 else:
-    from archetype.pipeline.backfill import backfill
+    from archetype.pipeline.history import backfill
     backfill(cfg, dates[0], dates[-1], engine=mod.ToyEngine())
 """
 
