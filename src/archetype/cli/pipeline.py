@@ -161,7 +161,7 @@ def backfill_cmd(
 ) -> None:
     """Run a range of dates in order (each warm-starts from the one before); complete dates
     are skipped, so re-running resumes an interrupted backfill."""
-    from archetype.pipeline.backfill import backfill, backfill_assign
+    from archetype.pipeline.history import backfill, backfill_assign
 
     d0, d1 = parse_date(start, option="--start"), parse_date(end, option="--end")
     if assign_only and not model:
@@ -279,7 +279,7 @@ def forget_cmd(
     """Remove customers from every stored features, assignments and transitions partition."""
     import tomllib
 
-    from archetype.pipeline.forget import describe_ids_mismatch, forget
+    from archetype.pipeline.erasure import describe_ids_mismatch, forget
     from archetype.pipeline.privacy import load_key
 
     privacy: dict[str, Any] = {}
