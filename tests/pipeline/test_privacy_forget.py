@@ -127,3 +127,14 @@ def test_forget_non_numeric_id_for_int_ids_is_user_error(toy, tmp_path):
     (tmp_path / "x.txt").write_text("abc\n")
     with pytest.raises(UserError, match="'abc' is not a Int64 customer id"):
         forget(cfg.out, tmp_path / "x.txt")
+
+
+def test_switching_pseudonymization_on_does_not_join_old_ids(toy, private):
+    cfg_raw, engine, _ = toy
+    cfg_ps, _, _ = private
+    run_date(cfg_raw, DATES[0], engine=engine)
+    rec = run_date(cfg_ps, DATES[1], engine=engine)
+    assert rec["status"] == "complete" and "customer_id type changed" in rec["previous_ignored"]
+    assert rec["config_changed"] is True
+    a = pl.read_parquet(Layout(cfg_ps.out).assignments(DATES[1]) / PART)
+    assert a["previous_segment_id"].null_count() == a.height

@@ -133,6 +133,8 @@ def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
     warm = same_space and prev.k == cfg.k and prev.metric == cfg.metric
     record.update(parent=prev.version if prev else None, warm_start=warm,
                   transform_reused=same_space)
+    if prev is not None and prev.config_hash != cfg.config_hash():
+        record["config_changed"] = True  # since the parent; after [features] edits use --refit
     with clock.stage("features"):
         fs = build_features(
             engine, cfg, layout, date,
@@ -150,6 +152,12 @@ def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
                           device=cfg.device)
     with clock.stage("ids"):
         prev_date, previous = previous_assignments(layout, date)
+        if previous is not None and previous["customer_id"].dtype != fs.ids.dtype:
+            # e.g. pseudonymization switched on: yesterday's ids cannot be joined to today's
+            log.warning("previous assignments of %s have %s ids, today's are %s; ignored",
+                        prev_date, previous["customer_id"].dtype, fs.ids.dtype)
+            record["previous_ignored"] = f"customer_id type changed since {prev_date}"
+            prev_date, previous = None, None
         match = stable_ids(prev, centroids, a.labels, fs.ids, previous, cfg,
                            same_space=same_space)
         seg_ids = np.asarray(match.ids, dtype=np.int64)
