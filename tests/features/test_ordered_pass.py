@@ -177,3 +177,40 @@ def test_hour_profile_before_1970():
     assert out["hour_cos"] == pytest.approx(sum(map(math.cos, ang)) / 2)
     assert out["weekend_share"] == 0.0  # 1969-07-04 was a Friday
     assert out["tenure_days"] == (dt.date(1970, 1, 1) - dt.date(1969, 7, 4)).days
+
+
+@pytest.mark.parametrize("partition_rows", [1_000_000, 1000])
+def test_fused_counts_equal_read_events(tmp_path, coarse_log, partition_rows):
+    from archetype.events import EventsConfig, read_events
+
+    log = coarse_log.with_columns(
+        pl.when(pl.int_range(pl.len()) % 97 == 0)
+        .then(pl.lit("wishlist"))
+        .otherwise(pl.col("event_type"))
+        .alias("event_type"),
+        pl.when(pl.int_range(pl.len()) % 89 == 0)
+        .then(None)
+        .otherwise(pl.col("customer_id"))
+        .alias("customer_id"),
+    )
+    log.write_parquet(tmp_path / "ev.parquet")
+    for ev_cfg in (EventsConfig(), EventsConfig(event_types={"wishlist": "view"})):
+        _, facts = compute_features(
+            tmp_path / "ev.parquet",
+            AS_OF,
+            config=FeatureConfig(partition_rows=partition_rows),
+            events_config=ev_cfg,
+            window_days=120,
+        )
+        ref = read_events(tmp_path / "ev.parquet", ev_cfg, as_of=AS_OF, window_days=120).report
+        got = dict(facts["report"])
+        assert got.pop("duplicate_events") > 0
+        want = ref.to_dict()
+        want.pop("duplicate_events")
+        assert got == want
+        assert want["null_customer_ids"] > 0 and want["before_window"] > 0
+        if ev_cfg.event_types:
+            assert want["unknown_event_types"] == 0
+        else:
+            assert want["unknown_event_types"] > 0
+            assert want["unknown_event_values"] == ["wishlist"]

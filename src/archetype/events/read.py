@@ -143,7 +143,10 @@ def _canonical(
             raw = pl.col(user).cast(pl.String)
             mapping = {t: t for t in EVENT_TYPES} | dict(cfg.event_types)
             exprs.append(raw.alias(_TYPE_RAW))
-            mapped = raw.replace_strict(mapping, default=None, return_dtype=et_dtype)
+            if compact and not cfg.event_types:
+                mapped = raw.cast(et_dtype, strict=False)  # same as the map, ~4x cheaper
+            else:
+                mapped = raw.replace_strict(mapping, default=None, return_dtype=et_dtype)
             exprs.append(mapped.alias(canon))
             continue
         e = pl.col(user)

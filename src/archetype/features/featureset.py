@@ -9,10 +9,13 @@ whole or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
 import logging
 import math
+import os
 import platform
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +27,10 @@ import polars as pl
 from archetype import __version__ as ARCHETYPE_VERSION
 from archetype._atomic import atomic_dir
 from archetype.errors import UserError
-from archetype.events import EventsConfig, merge_counts, open_events, read_events
+from archetype.events import EventsConfig, open_events
 from archetype.features.base import COLUMNS, drop_duplicates, sort_frame
 from archetype.features.build import (
     aggregate_lazy,
-    discover_channels,
     feature_specs,
     finalize_lazy,
 )
@@ -100,12 +102,11 @@ def compute_features(
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Read, validate and build raw features; return them and the run's facts (no writing).
 
-    Customers are processed in hash partitions of about ``config.partition_rows`` input
-    rows each, so memory stays bounded on large logs.  Each partition is read once, by one
-    streaming query that also yields its validation counts; it is then sorted, cleared of
-    exact duplicates and aggregated in memory.  With one partition (the usual case) the
-    channel list is discovered from the same data; with several, one extra narrow pass
-    finds it first.
+    The log is read by one streaming scan that also yields the validation counts and the
+    channel ranking.  Up to ``config.partition_rows`` input rows are then built in memory:
+    sorted once, cleared of exact duplicates, aggregated.  Larger logs are written by that
+    scan to temporary hash partitions of customers (Arrow IPC under ``$TMPDIR``, compact
+    dtypes) and built one partition at a time, so memory stays bounded.
     """
     ev_cfg, cfg = split_config(config, events_config)
     window = window_days if window_days is not None else cfg.window_days
@@ -116,39 +117,50 @@ def compute_features(
     n_parts = _partition_count(n_rows, cfg.partition_rows)
     if channels is None:
         channels = cfg.channels
-    if channels is None and n_parts > 1:
-        channels = discover_channels(cs.lazy.filter(cs.keep()), cfg.max_channels)
-    counts: list[dict] = []
+    kept = cs.lazy.filter(cs.keep()).select(COLUMNS)
     parts: list[pl.DataFrame] = []
-    ctx = None
+    ctx: FeatureContext | None = None
+
+    def build(events: pl.DataFrame) -> None:
+        nonlocal ctx
+        if ctx is None:  # horizon is applied later, in finalize
+            ctx = FeatureContext.make(as_of, 1, cfg, list(channels))
+        srt = drop_duplicates(sort_frame(events))
+        parts.append(aggregate_lazy(srt.lazy(), ctx).collect())
+
     with tr.task("building features", total=n_parts) as task:
-        for p in range(n_parts):
-            lf = cs.lazy
-            if n_parts > 1:
-                lf = lf.filter(pl.col("customer_id").hash(seed=0) % n_parts == p)
-            # One streaming scan: this partition's validation counts and its used rows.
-            cnt, events = cs.collect_all(
-                [lf.select(cs.count_exprs()), lf.filter(cs.keep()).select(COLUMNS)]
-            )
-            counts.append(cnt.row(0, named=True))
-            if counts[-1]["bad_ts"] or events.height == 0:
-                del events
-                task.advance(1)
-                continue
-            if channels is None:
-                channels = _top_channels(events, cfg.max_channels)
-            if ctx is None:
-                ctx = FeatureContext.make(as_of, 1, cfg, list(channels))
-            srt = sort_frame(events)
+        if n_parts == 1:
+            # One streaming scan: validation counts and the used rows, then in memory.
+            cnt, events = cs.collect_all([cs.lazy.select(cs.count_exprs()), kept])
+            counts = cnt.row(0, named=True)
+            if not counts["bad_ts"] and events.height:
+                if channels is None:
+                    channels = _top_channels(events.group_by("channel").len(), cfg.max_channels)
+                build(events)
             del events
-            srt = drop_duplicates(srt)
-            parts.append(aggregate_lazy(srt.lazy(), ctx).collect())
-            del srt
             task.advance(1)
-    merged = merge_counts(counts)
-    if merged["bad_ts"] and n_parts > 1:
-        read_events(events_path, ev_cfg, as_of=as_of, window_days=window)  # quotes the 1st
-    report = cs.report(merged)
+        else:
+            # One streaming scan writes the used rows to temporary hash partitions (IPC,
+            # compact dtypes) and counts; each partition is then read back and built alone.
+            with tempfile.TemporaryDirectory(prefix="archetype-features-") as tmp:
+                part = (pl.col("customer_id").hash(seed=0) % n_parts).alias("_part")
+                sink = kept.with_columns(part).sink_ipc(
+                    pl.PartitionBy(tmp, key="_part", include_key=False), lazy=True, mkdir=True
+                )
+                cnt, chan, _ = cs.collect_all(
+                    [cs.lazy.select(cs.count_exprs()), kept.group_by("channel").len(), sink]
+                )
+                counts = cnt.row(0, named=True)
+                if channels is None:
+                    channels = _top_channels(chan, cfg.max_channels)
+                for p in range(n_parts):
+                    files = sorted(
+                        glob.glob(os.path.join(tmp, f"_part={p}", "**", "*.ipc"), recursive=True)
+                    )
+                    if files and not counts["bad_ts"]:
+                        build(pl.scan_ipc(files).collect())
+                    task.advance(1)
+    report = cs.report(counts)
     if window is not None:
         horizon = int(window)
     else:
@@ -174,14 +186,12 @@ def compute_features(
     return df, facts
 
 
-def _top_channels(events: pl.DataFrame, max_channels: int) -> list[str]:
-    """:func:`discover_channels` on an in-memory frame (same ranking: count, then name)."""
+def _top_channels(counts: pl.DataFrame, max_channels: int) -> list[str]:
+    """:func:`discover_channels` from ``channel, len`` counts (same ranking: count, then name)."""
     if max_channels == 0:
         return []
     top = (
-        events.group_by("channel")
-        .len()
-        .filter(pl.col("channel").is_not_null())
+        counts.filter(pl.col("channel").is_not_null())
         .with_columns(pl.col("channel").cast(pl.String))
         .sort(["len", "channel"], descending=[True, False])
         .head(max_channels)
