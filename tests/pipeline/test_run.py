@@ -32,6 +32,7 @@ def test_three_dates_chain_stable_ids_and_transitions(toy):
     for d in DATES:
         rec = run_date(cfg, d, engine=engine)
         assert rec["status"] == "complete" and is_complete(Layout(cfg.out), d, mode="run")
+        assert rec["exit_code"] == 0
     reg = Registry(cfg.out)
     assert reg.versions() == [d.isoformat() for d in DATES]
     assert [reg.load(v).parent for v in reg.versions()] == [None, "2026-03-01", "2026-03-02"]
@@ -137,7 +138,7 @@ def test_runtime_failure_leaves_a_record(toy):
     with pytest.raises(RuntimeError, match="device lost"):
         run_date(cfg, DATES[0], engine=_Boom())
     rec = json.loads(Layout(cfg.out).run_record(DATES[0]).read_text())
-    assert rec["status"] == "failed" and rec["error_kind"] == "runtime"
+    assert rec["status"] == "failed" and rec["error_kind"] == "runtime" and rec["exit_code"] == 1
     assert "device lost" in rec["error"]
     assert not is_complete(Layout(cfg.out), DATES[0])
     assert Registry(cfg.out).versions() == []

@@ -104,10 +104,12 @@ def run_date(
     try:
         _run(cfg, date, layout, engine, key, clock, record, tracker)
         record["status"] = "complete"
+        record["exit_code"] = 0
     except BaseException as e:
         record["status"] = "failed"
         record["error"] = f"{type(e).__name__}: {e}"
         record["error_kind"] = "user" if isinstance(e, UserError) else "runtime"
+        record["exit_code"] = 2 if isinstance(e, UserError) else 1
         record["traceback"] = traceback.format_exc(limit=8).splitlines()[-12:]
         raise
     finally:
