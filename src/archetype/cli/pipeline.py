@@ -267,7 +267,8 @@ def models_show(
     for sid, name in zip(m.get("segment_ids") or [], names, strict=False):
         sh = shift.get(str(sid))
         t.add_row(str(sid), name or "-", str(sizes.get(str(sid), "-")),
-                  "new" if sh is None and m.get("parent") else (f"{sh:.4f}" if sh else "-"))
+                  "new" if sh is None and m.get("parent") else
+                  (f"{sh:.4f}" if sh is not None else "-"))
     console.print(t)
 
 
