@@ -263,12 +263,12 @@ def models_show(
     sizes = metrics.get("sizes") or {}
     shift = drift.get("centroid_shift") or {}
     names = m.get("segment_names") or [None] * len(m.get("segment_ids") or [])
+    new_ids = set(drift.get("new_segment_ids") or [])
     t = Table("segment id", "name", "customers", "centroid shift", title="segments")
     for sid, name in zip(m.get("segment_ids") or [], names, strict=False):
         sh = shift.get(str(sid))
         t.add_row(str(sid), name or "-", str(sizes.get(str(sid), "-")),
-                  "new" if sh is None and m.get("parent") else
-                  (f"{sh:.4f}" if sh is not None else "-"))
+                  "new" if sid in new_ids else (f"{sh:.4f}" if sh is not None else "-"))
     console.print(t)
 
 
