@@ -76,7 +76,8 @@ def main() -> None:
     rows = []
     try:
         for n_act in [int(a) for a in args.actors.split(",")]:
-            workers, infos = start_workers(ray, X, n_act, max_restarts=0, **kw)
+            pool = start_workers(ray, X, n_act, max_restarts=0, **kw)
+            workers, infos = pool.workers, pool.infos
             shares = batch_shares([i["rows"] for i in infos], args.batch)
             it = iter(range(10**9))
 
@@ -102,8 +103,7 @@ def main() -> None:
                 "full_overhead_ms": (t_full - local_full) * 1e3,
                 "bytes_per_actor_per_iter": args.k * args.d * 4 + args.k * args.d * 8 + args.k * 8,
             })
-            for w in workers:
-                ray.kill(w)
+            pool.close(ray)
     finally:
         ray.shutdown()
 

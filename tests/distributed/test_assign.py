@@ -1,4 +1,4 @@
-"""Assignment on Ray equals the local kernel; partitioned output is committed whole or not at all."""
+"""Ray assignment equals the local kernel; partitioned output is committed whole or not at all."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from archetype.cluster import assign
-from archetype.distributed.assign import MANIFEST, read_assignments, ray_assign, write_assignments
+from archetype.distributed.assign import MANIFEST, ray_assign, read_assignments, write_assignments
 
 pytestmark = pytest.mark.ray
 
@@ -47,7 +47,8 @@ def test_write_assignments_parts_then_manifest(ray_local, features_dir, tmp_path
     np.testing.assert_allclose(frame["distance"].to_numpy(), local.distances, rtol=1e-6)
     assert len(manifest["parts"]) == 4 and manifest["rows"] == len(X)
     expected = np.bincount(local.labels, minlength=5)
-    assert manifest["segment_sizes"] == {int(s): int(c) for s, c in zip(seg_ids, expected)}
+    sizes = {int(s): int(c) for s, c in zip(seg_ids, expected, strict=True)}
+    assert manifest["segment_sizes"] == sizes
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [MANIFEST] + [f"part-{i:05d}.parquet" for i in range(4)])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

@@ -24,7 +24,7 @@ import numpy as np
 
 from archetype._atomic import atomic_dir, atomic_file, write_json_atomic
 from archetype.distributed._ray import cluster_cpus, ensure_ray
-from archetype.distributed.shards import FileShard, Shard, make_shards
+from archetype.distributed.shards import FileShard, Shard, embedding_rows, make_shards
 from archetype.errors import UserError
 from archetype.progress import Tracker, tracker_or_null
 
@@ -113,7 +113,7 @@ def ray_assign(
     from archetype.cluster import Assignment
 
     ray = ensure_ray(address)
-    n = _n_rows(embedding)
+    n = embedding_rows(embedding)
     shards = make_shards(embedding, _parts(n, num_tasks, ray), ray)
     centers_ref = ray.put(np.ascontiguousarray(centers, dtype=np.float32))
     task = ray.remote(num_gpus=num_gpus, max_retries=TASK_RETRIES)(_assign_task)
@@ -173,7 +173,7 @@ def write_assignments(
             f"{segment_ids.shape[0]} segment ids for {centers.shape[0]} centroids"
         )
     ray = ensure_ray(address)
-    n = _n_rows(emb_path)
+    n = embedding_rows(emb_path)
     shards = make_shards(emb_path, _parts(n, num_tasks, ray), ray)
     task = ray.remote(num_gpus=num_gpus, max_retries=TASK_RETRIES)(_write_part_task)
     centers_ref = ray.put(centers)
@@ -219,15 +219,6 @@ def read_assignments(out_dir: str | Path):
         raise UserError("not a committed assignments dir (no _manifest.json)", path=out_dir)
     manifest = json.loads(mpath.read_text())
     return pl.concat([pl.read_parquet(out_dir / p["file"]) for p in manifest["parts"]])
-
-
-def _n_rows(embedding: np.ndarray | str | Path) -> int:
-    if isinstance(embedding, (str, Path)):
-        try:
-            return int(np.load(embedding, mmap_mode="r").shape[0])
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read the embedding: {e}", path=embedding) from e
-    return int(embedding.shape[0]) if hasattr(embedding, "shape") else len(embedding)
 
 
 __all__ = ["FileShard", "ray_assign", "read_assignments", "write_assignments"]

@@ -1,26 +1,39 @@
 """Mini-batch k-means on Ray: shard actors, centroids broadcast, stats summed on the driver.
 
 The driver owns the loop; the workers (:class:`~archetype.distributed.workers.ShardWorker`)
-own the rows.  One iteration is::
+own the rows.  One mini-batch iteration is::
 
     ref = ray.put(centers)                       # k x d x 4 bytes, once per iteration
     parts = ray.get([w.batch_stats.remote(ref, seed, it, share_w) for w in workers])
-    stats = sum(parts)                           # StepStats.__add__: k x d sums + k counts
-    centers = <the local estimator's update>(stats, centers)
+    batch = sum(parts)                           # StepStats.__add__
 
 so a node receives ``k*d*4`` bytes of centroids and returns ``k*d*8 + k*8 + 16`` bytes of
-stats per iteration, whatever its number of rows.  The statistics come from
-:func:`archetype.cluster.step.partial_stats`, the function the single-machine estimator
-calls, and the center update is the estimator's own: this module has no k-means math.
+stats per iteration, whatever its number of rows.  The phases follow the local estimator
+(``archetype.cluster.estimator``):
+
+1. seeding — k-means++ (``archetype.cluster.init.kmeans_plusplus``) on a sample of
+   ``seed_sample_size(n, k)`` rows gathered from every shard in proportion to its size;
+2. mini-batch phase — ``min(300, ceil(n / batch_size))`` steps with Sculley's per-center
+   learning rate, early stop on the smoothed batch inertia.  The running state *is* a
+   ``StepStats`` (``sums = centers * counts``), so a step is ``state + batch`` and
+   ``centers_from_stats`` — the shared functions, no private copy of the update;
+3. Lloyd phase — full passes (each worker runs the local ``lloyd.full_pass`` on its shard)
+   until the relative inertia gain is at most ``tol`` with no empty cluster; empty
+   clusters move to the farthest rows over all shards.  The returned inertia is that of
+   the returned centers over every row.
 
 Determinism: worker ``w`` draws its part of batch ``it`` with an RNG keyed by
-``(seed, w, it)`` and its share depends only on shard sizes, so the same seed and number of
-workers give the same centroids, run after run, restart or no restart.
+``(seed, w, it)``, its share depends only on shard sizes, and the driver sums the parts in
+worker order: the same seed and number of workers give the same centroids, run after run,
+restart or no restart.  Not mirrored: the local mini-batch phase's occasional
+reassignment of starved centers (it needs the batch rows on the driver); the Lloyd phase
+relocates any center that is still empty.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from archetype.distributed._ray import cluster_cpus, ensure_ray
-from archetype.distributed.shards import make_shards
+from archetype.distributed.shards import embedding_rows, make_shards
 from archetype.distributed.workers import ShardWorker, batch_shares
 from archetype.errors import UserError
 from archetype.progress import Tracker, tracker_or_null
@@ -44,22 +57,29 @@ class WorkerLostError(RuntimeError):
 
 @dataclass
 class RayFitConfig:
-    """Knobs of the distributed fit (defaults follow the local estimator)."""
+    """Knobs of the distributed fit; defaults are the local estimator's.
 
-    max_iter: int = 100
+    ``max_iter`` bounds the Lloyd passes, ``max_steps`` the mini-batch steps
+    (``None``: ``min(300, ceil(n / batch_size))``).
+    """
+
+    max_iter: int = 50
     batch_size: int = 4096
-    lloyd_passes: int = 2
+    max_steps: int | None = None
     tol: float = 1e-4
-    init_sample: int = 100_000
+    max_no_improvement: int | None = 10
     max_restarts: int = 3
 
 
 @dataclass
 class RayFitResult:
+    """Centroids, the inertia of every row against them, and how the fit went."""
+
     centers: np.ndarray
     inertia: float
-    n_iter: int
-    history: list[dict[str, float]] = field(default_factory=list)
+    n_iter: int  # Lloyd passes
+    n_steps: int  # mini-batch steps
+    history: list[dict[str, Any]] = field(default_factory=list)
     workers: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -74,6 +94,30 @@ def _get(ray: Any, refs: list[Any], what: str) -> list[Any]:
         ) from e
 
 
+def _sum(parts: list[Any]) -> Any:
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
+
+
+@dataclass
+class WorkerPool:
+    """Shard actors, what each reported on start, and their shards.
+
+    Holding ``shards`` keeps object-store shards alive for as long as an actor may need to
+    restart from them (Ray frees an object when its last reference goes).
+    """
+
+    workers: list[Any]
+    infos: list[dict[str, Any]]
+    shards: list[Any]
+
+    def close(self, ray: Any) -> None:
+        for w in self.workers:
+            ray.kill(w)
+
+
 def start_workers(
     ray: Any,
     embedding: np.ndarray | str | Path,
@@ -83,26 +127,33 @@ def start_workers(
     backend: str,
     device: str,
     num_gpus: float = 0,
+    num_cpus: float = 1,
     max_restarts: int = 3,
-) -> list[Any]:
-    """Start one :class:`ShardWorker` actor per shard and wait until each holds its rows."""
+) -> WorkerPool:
+    """Start one :class:`ShardWorker` actor per shard; wait until each holds its rows.
+
+    Each actor reserves ``num_cpus`` CPUs and ``num_gpus`` GPUs for its whole life, so Ray
+    spreads the shards over nodes; the pool's actors leave the rest of the cluster to tasks.
+    """
     shards = make_shards(embedding, num_workers, ray)
-    cpus = cluster_cpus(ray)
-    threads = max(1, cpus // max(1, len(shards)))
+    threads = max(1, cluster_cpus(ray) // max(1, len(shards)))
     actor_cls = ray.remote(ShardWorker).options(
-        num_cpus=1,
+        num_cpus=num_cpus,
         num_gpus=num_gpus,
         max_restarts=max_restarts,
         max_task_retries=max_restarts,
     )
     workers = [
-        actor_cls.remote(
-            i, s, metric=metric, backend=backend, device=device, threads=threads
-        )
+        actor_cls.remote(i, s, metric=metric, backend=backend, device=device, threads=threads)
         for i, s in enumerate(shards)
     ]
-    infos = _get(ray, [w.info.remote() for w in workers], "loading shards")
-    return workers, infos
+    try:
+        infos = _get(ray, [w.info.remote() for w in workers], "loading shards")
+    except BaseException:
+        for w in workers:
+            ray.kill(w)
+        raise
+    return WorkerPool(workers, infos, shards)
 
 
 def ray_fit(
@@ -119,7 +170,8 @@ def ray_fit(
     address: str | None = None,
     config: RayFitConfig | None = None,
     tracker: Tracker | None = None,
-    on_iteration: Callable[[int, list[Any]], None] | None = None,
+    pool: WorkerPool | None = None,
+    on_step: Callable[[int, list[Any]], None] | None = None,
 ) -> RayFitResult:
     """Fit k-means centroids over an embedding sharded across Ray actors.
 
@@ -139,96 +191,149 @@ def ray_fit(
         Shard actors (default: one per CPU of the cluster).
     num_gpus : float
         GPUs per worker (``device`` should then be ``"cuda"`` or ``"auto"``).
-    on_iteration : callable, optional
-        ``f(iteration, workers)`` called after each mini-batch step (tests use it to kill a
-        worker mid-fit).
+    pool : WorkerPool, optional
+        Shard workers already started on this embedding by :func:`start_workers` (then
+        ``embedding``, ``num_workers``, ``metric``, ``backend``, ``device`` and ``num_gpus``
+        must match the pool's; it is left running).  Starting workers costs seconds per
+        process, so repeated fits on one embedding (a k sweep, tests) share one pool.
+    on_step : callable, optional
+        ``f(step, workers)`` called after each mini-batch step (tests kill a worker here).
 
     Returns
     -------
     RayFitResult
-        Centroids, full-data inertia at those centroids, per-iteration history.
     """
+    from archetype.cluster._validation import check_metric
+
+    check_metric(metric)
     cfg = config or RayFitConfig()
     ray = ensure_ray(address)
     t0 = time.perf_counter()
-    tracker = tracker_or_null(tracker)
-    n_workers = num_workers or cluster_cpus(ray)
-    workers, infos = start_workers(
-        ray, embedding, n_workers, metric=metric, backend=backend, device=device,
-        num_gpus=num_gpus, max_restarts=cfg.max_restarts,
-    )
+    track = tracker_or_null(tracker)
+    own_pool = pool is None
+    if own_pool:
+        n = embedding_rows(embedding)
+        if n < k:  # before paying for worker processes
+            raise UserError(f"n_samples={n} should be >= n_clusters={k}")
+        pool = start_workers(
+            ray, embedding, num_workers or cluster_cpus(ray), metric=metric, backend=backend,
+            device=device, num_gpus=num_gpus, max_restarts=cfg.max_restarts,
+        )
+    workers, infos = pool.workers, pool.infos
     try:
         sizes = [i["rows"] for i in infos]
         n, d = sum(sizes), infos[0]["dim"]
-        if k > n:
+        if n < k:
             raise UserError(f"n_samples={n} should be >= n_clusters={k}")
-        centers = _initial_centers(ray, workers, sizes, k, d, init, seed, cfg, metric)
-        history: list[dict[str, float]] = []
-        from archetype.cluster.step import StepStats, centers_from_stats  # noqa: F401
-
-        shares = batch_shares(sizes, min(cfg.batch_size, n))
-        state = _MiniBatchState(centers)
-        with tracker.task("k-means on Ray", total=cfg.max_iter + cfg.lloyd_passes) as task:
-            for it in range(cfg.max_iter):
-                ref = ray.put(state.centers)
-                parts = _get(ray, [
-                    w.batch_stats.remote(ref, seed, it, s)
-                    for w, s in zip(workers, shares, strict=True) if s > 0
-                ], f"mini-batch {it}")
-                shift = state.update(_sum(parts))
-                history.append({"iteration": it, "batch_inertia": float(_sum(parts).inertia),
-                                "shift": shift})
-                task.advance(1)
-                if on_iteration is not None:
-                    on_iteration(it, workers)
-            centers = state.centers
-            for p in range(cfg.lloyd_passes):
-                ref = ray.put(centers)
-                stats = _sum(_get(ray, [w.full_stats.remote(ref) for w in workers],
-                                  f"Lloyd pass {p}"))
-                new = np.asarray(centers_from_stats(stats, centers), dtype=np.float32)
-                shift = float(np.sum((new - centers) ** 2))
-                history.append({"iteration": cfg.max_iter + p, "inertia": float(stats.inertia),
-                                "shift": shift})
-                centers = new
-                task.advance(1)
-            ref = ray.put(centers)
-            final = _sum(_get(ray, [w.full_stats.remote(ref) for w in workers], "final pass"))
-        return RayFitResult(
-            centers=centers, inertia=float(final.inertia), n_iter=len(history),
-            history=history, workers=infos, seconds=time.perf_counter() - t0,
-        )
+        history: list[dict[str, Any]] = []
+        centers = _initial_centers(ray, workers, sizes, k, d, init, seed, metric)
+        history.append({"phase": "init", "step": 0, "seconds": time.perf_counter() - t0})
+        centers = _minibatch_phase(ray, workers, sizes, centers, seed, metric, cfg, history,
+                                   track, on_step)
+        centers, inertia, n_pass = _lloyd_phase(ray, workers, centers, metric, cfg, history,
+                                                track)
     finally:
-        for w in workers:
-            ray.kill(w)
+        if own_pool:
+            pool.close(ray)
+    return RayFitResult(
+        centers=centers, inertia=inertia, n_iter=n_pass,
+        n_steps=sum(1 for h in history if h["phase"] == "minibatch"),
+        history=history, workers=infos, seconds=time.perf_counter() - t0,
+    )
 
 
-def _sum(parts: list[Any]) -> Any:
-    total = parts[0]
-    for p in parts[1:]:
-        total = total + p
-    return total
+def _initial_centers(ray, workers, sizes, k, d, init, seed, metric) -> np.ndarray:
+    from archetype.cluster._validation import check_finite, normalize_rows
+    from archetype.cluster.init import kmeans_plusplus, seed_sample_size
 
-
-class _MiniBatchState:
-    """Placeholder; replaced by the estimator's update once it lands."""
-
-    def __init__(self, centers: np.ndarray) -> None:
-        self.centers = np.asarray(centers, dtype=np.float32)
-
-    def update(self, stats: Any) -> float:
-        raise NotImplementedError
-
-
-def _initial_centers(ray, workers, sizes, k, d, init, seed, cfg, metric) -> np.ndarray:
     if init is not None:
-        init = np.ascontiguousarray(init, dtype=np.float32)
-        if init.shape != (k, d):
-            raise UserError(f"init centroids have shape {init.shape}, expected ({k}, {d})")
-        return init
-    n = sum(sizes)
-    shares = batch_shares(sizes, min(n, max(cfg.init_sample, k)))
+        C = np.ascontiguousarray(np.asarray(init, dtype=np.float32))
+        if C.shape != (k, d):
+            raise UserError(f"init.shape={C.shape} should be (n_clusters={k}, n_features={d})")
+        check_finite(C, name="init")
+        return normalize_rows(C, name="init") if metric == "cosine" else C
+    shares = batch_shares(sizes, seed_sample_size(sum(sizes), k))
     parts = _get(ray, [w.sample.remote(seed, s) for w, s in zip(workers, shares, strict=True)],
                  "seeding")
     sample = np.concatenate([p for p in parts if len(p)])
-    raise NotImplementedError(sample.shape)
+    if metric == "cosine":
+        sample = normalize_rows(np.ascontiguousarray(sample))
+    rng = np.random.default_rng([int(seed), 0x1417])
+    C = kmeans_plusplus(sample, np.ones(len(sample)), k, rng)
+    if metric == "cosine":
+        C = C / np.linalg.norm(C, axis=1, keepdims=True)
+    return np.ascontiguousarray(C, dtype=np.float32)
+
+
+def _minibatch_phase(ray, workers, sizes, centers, seed, metric, cfg, history, track,
+                     on_step) -> np.ndarray:
+    from archetype.cluster.step import StepStats, centers_from_stats
+
+    n = sum(sizes)
+    bs = min(cfg.batch_size, n)
+    steps = cfg.max_steps if cfg.max_steps is not None else min(300, math.ceil(n / bs))
+    shares = batch_shares(sizes, bs)
+    active = [(w, s) for w, s in zip(workers, shares, strict=True) if s > 0]
+    alpha = min(1.0, bs * 2.0 / (n + 1))
+    # The running state as sufficient statistics: centers c_j having absorbed weight n_j.
+    counts = np.zeros(len(centers))
+    ewa, best, stale = None, np.inf, 0
+    with track.task("k-means mini-batch steps on Ray", total=steps) as task:
+        for step in range(steps):
+            t0 = time.perf_counter()
+            ref = ray.put(centers)
+            batch = _sum(_get(ray, [w.batch_stats.remote(ref, seed, step, s) for w, s in active],
+                              f"mini-batch step {step}"))
+            state = StepStats(centers.astype(np.float64) * counts[:, None], counts, 0.0, 0)
+            merged = state + batch
+            centers = centers_from_stats(merged, centers, metric=metric)
+            counts = merged.counts
+            inertia = batch.inertia / max(batch.n, 1)
+            ewa = inertia if ewa is None else ewa * (1 - alpha) + inertia * alpha
+            history.append({"phase": "minibatch", "step": step, "inertia": inertia,
+                            "ewa_inertia": ewa, "seconds": time.perf_counter() - t0})
+            task.advance(1)
+            if on_step is not None:
+                on_step(step, workers)
+            if ewa < best:
+                best, stale = ewa, 0
+            else:
+                stale += 1
+                if cfg.max_no_improvement is not None and stale >= cfg.max_no_improvement:
+                    break
+    return centers
+
+
+def _lloyd_phase(ray, workers, centers, metric, cfg, history, track):
+    """Full passes until converged, as ``archetype.cluster.lloyd.lloyd_phase``.
+
+    Returns the centers the final inertia was computed against, the inertia, and passes.
+    """
+    from archetype.cluster.step import centers_from_stats
+
+    C, prev, n_pass, k = centers, np.inf, 0, len(centers)
+    with track.task("k-means full passes on Ray", total=cfg.max_iter + 1) as task:
+        while True:
+            t0 = time.perf_counter()
+            ref = ray.put(C)
+            parts = _get(ray, [w.lloyd_pass.remote(ref, k) for w in workers],
+                         f"Lloyd pass {n_pass}")
+            stats = _sum([p[0] for p in parts])
+            n_pass += 1
+            task.advance(1)
+            n_empty = int((stats.counts <= 0).sum())
+            history.append({"phase": "lloyd", "step": n_pass - 1, "inertia": stats.inertia,
+                            "empty": n_empty, "seconds": time.perf_counter() - t0})
+            gain = (prev - stats.inertia) / max(abs(prev), 1e-30) if np.isfinite(prev) else np.inf
+            if n_pass > cfg.max_iter or (n_empty == 0 and gain <= cfg.tol):
+                return C, float(stats.inertia), n_pass
+            prev = stats.inertia
+            C_new = centers_from_stats(stats, C, metric=metric)
+            if n_empty:
+                rows = np.concatenate([p[1] for p in parts])
+                dist = np.concatenate([p[2] for p in parts])
+                far = np.argsort(-dist, kind="stable")[:k]
+                empty = np.flatnonzero(stats.counts <= 0)
+                m = min(len(empty), len(far))
+                C_new[empty[:m]] = rows[far[:m]]
+            C = C_new

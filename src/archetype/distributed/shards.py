@@ -118,3 +118,13 @@ def make_shards(embedding: np.ndarray | str | Path, parts: int, ray: Any = None)
         ObjectShard(ray.put(np.ascontiguousarray(arr[a:b], dtype=np.float32)), a, b)
         for a, b in split_rows(arr.shape[0], parts)
     ]
+
+
+def embedding_rows(embedding: np.ndarray | str | Path) -> int:
+    """Number of rows of an embedding given as an array, a memmap or a ``.npy`` path."""
+    if isinstance(embedding, (str, Path)):
+        try:
+            return int(np.load(embedding, mmap_mode="r").shape[0])
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot read the embedding: {e}", path=embedding) from e
+    return int(embedding.shape[0]) if hasattr(embedding, "shape") else len(embedding)

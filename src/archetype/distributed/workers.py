@@ -1,12 +1,14 @@
 """The shard worker: a Ray actor that holds one shard of the embedding in memory.
 
-Each worker answers three questions about *its* rows, always through the one step function
+Each worker answers a few questions about *its* rows, always through the one step function
 the single-machine fit uses (:func:`archetype.cluster.step.partial_stats`):
 
 * ``sample(seed, size)`` — rows for seeding (k-means++ runs on the driver over the union);
 * ``batch_stats(centers, seed, iteration, size)`` — stats of a mini-batch drawn from its
   rows with an RNG keyed by ``(seed, worker, iteration)``;
-* ``full_stats(centers)`` — stats of all its rows (a Lloyd pass, the final inertia).
+* ``lloyd_pass(centers, n_far)`` — a Lloyd pass over all its rows with the local
+  estimator's ``full_pass`` (stats plus its farthest rows, for empty clusters);
+* ``full_stats(centers)`` — ``partial_stats`` of all its rows.
 
 Nothing in a worker depends on what it did before: a restarted worker (Ray re-runs the
 constructor, which reloads the shard) answers every call exactly as the lost one would
@@ -25,13 +27,17 @@ from archetype.distributed.shards import Shard
 
 log = logging.getLogger(__name__)
 
-# Keeps the worker's BLAS/torch threads to its CPU share (Ray sets OMP_NUM_THREADS for tasks
-# it schedules with num_cpus, but we set it explicitly for torch which reads its own knob).
+
+SAMPLE_STREAM, BATCH_STREAM = 1, 2
 
 
-def batch_rng(seed: int, worker: int, iteration: int) -> np.random.Generator:
-    """The RNG a worker draws its part of mini-batch ``iteration`` with (stateless, replayable)."""
-    return np.random.default_rng([int(seed), int(worker), int(iteration), 0x5EED])
+def batch_rng(seed: int, worker: int, iteration: int, stream: int = BATCH_STREAM
+              ) -> np.random.Generator:
+    """The RNG a worker draws its part of mini-batch ``iteration`` with (stateless, replayable).
+
+    ``stream`` separates the seeding sample (``SAMPLE_STREAM``) from the mini-batches.
+    """
+    return np.random.default_rng([int(seed), int(worker), int(iteration), int(stream)])
 
 
 def batch_shares(sizes: list[int], batch_size: int) -> list[int]:
@@ -90,8 +96,10 @@ class ShardWorker:
         self.metric = metric
         self.backend = backend
         self.device = device
+        from archetype.cluster.backends import get_backend
+
+        self.be = get_backend(backend, device)  # chosen once, before any step
         self.X = shard.load()
-        self.loads = 1
         log.info("worker %d loaded rows %d:%d", index, shard.start, shard.stop)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -115,32 +123,52 @@ class ShardWorker:
     def _stats(self, X: np.ndarray, centers: np.ndarray):
         from archetype.cluster.step import partial_stats
 
-        return partial_stats(
-            X, centers, metric=self.metric, backend=self.backend, device=self.device
-        )
+        return partial_stats(X, centers, metric=self.metric, backend=self.be, device=self.device)
 
     # -- the three questions --------------------------------------------------------------
     def sample(self, seed: int, size: int) -> np.ndarray:
-        """``size`` distinct rows of this shard, drawn with ``batch_rng(seed, index, -1)``."""
+        """``size`` distinct rows of this shard (for k-means++ seeding on the driver)."""
         size = min(int(size), self.X.shape[0])
-        rng = batch_rng(seed, self.index, -1)
+        rng = batch_rng(seed, self.index, 0, SAMPLE_STREAM)
         idx = np.sort(rng.choice(self.X.shape[0], size=size, replace=False))
         return self.X[idx]
 
     def batch_stats(self, centers: np.ndarray, seed: int, iteration: int, size: int):
-        """``StepStats`` of ``size`` rows drawn for mini-batch ``iteration``."""
+        """``StepStats`` of ``size`` rows drawn (with replacement) for mini-batch ``iteration``."""
         rng = batch_rng(seed, self.index, iteration)
-        idx = rng.integers(0, self.X.shape[0], size=int(size))
+        idx = np.sort(rng.integers(0, self.X.shape[0], size=int(size)))
         return self._stats(self.X[idx], centers)
 
     def full_stats(self, centers: np.ndarray):
         """``StepStats`` of every row of this shard."""
         return self._stats(self.X, centers)
 
+    def lloyd_pass(self, centers: np.ndarray, n_far: int):
+        """One Lloyd pass over the shard with the local estimator's ``full_pass``.
+
+        Returns
+        -------
+        stats : StepStats
+        far_rows : ndarray (m, d) float32 — the shard's ``n_far`` rows farthest from their
+            center, farthest first (candidates for empty clusters), as the local pass
+            would pick them;
+        far_dist : ndarray (m,) — their distances, so the driver can merge shards.
+        """
+        from archetype.cluster import assign
+        from archetype.cluster.data import Dataset
+        from archetype.cluster.lloyd import full_pass
+
+        ds = Dataset(self.X, metric=self.metric)
+        stats, _, far = full_pass(ds, centers, self.be, n_far=int(n_far))
+        if len(far) == 0:
+            return stats, np.empty((0, self.X.shape[1]), np.float32), np.empty(0, np.float32)
+        x, _ = ds.subset(far)  # sorted by row index (normalized for cosine)
+        rows = np.ascontiguousarray(x[np.argsort(np.argsort(far))])  # back to farthest first
+        dist = assign(rows, centers, metric=self.metric, backend=self.be).distances
+        return stats, rows, np.asarray(dist, dtype=np.float32)
+
     def labels(self, centers: np.ndarray) -> np.ndarray:
-        """Nearest-centroid labels of every row (for reassignment counts)."""
+        """Nearest-centroid labels of every row."""
         from archetype.cluster import assign
 
-        return assign(
-            self.X, centers, metric=self.metric, backend=self.backend, device=self.device
-        ).labels
+        return assign(self.X, centers, metric=self.metric, backend=self.be).labels
