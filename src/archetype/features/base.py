@@ -113,35 +113,60 @@ def drop_duplicates(sorted_events: pl.DataFrame) -> pl.DataFrame:
 
 
 def sequence_columns(sorted_events: pl.LazyFrame) -> pl.LazyFrame:
-    """Add the customer index ``_ci`` and the order-derived flags (see module doc)."""
-    cid, d, ts, p = pl.col("customer_id"), pl.col("d"), pl.col("ts"), pl.col("_p")
-    first = (cid != cid.shift(1)).fill_null(True)
-    view = ET == "view"
-    # Last purchase day before this row (same customer), or _NO_DAY.
-    last_pd = (
-        pl.when(p).then(d).when(first).then(pl.lit(_NO_DAY, pl.Int32)).otherwise(None)
-    ).forward_fill()
-    prev_pd = pl.when(first).then(pl.lit(_NO_DAY, pl.Int32)).otherwise(last_pd.shift(1))
+    """Add the customer index ``_ci`` and the order-derived flags (see module doc).
+
+    Built in stages so every shared piece (``_first``, ``_us``, ...) is computed once.
+    """
+    cid, d, p = pl.col("customer_id"), pl.col("d"), pl.col("_p")
+    first, view, us = pl.col("_first"), pl.col("_view"), pl.col("_us")
+    stage1 = sorted_events.with_columns(
+        (cid != cid.shift(1)).fill_null(True).alias("_first"),
+        (ET == "view").alias("_view"),
+        pl.col("ts").dt.epoch("us").alias("_us"),
+    )
+    # Last purchase day up to this row (same customer), or _NO_DAY; a purchase cycle
+    # starts at a customer's first row or right after a purchase.
+    no_day = pl.lit(_NO_DAY, pl.Int32)
+    stage2 = stage1.with_columns(
+        pl.when(p).then(d).when(first).then(no_day).otherwise(None).forward_fill().alias("_lpd"),
+        view.cast(pl.Int32).cum_sum().alias("_views"),
+        (first | p.shift(1).fill_null(False)).alias("_start"),
+    )
+    views, start = pl.col("_views"), pl.col("_start")
+    stage3 = stage2.with_columns(
+        pl.when(first).then(no_day).otherwise(pl.col("_lpd").shift(1)).alias("_ppd"),
+        # views before this row within its cycle == 0 and this row is a view
+        (
+            view
+            & (
+                views
+                - pl.when(start).then(views - view.cast(pl.Int32)).otherwise(None).forward_fill()
+                == 1
+            )
+        ).alias("_fv"),
+    )
+    prev_pd = pl.col("_ppd")
     new_pd = p & (d != prev_pd)
-    # Purchase cycles: a cycle starts at a customer's first row or right after a purchase.
-    start = first | p.shift(1).fill_null(False)
-    views = view.cast(pl.Int64).cum_sum()
-    base = pl.when(start).then(views - view.cast(pl.Int64)).otherwise(None).forward_fill()
-    first_view = view & (views - base == 1)
-    us = ts.dt.epoch("us")
     cycle_view = (
-        pl.when(first_view).then(us).when(start).then(pl.lit(_NO_TS, pl.Int64)).otherwise(None)
-    ).forward_fill()
-    return sorted_events.with_columns(
+        pl.when(pl.col("_fv"))
+        .then(us)
+        .when(start)
+        .then(pl.lit(_NO_TS, pl.Int64))
+        .otherwise(None)
+        .forward_fill()
+    )
+    return stage3.with_columns(
         (first.cast(pl.UInt32).cum_sum() - 1).alias("_ci"),
-        (((us - d.cast(pl.Int64) * US_PER_DAY) // 1_000_000).cast(pl.Int32)).alias("_sod"),
         month_day(d).alias("_md"),
+        *hour_angle_columns(((us - d.cast(pl.Int64) * US_PER_DAY) // 1_000_000).cast(pl.Int32)),
         ((d % 7 + 3) % 7 + 1).cast(pl.Int8).alias("_wd"),
         (first | (d != d.shift(1))).alias("_nd"),
         new_pd.alias("_npd"),
         pl.when(new_pd & (prev_pd != _NO_DAY)).then((d - prev_pd).cast(pl.Float64)).alias("_gap"),
-        pl.when(p & (cycle_view != _NO_TS))
-        .then((us - cycle_view).cast(pl.Float64) / US_PER_HOUR)
+        pl.when(p).then(cycle_view).alias("_cv"),
+    ).with_columns(
+        pl.when(pl.col("_cv") != _NO_TS)
+        .then((us - pl.col("_cv")).cast(pl.Float64) / US_PER_HOUR)
         .alias("_lead"),
     )
 
@@ -156,6 +181,23 @@ def month_day(d: pl.Expr) -> pl.Expr:
     days = pl.int_range(lo, d.max().fill_null(0) + 1, dtype=pl.Int32).cast(pl.Date)
     table = days.dt.month().cast(pl.Int32) * 100 + days.dt.day().cast(pl.Int32)
     return table.gather((d - lo).cast(pl.UInt32))
+
+
+def hour_angle_columns(sod: pl.Expr) -> list[pl.Expr]:
+    """``_hs``, ``_hc``: sin/cos of 2*pi*h/24, h = hour + minute/60 + second/3600.
+
+    ``sod`` is whole seconds since midnight; the 86,400 possible values are computed once
+    (a table, the same float operations as per row) and gathered.
+    """
+    s = pl.int_range(0, 86_400, dtype=pl.Int32)
+    hours = (
+        (s // 3600).cast(pl.Float64)
+        + ((s % 3600) // 60).cast(pl.Float64) / 60.0
+        + (s % 60).cast(pl.Float64) / 3600.0
+    )
+    angle = hours * (2.0 * math.pi / 24.0)
+    idx = sod.cast(pl.UInt32)
+    return [angle.sin().gather(idx).alias("_hs"), angle.cos().gather(idx).alias("_hc")]
 
 
 def _count(cond: pl.Expr) -> pl.Expr:
@@ -173,13 +215,6 @@ def aggregations(ctx: FeatureContext) -> list[pl.Expr]:
     d = pl.col("d")
     nd = pl.col("_nd")
     a = ctx.as_of_day
-    sod = pl.col("_sod")  # whole seconds of the day
-    hours = (
-        (sod // 3600).cast(pl.Float64)
-        + ((sod % 3600) // 60).cast(pl.Float64) / 60.0
-        + (sod % 60).cast(pl.Float64) / 3600.0
-    )
-    angle = hours * (2.0 * math.pi / 24.0)
     out = [
         pl.col("customer_id").first(),
         pl.len().cast(pl.Float64).alias("_events"),
@@ -201,8 +236,8 @@ def aggregations(ctx: FeatureContext) -> list[pl.Expr]:
         _count(ET == "email_click").alias("_email_clicks"),
         _count(ET == "ad_click").alias("_ad_clicks"),
         _count(ET == "referral").alias("_referrals"),
-        angle.sin().sum().alias("_hour_sin"),
-        angle.cos().sum().alias("_hour_cos"),
+        pl.col("_hs").sum().alias("_hour_sin"),
+        pl.col("_hc").sum().alias("_hour_cos"),
         _count(pl.col("channel").is_not_null()).alias("_channel_events"),
         pl.col("_lead").mean().alias("_lead_hours"),
         pl.col("_gap").mean().alias("_gap_mean"),
