@@ -214,3 +214,15 @@ def test_fused_counts_equal_read_events(tmp_path, coarse_log, partition_rows):
         else:
             assert want["unknown_event_types"] > 0
             assert want["unknown_event_values"] == ["wishlist"]
+
+
+def test_customer_slices_cut_between_customers(coarse_log):
+    from archetype.features.featureset import customer_slices
+
+    srt = sort_frame(coarse_log)
+    for k in (1, 2, 3, 7, 500):
+        sl = customer_slices(srt, k)
+        assert sum(s.height for s in sl) == srt.height
+        assert pl.concat(sl).equals(srt)
+        ids = [set(s["customer_id"].to_list()) for s in sl]
+        assert all(a.isdisjoint(b) for i, a in enumerate(ids) for b in ids[i + 1 :])

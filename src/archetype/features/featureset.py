@@ -17,6 +17,7 @@ import os
 import platform
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 FILES = ("features.parquet", "ids.parquet", "embedding.npy", "transform.json", "manifest.json")
 FORMAT_VERSION = 1
+_SLICE_MIN = 200_000  # rows below which one thread aggregates the whole partition
 
 
 @dataclass
@@ -125,8 +127,19 @@ def compute_features(
         nonlocal ctx
         if ctx is None:  # horizon is applied later, in finalize
             ctx = FeatureContext.make(as_of, 1, cfg, list(channels))
-        srt = drop_duplicates(sort_frame(events))
-        parts.append(aggregate_lazy(srt.lazy(), ctx).collect())
+        srt = sort_frame(events)
+        # Contiguous customer slices of the sorted frame aggregate in parallel threads
+        # (Polars releases the GIL); a customer never spans two slices.
+        slices = customer_slices(srt, pl.thread_pool_size() if srt.height >= _SLICE_MIN else 1)
+
+        def one(sl: pl.DataFrame) -> pl.DataFrame:
+            return aggregate_lazy(drop_duplicates(sl).lazy(), ctx).collect()
+
+        if len(slices) == 1:
+            parts.append(one(slices[0]))
+        else:
+            with ThreadPoolExecutor(len(slices)) as ex:
+                parts.extend(ex.map(one, slices))
 
     with tr.task("building features", total=n_parts) as task:
         if n_parts == 1:
@@ -184,6 +197,19 @@ def compute_features(
         "specs": [s.to_dict() for s in feature_specs(ctx)],
     }
     return df, facts
+
+
+def customer_slices(sorted_events: pl.DataFrame, k: int) -> list[pl.DataFrame]:
+    """Split a frame sorted by ``customer_id`` into up to ``k`` zero-copy slices of about
+    equal rows, cut only between customers."""
+    cid, n = sorted_events["customer_id"], sorted_events.height
+    cuts = [0]
+    for i in range(1, max(k, 1)):
+        t = n * i // k
+        cuts.append(max(cuts[-1], int(cid.search_sorted(cid[t], side="left"))))
+    cuts.append(n)
+    pairs = zip(cuts[:-1], cuts[1:], strict=True)
+    return [sorted_events.slice(a, b - a) for a, b in pairs if b > a]
 
 
 def _top_channels(counts: pl.DataFrame, max_channels: int) -> list[str]:
