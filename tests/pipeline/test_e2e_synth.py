@@ -1,6 +1,7 @@
 """End to end on synthetic data with the real engine (events → features → k-means), via the CLI."""
 
 import datetime as dt
+import json
 import os
 import random
 import signal
@@ -121,3 +122,21 @@ def test_assign_only_backfill_in_process_pool(synth_events, tmp_path):
     for d in DAYS:
         assert (root / "assignments" / f"date={d}" / PART).is_file()
     assert not list((root / "assignments").glob(".tmp-*"))
+
+
+@pytest.mark.ray
+def test_two_nights_on_the_ray_engine(synth_events, tmp_path):
+    """The same run through ``--engine ray`` (a private local Ray): same layout, warm start."""
+    pytest.importorskip("ray")
+    root = tmp_path / "root"
+    for day in DAYS[:2]:
+        r = _run(synth_events, root, day, "--engine", "ray")
+        assert r.returncode == 0, r.stderr
+    reg = Registry(root)
+    assert reg.versions() == DAYS[:2] and reg.load(DAYS[1]).parent == DAYS[0]
+    rec = json.loads((root / "runs" / f"{DAYS[1]}.json").read_text())
+    assert rec["engine"] == "ray" and rec["warm_start"] and rec["status"] == "complete"
+    a0 = pl.read_parquet(root / "assignments" / f"date={DAYS[0]}" / PART)
+    a1 = pl.read_parquet(root / "assignments" / f"date={DAYS[1]}" / PART)
+    j = a0.join(a1, on="customer_id", suffix="_1")
+    assert (j["segment_id"] == j["segment_id_1"]).mean() > 0.9
