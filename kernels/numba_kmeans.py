@@ -133,3 +133,45 @@ def accumulate(X, labels, w, n_parts, sums, counts):  # pragma: no cover - compi
 def n_parts() -> int:
     """Number of row parts used by the parallel kernels (the Numba thread count)."""
     return int(numba.get_num_threads())
+
+
+# -- serial, GIL-free kernels that finish one worker thread's block (see
+# -- archetype/cluster/backends/threaded.py): the argmin over the cache-resident distance
+# -- block is NumPy's SIMD ``argmin`` (LLVM does not vectorize an argmin loop); these add
+# -- the row norms and do the per-row bookkeeping.
+
+
+@njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
+def finish_top2(X, b1, b2, j1, labels, dist, margin):  # pragma: no cover - compiled
+    """Rows ``X`` (m, d); ``b1, b2`` (m,) float32 best / second-best of ``||c||^2 - 2 x.c``;
+    ``j1`` (m,) int64 best index.  Writes labels, dist = max(b1 + ||x||^2, 0), margin."""
+    m, d = X.shape
+    for i in range(m):
+        xn = np.float32(0.0)
+        for c in range(d):
+            xn += X[i, c] * X[i, c]
+        labels[i] = j1[i]
+        dist[i] = max(b1[i] + xn, np.float32(0.0))
+        margin[i] = b2[i] - b1[i]
+
+
+@njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
+def finish_accumulate(X, w, b1, j1, labels, dist, sums, counts,  # pragma: no cover
+                      inertia):
+    """As :func:`finish_top2` without the margin, plus weighted accumulation into one
+    thread's own ``sums (k, d)``, ``counts (k,)``, ``inertia (1,)`` float64 (added to, in
+    row order)."""
+    m, d = X.shape
+    for i in range(m):
+        xn = np.float32(0.0)
+        for c in range(d):
+            xn += X[i, c] * X[i, c]
+        j = j1[i]
+        labels[i] = j
+        dd = max(b1[i] + xn, np.float32(0.0))
+        dist[i] = dd
+        wi = np.float64(w[i])
+        counts[j] += wi
+        inertia[0] += wi * dd
+        for c in range(d):
+            sums[j, c] += wi * X[i, c]

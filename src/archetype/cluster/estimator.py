@@ -257,7 +257,7 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return self
 
     # -- predict --------------------------------------------------------------------------
-    def _assign(self, X, *, already_clean: bool = False):
+    def _assign(self, X, *, already_clean: bool = False, with_margin: bool = True):
         check_is_fitted(self, "cluster_centers_")
         if already_clean:
             x = X
@@ -268,11 +268,11 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             x, metric = ds.X, self.metric
         return assign(x, self.cluster_centers_, metric=metric, backend=self.backend,
                       device=self.device, chunk_size=self.chunk_size, precision=self.precision,
-                      validate=False)
+                      validate=False, with_margin=with_margin)
 
     def predict(self, X):
         """Index of the nearest center of each row, (n,) int64."""
-        return self._assign(X).labels
+        return self._assign(X, with_margin=False).labels
 
     def fit_predict(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).labels_

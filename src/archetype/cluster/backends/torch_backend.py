@@ -8,9 +8,10 @@ Where the time went in the naive CPU version (a chunked ``addmm`` + ``min`` + ``
 * a full (n, k) output allocates and page-faults 256 MB per pass;
 * float64 norms and per-chunk allocations add the rest.
 
-The fix on CPU: one GEMM per cache-sized block into a reused buffer (``torch.addmm`` with
-``out=``), then a single parallel Numba pass over that buffer that finds best and
-second-best (or assigns and accumulates with per-thread accumulators).  On CUDA the torch
+The fix on CPU (:mod:`.threaded`): one worker thread per row part, each running a
+single-threaded ``torch.mm`` per L2-sized block into its own buffer and reducing it at once
+with a GIL-free Numba kernel (best and second best, or assign + accumulate into the
+thread's own sums): one fork/join per call, the distances never leave the cache.  On CUDA the torch
 ops are fast and the data stays on the device; ``precision`` picks the GEMM input type
 (``fp32``, ``tf32``, ``bf16``), always with fp32 accumulation and fp32 distances.
 """
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from archetype.cluster.backends import threaded
 from archetype.cluster.backends.base import Backend, ChunkStats, block_rows
 
 try:  # Numba kernels for the CPU reductions; torch ops are the fallback.
@@ -39,7 +41,6 @@ class _Prepared:
     cn: torch.Tensor  # (k,) float32
     k: int
     d: int
-    neg2: torch.Tensor | None = None  # (k, d) float32 -2 C (CPU + Numba kernels)
 
 
 @contextlib.contextmanager
@@ -104,8 +105,7 @@ class TorchBackend(Backend):
         cn = (C.double() * C.double()).sum(1).float()
         if self.precision == "bf16" and self.tdev.type == "cuda":
             C = C.to(torch.bfloat16)
-        neg2 = (-2.0 * C).contiguous() if self.kernels == "numba" else None
-        return _Prepared(C.contiguous(), cn, C.shape[0], C.shape[1], neg2)
+        return _Prepared(C.contiguous(), cn, C.shape[0], C.shape[1])
 
     def _gemm(self, x: torch.Tensor, p: _Prepared) -> torch.Tensor:
         """``cn - 2 x C^T`` as float32 (m, k)."""
@@ -115,8 +115,8 @@ class TorchBackend(Backend):
             if buf is None or buf.shape[1] != p.k or buf.shape[0] < m:
                 buf = self._buf = torch.empty((max(m, self._rows(p.k)), p.k), dtype=torch.float32)
             out = buf[:m]
-            if self.kernels == "numba":  # the kernel adds cn itself; p.neg2 = -2 C
-                return torch.mm(x, p.neg2.T, out=out)
+            if self.kernels == "numba":  # the kernel adds cn itself
+                return torch.mm(x, p.C.T, out=out).mul_(-2.0)
             return torch.addmm(p.cn, x, p.C.T, beta=1.0, alpha=-2.0, out=out)
         with _matmul_precision(self.tdev, self.precision):
             if p.C.dtype == torch.bfloat16:
@@ -125,25 +125,25 @@ class TorchBackend(Backend):
                 g = torch.mm(x, p.C.T)
         return g.mul_(-2.0).add_(p.cn)
 
+    @staticmethod
+    def _cpu_gemm(p: _Prepared):
+        """``gemm(x, out)``: ``out = ||c||^2 - 2 x C^T`` with torch on one thread's buffer."""
+        ct, cn = p.C.T, p.cn
+
+        def gemm(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+            torch.addmm(cn, torch.from_numpy(x), ct, beta=1.0, alpha=-2.0,
+                        out=torch.from_numpy(out))
+            return out
+
+        return gemm
+
     # -- interface ---------------------------------------------------------------------
     def assign(self, X, prepared):
         p = prepared
         n = X.shape[0]
         step = self._rows(p.k)
         if self.kernels == "numba":
-            labels = np.empty(n, np.int64)
-            dist = np.empty(n, np.float32)
-            margin = np.empty(n, np.float32)
-            xn = np.empty(n, np.float32)
-            Xn = np.ascontiguousarray(X)
-            _nk.row_sqnorms(Xn, xn)
-            Xt = torch.from_numpy(Xn)
-            cn = p.cn.numpy()
-            for s in range(0, n, step):
-                e = min(n, s + step)
-                G = self._gemm(Xt[s:e], p).numpy()
-                _nk.top2_reduce(G, cn, xn[s:e], labels[s:e], dist[s:e], margin[s:e])
-            return labels, dist, margin
+            return threaded.assign_top2(np.ascontiguousarray(X), self._cpu_gemm(p), p.k)
         out_l, out_d, out_m = [], [], []
         for s in range(0, n, step):
             x = self._to_dev(X[s : s + step]).float()
@@ -161,29 +161,22 @@ class TorchBackend(Backend):
         return (torch.cat(out_l).numpy().astype(np.int64, copy=False),
                 torch.cat(out_d).numpy(), torch.cat(out_m).numpy())
 
+    def nearest(self, X, prepared):
+        if self.kernels == "numba":
+            labels, dist, _ = threaded.assign_top2(
+                np.ascontiguousarray(X), self._cpu_gemm(prepared), prepared.k, with_margin=False)
+            return labels, dist
+        return super().nearest(X, prepared)
+
     def assign_accumulate(self, X, prepared, w):
         p = prepared
         n = X.shape[0]
         step = self._rows(p.k)
         if self.kernels == "numba":
-            parts = _nk.n_parts()
-            labels = np.empty(n, np.int64)
-            dist = np.empty(n, np.float32)
-            xn = np.empty(n, np.float32)
-            sums = np.zeros((parts, p.k, p.d), np.float64)
-            counts = np.zeros((parts, p.k), np.float64)
-            inertia = np.zeros(parts, np.float64)
-            Xn = np.ascontiguousarray(X)
             wn = np.ascontiguousarray(w, dtype=np.float32)
-            _nk.row_sqnorms(Xn, xn)
-            Xt = torch.from_numpy(Xn)
-            cn = p.cn.numpy()
-            for s in range(0, n, step):
-                e = min(n, s + step)
-                G = self._gemm(Xt[s:e], p).numpy()
-                _nk.top1_accumulate(G, cn, xn[s:e], Xn[s:e], wn[s:e], parts,
-                                    labels[s:e], dist[s:e], sums, counts, inertia)
-            return ChunkStats(labels, dist, sums.sum(0), counts.sum(0), float(inertia.sum()))
+            labels, dist, sums, counts, inertia = threaded.assign_accumulate(
+                np.ascontiguousarray(X), wn, self._cpu_gemm(p), p.k)
+            return ChunkStats(labels, dist, sums, counts, inertia)
         sums = torch.zeros((p.k, p.d), dtype=torch.float64, device=self.tdev)
         counts = torch.zeros(p.k, dtype=torch.float64, device=self.tdev)
         inertia = torch.zeros((), dtype=torch.float64, device=self.tdev)
