@@ -27,11 +27,12 @@ D = 4
 class ToyEngine:
     name = "toy"
 
-    def __init__(self) -> None:
+    def __init__(self, supports_id_map: bool = False) -> None:
         self.calls: list[tuple] = []
+        self.supports_id_map = supports_id_map
 
     def features(self, events_path, as_of, out_dir, *, config=None, window_days=None,
-                 transform=None, tracker=None):
+                 transform=None, tracker=None, id_map=None):
         ev = pl.read_parquet(events_path)
         cols = [c for c in ev.columns if c.startswith("x")]
         feats = (
@@ -47,6 +48,9 @@ class ToyEngine:
 
             raise DataError(f"no events up to {as_of}", path=events_path)
         x = feats.select(cols).to_numpy().astype(np.float64)
+        if id_map is not None:
+            assert self.supports_id_map
+            feats = feats.with_columns(id_map(feats["customer_id"]))
         if transform is None:
             transform = {"kind": "toy-standard", "feature_names": cols,
                          "mean": x.mean(0).tolist(), "std": (x.std(0) + 1e-9).tolist()}

@@ -12,7 +12,7 @@ from archetype.pipeline.layout import MIGRATION, PART, Layout
 from archetype.pipeline.records import is_complete, read_record
 from archetype.pipeline.run import run_date
 
-from .conftest import DATES
+from .conftest import DATES, ToyEngine
 
 KEY = "s3cret-key-for-tests"
 
@@ -28,8 +28,10 @@ def private(toy, monkeypatch):
     return dataclasses.replace(cfg, pseudonymize=True, key_env="TEST_ID_KEY"), engine, ev
 
 
-def test_pseudonymized_ids_everywhere_and_key_never_stored(private):
-    cfg, engine, ev = private
+@pytest.mark.parametrize("direct", [False, True])
+def test_pseudonymized_ids_everywhere_and_key_never_stored(private, direct):
+    cfg, _, ev = private
+    engine = ToyEngine(supports_id_map=direct)
     for d in DATES[:2]:
         run_date(cfg, d, engine=engine)
     lay = Layout(cfg.out)
@@ -138,3 +140,19 @@ def test_switching_pseudonymization_on_does_not_join_old_ids(toy, private):
     assert rec["config_changed"] is True
     a = pl.read_parquet(Layout(cfg_ps.out).assignments(DATES[1]) / PART)
     assert a["previous_segment_id"].null_count() == a.height
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_assign_only_keeps_pseudonyms(private, direct):
+    from archetype.pipeline.history import backfill_assign
+
+    cfg, _, _ = private
+    for d in DATES[:2]:
+        run_date(cfg, d, engine=ToyEngine())
+    lay = Layout(cfg.out)
+    before = pl.read_parquet(lay.assignments(DATES[1]) / PART)["customer_id"].sort()
+    # DATES[1]'s features were built with another transform: recomputed with id mapping
+    backfill_assign(cfg, DATES[0], DATES[1], "2026-03-01", engine=ToyEngine(direct))
+    after = pl.read_parquet(lay.assignments(DATES[1]) / PART)
+    assert after["customer_id"].sort().equals(before)
+    assert after["previous_segment_id"].null_count() == 0

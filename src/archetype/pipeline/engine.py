@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,16 @@ class LocalEngine:
         self.batch_size = batch_size
         self.max_iter = max_iter
 
+    @property
+    def supports_id_map(self) -> bool:
+        """Whether ``features(id_map=...)`` can rename ids before anything is written."""
+        from archetype.features import compute_feature_dir
+
+        try:
+            return "id_map" in inspect.signature(compute_feature_dir).parameters
+        except (TypeError, ValueError):  # pragma: no cover
+            return False
+
     def features(
         self,
         events_path: str | Path,
@@ -56,13 +67,19 @@ class LocalEngine:
         window_days: int | None = None,
         transform: Any = None,
         tracker: Tracker | None = None,
+        id_map: Any = None,
     ):
-        """Build the feature dir of ``as_of`` (re-applying ``transform`` when given)."""
+        """Build the feature dir of ``as_of`` (re-applying ``transform`` when given).
+
+        ``id_map`` (a function of the customer_id Series, e.g. pseudonymization) is passed
+        to the features layer when it supports it (see :attr:`supports_id_map`).
+        """
         from archetype.features import compute_feature_dir
 
+        extra = {"id_map": id_map} if id_map is not None else {}
         return compute_feature_dir(
             events_path, as_of, out_dir, config=config, window_days=window_days,
-            transform=transform, tracker=tracker,
+            transform=transform, tracker=tracker, **extra,
         )
 
     def fit(

@@ -16,6 +16,7 @@ order (previous segment ids, transitions, migration matrix, run record).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import multiprocessing as mp
@@ -139,13 +140,15 @@ def _assign_one(cfg_dict: dict[str, Any], version: str, d: dt.date, threads: int
     staging.mkdir(parents=True)
     got = _load_fixed_features(layout, d, model)
     if got is None:
+        direct = key is not None and bool(getattr(engine, "supports_id_map", False))
+        extra = {"id_map": functools.partial(pseudonymize_series, key=key)} if direct else {}
         fs = engine.features(
             cfg.events, d, staging / "features", config=feature_config(cfg),
-            window_days=cfg.window_days, transform=model.transform,
+            window_days=cfg.window_days, transform=model.transform, **extra,
         )
         ids, emb = fs.ids, fs.embedding
-        if key is not None:
-            ids = pseudonymize_series(ids, key)
+        if key is not None and not direct:
+            ids = pseudonymize_series(ids, key=key)
     else:
         ids, emb = got
     a = engine.assign(emb, model.centroids, metric=model.metric, backend=cfg.backend,

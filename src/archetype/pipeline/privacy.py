@@ -34,7 +34,7 @@ def pseudonym(key: bytes, customer_id: object) -> str:
     return hmac.new(key, str(customer_id).encode(), hashlib.sha256).hexdigest()
 
 
-def pseudonymize_series(ids: pl.Series, key: bytes) -> pl.Series:
+def pseudonymize_series(ids: pl.Series, *, key: bytes) -> pl.Series:
     """Map a Series of raw ids to pseudonyms (String), keeping order and name."""
     if ids.null_count():
         raise UserError("customer_id contains nulls; cannot pseudonymize")

@@ -7,6 +7,7 @@ orders them, times them and records what happened.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import shutil
@@ -76,22 +77,26 @@ def build_features(
 ) -> Features:
     """Features as of ``date`` into ``features/date=…`` (pseudonymized before promotion).
 
-    The engine writes into a hidden staging dir next to the final one; when pseudonymizing,
-    ids are replaced there, then the dir is renamed into place.  A crash leaves only the
-    hidden staging dir, which the next writer of the same date removes.
+    The engine writes into a hidden staging dir next to the final one, which is then
+    renamed into place.  When pseudonymizing, an engine with ``supports_id_map = True``
+    gets ``id_map=`` and writes pseudonyms directly (raw ids never touch the disk);
+    otherwise ids are replaced in the staging dir before it is renamed.  A crash leaves
+    only the hidden staging dir, which the next writer of the same date removes.
     """
     final = layout.features(date)
     final.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_tmp(final)
     staging = final.parent / f"{TMP_PREFIX}{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    direct = key is not None and bool(getattr(engine, "supports_id_map", False))
+    extra = {"id_map": functools.partial(pseudonymize_series, key=key)} if direct else {}
     try:
         fs = engine.features(
             cfg.events, date, staging, config=feature_config(cfg), window_days=cfg.window_days,
-            transform=transform, tracker=tracker,
+            transform=transform, tracker=tracker, **extra,
         )
         ids, feats = fs.ids, fs.features
-        if key is not None:
-            ids = pseudonymize_series(fs.ids, key)
+        if key is not None and not direct:
+            ids = pseudonymize_series(fs.ids, key=key)
             mapping = pl.DataFrame({"__raw": fs.ids, "__ps": ids})
             feats = (
                 fs.features.join(
