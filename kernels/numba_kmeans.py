@@ -142,21 +142,32 @@ def n_parts() -> int:
 
 
 @njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
-def finish_top2(X, b1, b2, j1, labels, dist, margin):  # pragma: no cover - compiled
-    """Rows ``X`` (m, d); ``b1, b2`` (m,) float32 best / second-best of ``||c||^2 - 2 x.c``;
-    ``j1`` (m,) int64 best index.  Writes labels, dist = max(b1 + ||x||^2, 0), margin."""
+def finish_top2(G, j1, X, labels, dist, margin, with_margin):  # pragma: no cover
+    """One thread's block: ``G`` (m, k) float32 ``||c||^2 - 2 x.c``, ``j1`` (m,) int64 its
+    row argmin, ``X`` (m, d) the rows.  Writes labels, dist = max(G[i, j1] + ||x||^2, 0) and,
+    when ``with_margin``, margin = second-best minus best (``inf`` when k == 1; else NaN)."""
     m, d = X.shape
+    k = G.shape[1]
     for i in range(m):
         xn = np.float32(0.0)
         for c in range(d):
             xn += X[i, c] * X[i, c]
-        labels[i] = j1[i]
-        dist[i] = max(b1[i] + xn, np.float32(0.0))
-        margin[i] = b2[i] - b1[i]
+        j = j1[i]
+        b1 = G[i, j]
+        labels[i] = j
+        dist[i] = max(b1 + xn, np.float32(0.0))
+        if with_margin:
+            b2 = np.float32(np.inf)
+            for jj in range(k):
+                if jj != j and G[i, jj] < b2:
+                    b2 = G[i, jj]
+            margin[i] = b2 - b1
+        else:
+            margin[i] = np.float32(np.nan)
 
 
 @njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
-def finish_accumulate(X, w, b1, j1, labels, dist, sums, counts,  # pragma: no cover
+def finish_accumulate(G, j1, X, w, labels, dist, sums, counts,  # pragma: no cover
                       inertia):
     """As :func:`finish_top2` without the margin, plus weighted accumulation into one
     thread's own ``sums (k, d)``, ``counts (k,)``, ``inertia (1,)`` float64 (added to, in
@@ -168,7 +179,7 @@ def finish_accumulate(X, w, b1, j1, labels, dist, sums, counts,  # pragma: no co
             xn += X[i, c] * X[i, c]
         j = j1[i]
         labels[i] = j
-        dd = max(b1[i] + xn, np.float32(0.0))
+        dd = max(G[i, j] + xn, np.float32(0.0))
         dist[i] = dd
         wi = np.float64(w[i])
         counts[j] += wi

@@ -36,6 +36,15 @@ def kmeans_plusplus(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generat
     -------
     centers : (k, d) float32
     """
+    from threadpoolctl import threadpool_limits
+
+    # k small GEMMs in a row: one BLAS thread avoids a fork/join per call (the seeding
+    # sample is small; multi-threaded calls were 5-10x slower on a loaded 2-core box).
+    with threadpool_limits(1, user_api="blas"):
+        return _kmeans_plusplus(X, w, k, rng, n_local_trials)
+
+
+def _kmeans_plusplus(X, w, k, rng, n_local_trials):
     n = X.shape[0]
     trials = n_local_trials or (2 + int(np.log(k)))
     w = np.asarray(w, dtype=np.float64)

@@ -5,8 +5,9 @@ large buffer followed by a parallel pass over it (two parallel regions and a tri
 memory per block), the rows are split into ``n_parts`` contiguous parts; one worker thread
 per part loops over its part in blocks of ``block_rows`` rows (a (rows, k) float32 buffer of
 about 512 KB, L2-resident), calls a single-threaded GEMM (torch, or NumPy) into its own
-buffer and reduces it at once: NumPy's SIMD ``argmin`` over the block (GIL released), then
-a GIL-free Numba kernel for the row norms and bookkeeping
+buffer and reduces it at once: NumPy's SIMD ``argmin`` over the block (GIL released; LLVM
+does not vectorize an argmin loop, NumPy's hand-written one is ~2x faster than Numba's), then
+a GIL-free Numba kernel for the row norms, second best and bookkeeping
 (:func:`archetype.kernels.numba_kmeans.finish_top2` / ``finish_accumulate``).  One
 fork/join per call, no shared writes, and the sums of a part are added in row order, so the
 result depends only on ``n_parts``.  This is how scikit-learn's ``predict`` works, too.
@@ -77,12 +78,6 @@ def run_parts(n: int, work: Callable[[int, int, int], None], parts: int | None =
     return parts
 
 
-def _best(G: np.ndarray, rows: np.ndarray):
-    """Index and value of the row minima of the block ``G`` (m, k)."""
-    j = G.argmin(axis=1)
-    return j, G[rows, j]
-
-
 def assign_top2(X: np.ndarray, gemm: Callable, k: int, *, with_margin: bool = True):
     """labels, dist, margin of the rows ``X`` (m, d) float32; ``gemm(x, out)`` writes
     ``||c||^2 - 2 x C^T`` into ``out`` (rows, k) float32 and returns it.  Without
@@ -92,23 +87,14 @@ def assign_top2(X: np.ndarray, gemm: Callable, k: int, *, with_margin: bool = Tr
     dist = np.empty(n, np.float32)
     margin = np.empty(n, np.float32)
     step = block_rows(k, d)
-    ar = np.arange(step)
 
     def work(_p, start, stop):
         buf = np.empty(step * k, np.float32)
         for s in range(start, stop, step):
             e = min(stop, s + step)
-            rows = ar[: e - s]
             G = gemm(X[s:e], buf[: (e - s) * k].reshape(e - s, k))
-            j1, b1 = _best(G, rows)
-            if not with_margin:
-                b2 = np.full(e - s, np.nan, np.float32)
-            elif k > 1:
-                G[rows, j1] = np.inf
-                _j2, b2 = _best(G, rows)
-            else:
-                b2 = np.full(e - s, np.inf, np.float32)
-            nk.finish_top2(X[s:e], b1, b2, j1, labels[s:e], dist[s:e], margin[s:e])
+            nk.finish_top2(G, G.argmin(axis=1), X[s:e], labels[s:e], dist[s:e], margin[s:e],
+                           with_margin)
 
     run_parts(n, work)
     return labels, dist, margin
@@ -124,15 +110,13 @@ def assign_accumulate(X: np.ndarray, w: np.ndarray, gemm: Callable, k: int):
     counts = np.zeros((parts, k))
     inertia = np.zeros((parts, 1))
     step = block_rows(k, d)
-    ar = np.arange(step)
 
     def work(p, start, stop):
         buf = np.empty(step * k, np.float32)
         for s in range(start, stop, step):
             e = min(stop, s + step)
             G = gemm(X[s:e], buf[: (e - s) * k].reshape(e - s, k))
-            j1, b1 = _best(G, ar[: e - s])
-            nk.finish_accumulate(X[s:e], w[s:e], b1, j1, labels[s:e], dist[s:e],
+            nk.finish_accumulate(G, G.argmin(axis=1), X[s:e], w[s:e], labels[s:e], dist[s:e],
                                  sums[p], counts[p], inertia[p])
 
     run_parts(n, work, parts)
