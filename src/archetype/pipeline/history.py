@@ -98,8 +98,8 @@ def backfill(
                     result.skipped.append(d)
                     log.info("%s complete, skipped", d)
                 else:
-                    result.records[d.isoformat()] = run_date(cfg, d, engine=engine, lock=False,
-                                                             tracker=tracker)
+                    # one bar with an ETA for the range; per-date bars would pile up
+                    result.records[d.isoformat()] = run_date(cfg, d, engine=engine, lock=False)
                     result.ran.append(d)
                 task.advance(1)
     return result
