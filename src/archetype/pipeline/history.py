@@ -94,6 +94,7 @@ def backfill(
         engine = engine if engine is not None else make_engine(cfg)
         with tracker_or_null(tracker).task("backfill", total=len(dates)) as task:
             for d in dates:
+                task.update(description=f"backfill {d}")
                 if not force and is_complete(layout, d, mode="run"):
                     result.skipped.append(d)
                     log.info("%s complete, skipped", d)
