@@ -148,7 +148,7 @@ def compute_features(
             counts = cnt.row(0, named=True)
             if not counts["bad_ts"] and events.height:
                 if channels is None:
-                    channels = _top_channels(events.group_by("channel").len(), cfg.max_channels)
+                    channels = top_channels(events.group_by("channel").len(), cfg.max_channels)
                 build(events)
             del events
             task.advance(1)
@@ -165,7 +165,7 @@ def compute_features(
                 )
                 counts = cnt.row(0, named=True)
                 if channels is None:
-                    channels = _top_channels(chan, cfg.max_channels)
+                    channels = top_channels(chan, cfg.max_channels)
                 for p in range(n_parts):
                     files = sorted(
                         glob.glob(os.path.join(tmp, f"_part={p}", "**", "*.ipc"), recursive=True)
@@ -212,7 +212,7 @@ def customer_slices(sorted_events: pl.DataFrame, k: int) -> list[pl.DataFrame]:
     return [sorted_events.slice(a, b - a) for a, b in pairs if b > a]
 
 
-def _top_channels(counts: pl.DataFrame, max_channels: int) -> list[str]:
+def top_channels(counts: pl.DataFrame, max_channels: int) -> list[str]:
     """:func:`discover_channels` from ``channel, len`` counts (same ranking: count, then name)."""
     if max_channels == 0:
         return []
@@ -223,6 +223,9 @@ def _top_channels(counts: pl.DataFrame, max_channels: int) -> list[str]:
         .head(max_channels)
     )
     return sorted(top["channel"].to_list())
+
+
+_top_channels = top_channels  # the name archetype.distributed imports
 
 
 def compute_feature_dir(
