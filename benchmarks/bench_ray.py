@@ -5,15 +5,17 @@ Each actor stands for a node.  For every actor count we time, per k-means iterat
 * ``mini-batch step`` — ``ray.put(centers)`` + every actor's ``batch_stats`` + the sum of the
   ``StepStats`` on the driver (what one iteration of ``ray_fit`` does), and
 * ``full pass`` — the same with ``full_stats`` (a Lloyd pass over all rows),
+* ``round trip`` — a no-op call on every actor (Ray's floor per iteration),
 
-against the same work done in-process by ``partial_stats`` (the local engine's step).
+against the same work done in-process by ``partial_stats`` (the local engine's step),
+timed interleaved with the Ray calls so both see the same machine load.
 ``overhead = ray time - local time``: what Ray's scheduling, serialization and the
 centroid broadcast cost per iteration.  On one machine the actors share its cores, so the
 full pass cannot get faster with more actors here; on real nodes each actor has its own.
 
 Run::
 
-    python benchmarks/bench_ray.py --n 200000 --d 32 --k 32 --batch 4096 --reps 30
+    python benchmarks/bench_ray.py --n 200000 --d 32 --k 32 --batch 4096 --reps 20
 """
 
 from __future__ import annotations
@@ -27,14 +29,18 @@ import time
 import numpy as np
 
 
-def _time(fn, reps: int) -> float:
-    fn()  # warm-up (JIT, first transfer)
-    ts = []
+def _time_pair(local, remote, reps: int) -> tuple[float, float]:
+    """Median seconds of ``local()`` and ``remote()``, interleaved so both see the same load."""
+    local(), remote()  # warm-up (JIT, first transfer)
+    tl, tr = [], []
     for _ in range(reps):
         t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        local()
+        t1 = time.perf_counter()
+        remote()
+        tl.append(t1 - t0)
+        tr.append(time.perf_counter() - t1)
+    return statistics.median(tl), statistics.median(tr)
 
 
 def _total(parts):
@@ -53,7 +59,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--actors", default="1,2,4")
     ap.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--backend", default="torch")
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args()
 
@@ -68,9 +74,14 @@ def main() -> None:
     C = np.ascontiguousarray(X[rng.choice(args.n, args.k, replace=False)])
     kw = {"metric": "l2", "backend": args.backend, "device": "cpu"}
 
-    idx = batch_rng(0, 0, 0).integers(0, args.n, args.batch)
-    local_batch = _time(lambda: partial_stats(X[idx], C, **kw), args.reps)
-    local_full = _time(lambda: partial_stats(X, C, **kw), max(3, args.reps // 5))
+    counter = iter(range(10**9))
+
+    def local_step():
+        idx = np.sort(batch_rng(0, 0, next(counter)).integers(0, args.n, args.batch))
+        return partial_stats(X[idx], C, **kw)
+
+    def local_full():
+        return partial_stats(X, C, **kw)
 
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     rows = []
@@ -93,27 +104,32 @@ def main() -> None:
 
             # the sharded sums equal the local ones (same step function)
             np.testing.assert_allclose(full().sums, partial_stats(X, C, **kw).sums, rtol=1e-4)
-            t_step = _time(step, args.reps)
-            t_full = _time(full, max(3, args.reps // 5))
+            ping_ref = ray.put(C)
+            t_ping = _time_pair(lambda: None, lambda ref=ping_ref, ws=workers: ray.get(
+                [w.info.remote() for w in ws]), args.reps)[1]
+            l_step, t_step = _time_pair(local_step, step, args.reps)
+            l_full, t_full = _time_pair(local_full, full, max(3, args.reps // 5))
             rows.append({
                 "actors": n_act, "n": args.n, "d": args.d, "k": args.k, "batch": args.batch,
-                "local_step_ms": local_batch * 1e3, "ray_step_ms": t_step * 1e3,
-                "step_overhead_ms": (t_step - local_batch) * 1e3,
-                "local_full_ms": local_full * 1e3, "ray_full_ms": t_full * 1e3,
-                "full_overhead_ms": (t_full - local_full) * 1e3,
+                "round_trip_ms": t_ping * 1e3,
+                "local_step_ms": l_step * 1e3, "ray_step_ms": t_step * 1e3,
+                "step_overhead_ms": (t_step - l_step) * 1e3,
+                "local_full_ms": l_full * 1e3, "ray_full_ms": t_full * 1e3,
+                "full_overhead_ms": (t_full - l_full) * 1e3,
                 "bytes_per_actor_per_iter": args.k * args.d * 4 + args.k * args.d * 8 + args.k * 8,
             })
             pool.close(ray)
     finally:
         ray.shutdown()
 
-    hdr = ("actors", "local step ms", "ray step ms", "overhead ms",
+    hdr = ("actors", "round trip ms", "local step ms", "ray step ms", "overhead ms",
            "local pass ms", "ray pass ms", "overhead ms")
     print(f"n={args.n} d={args.d} k={args.k} batch={args.batch} cpus={args.cpus} "
           f"backend={args.backend}")
     print(" | ".join(hdr))
     for r in rows:
-        print(f"{r['actors']:>6} | {r['local_step_ms']:13.2f} | {r['ray_step_ms']:11.2f} | "
+        print(f"{r['actors']:>6} | {r['round_trip_ms']:13.2f} | {r['local_step_ms']:13.2f} | "
+              f"{r['ray_step_ms']:11.2f} | "
               f"{r['step_overhead_ms']:11.2f} | {r['local_full_ms']:13.1f} | "
               f"{r['ray_full_ms']:11.1f} | {r['full_overhead_ms']:11.1f}")
     if args.json:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archetype.distributed.features import merge_reports
 from archetype.distributed.shards import FileShard, backing_file, make_shards, split_rows
 from archetype.distributed.workers import batch_rng, batch_shares
 
@@ -47,14 +46,3 @@ def test_file_shards_reload_their_rows(tmp_path):
     assert backing_file(mm) == str(path.resolve())
     assert backing_file(mm[2:5]) is None
     assert backing_file(X) is None
-
-
-def test_merge_reports_sums_counts_and_widens_dates():
-    a = {"rows_scanned": 5, "rows_used": 4, "first_day": "2026-01-03", "last_day": "2026-02-01",
-         "unknown_event_values": ["x"], "transaction_only": False}
-    b = {"rows_scanned": 7, "rows_used": 7, "first_day": "2026-01-01", "last_day": "2026-01-20",
-         "unknown_event_values": ["x", "y"], "transaction_only": False}
-    m = merge_reports([a, b])
-    assert m == {"rows_scanned": 12, "rows_used": 11, "first_day": "2026-01-01",
-                 "last_day": "2026-02-01", "unknown_event_values": ["x", "y"],
-                 "transaction_only": False}

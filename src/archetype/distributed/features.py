@@ -1,24 +1,38 @@
-"""Features on Ray: shuffle events by customer, build features per group with the local builder.
+"""Features on Ray: shuffle events by customer, build each group with the local builder.
 
-Stages (see ``docs/distributed.md``):
+The local engine (``archetype.features.featureset.compute_features``) already builds big
+logs one hash partition of customers at a time.  Here the partitions are Ray tasks:
 
-1. **map** — one task per group of event files: ``read_events`` on each file (mapping,
-   validation and the as-of cut are row-wise) and split the rows into ``n_groups`` buckets
-   by ``hash(customer_id) mod n_groups``; each bucket is one Arrow table in the object store.
-2. **reduce** — one task per bucket: concatenate its pieces (now every event of a customer
-   is here) and run :func:`archetype.features.build_features`.
-3. **driver** — concatenate the groups, sort by ``customer_id``, fit the ``FeatureTransform``
-   on all raw features (exact, not sketched: the result equals the local engine's) and
-   write the features dir with the features layer's writer.
+1. **map** — one task per group of event files.  Each file is opened with
+   ``archetype.events.open_events`` (column maps, as-of cut, validation — all row-wise) and
+   one streaming pass yields its validation counts, its channel counts and its used rows,
+   split into ``n_groups`` frames by ``hash(customer_id) mod n_groups``.  The frames stay
+   in the object store; only the counts come back to the driver.
+2. **driver** — merges the counts (``merge_counts``), picks the channels as the local
+   engine does, and validates (the same ``CanonicalScan.report``).
+3. **reduce** — one task per customer group concatenates its frames (every event of a
+   customer is now here, in file order), sorts, drops exact duplicates and aggregates with
+   the local builder's ``sort_frame`` / ``drop_duplicates`` / ``aggregate_lazy``.
+4. **driver** — concatenates the groups and finalizes (``finalize_lazy``) exactly as the
+   local engine; the ``FeatureTransform`` is fitted on the combined raw features (exact,
+   not from merged sketches), so every file of the features dir equals the local one.
+
+Hive folders (``date=YYYY-MM-DD``) are pruned to the window by file, as the local reader
+prunes partitions, so the validation counts match too.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
-from datetime import date
+import platform
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from archetype.distributed._ray import cluster_cpus, ensure_ray
@@ -26,116 +40,240 @@ from archetype.progress import Tracker, tracker_or_null
 
 log = logging.getLogger(__name__)
 
-ROUTE_SEED = 0x0A4C_E7E5
 TASK_RETRIES = 3
+_HIVE_DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
-def route(ids: pl.Expr | pl.Series, n_groups: int):
-    """Group of each customer id: ``hash(customer_id) mod n_groups`` (same on every node)."""
-    return (ids.hash(seed=ROUTE_SEED) % n_groups).cast(pl.Int64)
-
-
-def _map_task(
-    files: list[str],
-    config: Any,
-    as_of: date,
-    window_days: int | None,
-    n_groups: int,
-) -> tuple:
-    """Read ``files`` and return ``n_groups`` Arrow tables (one per bucket) and a report dict."""
-    from archetype.events import read_events
-
-    frames, reports = [], []
-    for f in files:
-        scan = read_events(f, config, as_of=as_of, window_days=window_days)
-        frames.append(scan.lazy.collect())
-        reports.append(scan.report.to_dict())
-    df = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
-    keyed = df.with_columns(route(pl.col("customer_id"), n_groups).alias("__group"))
-    parts = keyed.partition_by("__group", as_dict=True, include_key=False)
-    empty = df.clear()
-    tables = [parts.get((g,), empty).to_arrow() for g in range(n_groups)]
-    return (*tables, reports)
-
-
-def _reduce_task(as_of: date, config: Any, *tables) -> Any:
-    """Build the raw features of one customer group (returned as an Arrow table)."""
-    from archetype.features import build_features
-
-    frames = [pl.from_arrow(t) for t in tables]
-    df = pl.concat(frames, how="vertical_relaxed")
-    if df.height == 0:
-        return None  # no customer of the log hashed to this group
-    return build_features(df.lazy(), as_of, config).to_arrow()
+def route(ids: pl.Expr, n_groups: int) -> pl.Expr:
+    """Customer group of each id: ``hash(customer_id) mod n_groups`` (same on every node
+    running the same Polars version)."""
+    return (ids.hash(seed=0) % n_groups).cast(pl.Int64)
 
 
 def file_groups(files: list[str], files_per_task: int) -> list[list[str]]:
-    """Consecutive groups of at most ``files_per_task`` files."""
+    """Consecutive groups of at most ``files_per_task`` files (order kept)."""
     return [files[i : i + files_per_task] for i in range(0, len(files), files_per_task)]
 
 
-def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """Add the per-file validation reports into one (counts summed, date range widened)."""
-    out: dict[str, Any] = {}
-    for r in reports:
-        for key, val in r.items():
-            if isinstance(val, bool):
-                out[key] = out.get(key, True) and val
-            elif isinstance(val, int):
-                out[key] = out.get(key, 0) + val
-            elif isinstance(val, list):
-                seen = out.setdefault(key, [])
-                seen.extend(v for v in val if v not in seen)
-            elif key == "first_day" and val is not None:
-                out[key] = min(val, out.get(key) or val)
-            elif key == "last_day" and val is not None:
-                out[key] = max(val, out.get(key) or val)
-            else:
-                out.setdefault(key, val)
-    return out
+def prune_hive_files(files: list[str], root: str, as_of: dt.date,
+                     start: dt.date | None) -> list[str]:
+    """Drop files in ``date=YYYY-MM-DD`` folders outside ``[start, as_of]``."""
+    keep = []
+    for f in files:
+        rel = Path(f).relative_to(root).parent.parts if Path(root).is_dir() else ()
+        dates = [m.group(1) for p in rel if (m := _HIVE_DATE.match(p))]
+        if dates:
+            d = dates[-1]
+            if d > as_of.isoformat() or (start is not None and d < start.isoformat()):
+                continue
+        keep.append(f)
+    return keep
 
 
-def ray_raw_features(
+def _map_task(files: list[str], ev_cfg: Any, as_of: dt.date, window: int | None,
+              n_groups: int) -> tuple:
+    """Counts, channel counts and ``n_groups`` frames of used rows, for ``files``."""
+    from archetype.events import merge_counts, open_events
+    from archetype.features.base import COLUMNS
+
+    counts, chans, pieces = [], [], [[] for _ in range(n_groups)]
+    for f in files:
+        cs = open_events(f, ev_cfg, as_of=as_of, window_days=window, compact=True)
+        kept = cs.lazy.filter(cs.keep()).select(COLUMNS)
+        cnt, chan, rows = cs.collect_all([
+            cs.lazy.select(cs.count_exprs()),
+            kept.group_by("channel").len(),
+            kept.with_columns(route(pl.col("customer_id"), n_groups).alias("__group")),
+        ])
+        counts.append(cnt.row(0, named=True))
+        chans.append(chan.with_columns(pl.col("channel").cast(pl.String)))
+        by_group = rows.partition_by("__group", as_dict=True, include_key=False)
+        for (g,), part in by_group.items():
+            pieces[g].append(part)
+    chan_all = (pl.concat(chans).group_by("channel").agg(pl.col("len").sum())
+                if chans else pl.DataFrame({"channel": [], "len": []}))
+    meta = {"counts": merge_counts(counts), "channels": chan_all}
+    frames = [pl.concat(p, how="vertical_relaxed") if p else None for p in pieces]
+    return (meta, *frames)
+
+
+def _reduce_task(as_of: dt.date, cfg: Any, channels: list[str], *frames) -> pl.DataFrame | None:
+    """The local builder's per-partition step on one customer group."""
+    from archetype.features.base import drop_duplicates, sort_frame
+    from archetype.features.build import aggregate_lazy
+    from archetype.features.context import FeatureContext
+
+    frames = [f for f in frames if f is not None and f.height]
+    if not frames:
+        return None
+    events = pl.concat(frames, how="vertical_relaxed")
+    ctx = FeatureContext.make(as_of, 1, cfg, list(channels))  # horizon applied in finalize
+    return aggregate_lazy(drop_duplicates(sort_frame(events)).lazy(), ctx).collect()
+
+
+def ray_compute_features(
     events_path: str | Path,
-    as_of: date,
+    as_of: dt.date,
     *,
     config: Any = None,
     events_config: Any = None,
     window_days: int | None = None,
+    channels: list[str] | None = None,
     n_groups: int | None = None,
     files_per_task: int = 4,
     address: str | None = None,
     tracker: Tracker | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Raw features of every customer, computed by a Ray shuffle; sorted by ``customer_id``.
-
-    Returns
-    -------
-    (DataFrame, dict)
-        What ``build_features`` returns on the whole log, and the merged validation report.
-    """
-    from archetype.events.readers import resolve
+    """Raw features and run facts, as ``compute_features`` returns them, computed on Ray."""
+    from archetype.events import merge_counts, open_events, window_start
+    from archetype.events.read import HIVE_DATE
+    from archetype.features.build import feature_specs, finalize_lazy
+    from archetype.features.context import FeatureContext, day_number
+    from archetype.features.featureset import split_config, top_channels
 
     ray = ensure_ray(address)
-    source = resolve(events_path)
-    groups = file_groups(list(source.files), max(1, files_per_task))
+    ev_cfg, cfg = split_config(config, events_config)
+    window = window_days if window_days is not None else cfg.window_days
+    whole = open_events(events_path, ev_cfg, as_of=as_of, window_days=window, compact=True)
+    files = list(whole.source.files)
+    if whole.source.hive and HIVE_DATE not in ev_cfg.columns.values():
+        files = prune_hive_files(files, whole.source.path, as_of, window_start(as_of, window))
+    groups = file_groups(files, max(1, files_per_task))
     n_groups = max(1, n_groups or 2 * cluster_cpus(ray))
+    track = tracker_or_null(tracker)
     mapper = ray.remote(num_returns=n_groups + 1, max_retries=TASK_RETRIES)(_map_task)
     reducer = ray.remote(max_retries=TASK_RETRIES)(_reduce_task)
-    track = tracker_or_null(tracker)
-    with track.task("features on Ray", total=n_groups) as task:
-        outs = [mapper.remote(g, events_config, as_of, window_days, n_groups) for g in groups]
-        if n_groups + 1 == 1:  # pragma: no cover - num_returns=1 returns a single ref
-            outs = [[o] for o in outs]
-        reduced = [
-            reducer.remote(as_of, config, *[o[g] for o in outs]) for g in range(n_groups)
-        ]
-        frames = []
-        for ref in reduced:
-            table = ray.get(ref)
-            if table is not None:
-                frames.append(pl.from_arrow(table))
+    with track.task("reading events on Ray", total=len(groups)) as task:
+        outs = [mapper.remote(g, ev_cfg, as_of, window, n_groups) for g in groups]
+        metas = []
+        for o in outs:
+            metas.append(ray.get(o[0]))
             task.advance(1)
-        reports = [r for o in outs for r in ray.get(o[n_groups])]
-    raw = pl.concat(frames, how="vertical_relaxed").sort("customer_id")
-    return raw, merge_reports(reports)
+    if metas:
+        counts = merge_counts([m["counts"] for m in metas])
+    else:  # every file pruned: the local reader's counts of nothing (and its DataError)
+        counts = whole.collect(whole.lazy.select(whole.count_exprs())).row(0, named=True)
+    report = whole.report(counts)  # raises the local engine's DataErrors
+    if channels is None:
+        channels = cfg.channels
+    if channels is None:
+        chan = pl.concat([m["channels"] for m in metas]).group_by("channel").agg(
+            pl.col("len").sum())
+        channels = top_channels(chan, cfg.max_channels)
+    with track.task("building features on Ray", total=n_groups) as task:
+        refs = [reducer.remote(as_of, cfg, list(channels), *[o[g + 1] for o in outs])
+                for g in range(n_groups)]
+        parts = []
+        for ref in refs:
+            part = ray.get(ref)
+            if part is not None:
+                parts.append(part)
+            task.advance(1)
+    if window is not None:
+        horizon = int(window)
+    else:
+        horizon = day_number(as_of) - day_number(dt.date.fromisoformat(report.first_day)) + 1
+    ctx = FeatureContext.make(as_of, horizon, cfg, list(channels))
+    inter = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
+    df = finalize_lazy(inter.lazy(), ctx, keep_event_counts=True).collect()
+    df = df.sort("customer_id")
+    report.duplicate_events = int(report.rows_used - df["_events"].sum())
+    df = df.drop("_events")
+    facts = {
+        "as_of": as_of.isoformat(),
+        "window_days": window,
+        "horizon_days": horizon,
+        "events_path": str(events_path),
+        "events_config": ev_cfg.to_dict(),
+        "feature_config": cfg.to_dict(),
+        "channels": list(channels),
+        "partitions": n_groups,
+        "report": report.to_dict(),
+        "specs": [s.to_dict() for s in feature_specs(ctx)],
+        "engine": "ray",
+    }
+    return df, facts
+
+
+def ray_feature_dir(
+    events_path: str | Path,
+    as_of: dt.date,
+    out_dir: str | Path,
+    *,
+    config: Any = None,
+    window_days: int | None = None,
+    transform: Any = None,
+    tracker: Tracker | None = None,
+    events_config: Any = None,
+    n_groups: int | None = None,
+    files_per_task: int = 4,
+    address: str | None = None,
+):
+    """``compute_feature_dir`` with the reading and building done on Ray.
+
+    Parameters and result as :func:`archetype.features.compute_feature_dir`; ``n_groups``
+    customer groups (default 2 × cluster CPUs) and ``files_per_task`` event files per map
+    task set the shuffle's shape.
+    """
+    from archetype.features.featureset import _conform, split_config
+    from archetype.features.transform import FeatureTransform
+
+    if isinstance(transform, Mapping):
+        transform = FeatureTransform.from_dict(transform)
+    channels = None
+    if transform is not None and "channels" in transform.extra:
+        channels = list(transform.extra["channels"])
+    df, facts = ray_compute_features(
+        events_path, as_of, config=config, events_config=events_config,
+        window_days=window_days, channels=channels, n_groups=n_groups,
+        files_per_task=files_per_task, address=address, tracker=tracker,
+    )
+    _, cfg = split_config(config, events_config)
+    if transform is None:
+        from archetype.features.spec import FeatureSpec
+
+        specs = [FeatureSpec(**s) for s in facts["specs"]]
+        transform = FeatureTransform.fit(df, cfg, specs=specs,
+                                         extra={"channels": facts["channels"]})
+    else:
+        df = _conform(df, transform)
+    return _write_feature_dir(df, facts, transform, out_dir, tracker)
+
+
+def _write_feature_dir(df, facts, transform, out_dir, tracker):
+    """The features dir files, laid out as ``compute_feature_dir`` writes them.
+
+    Kept in step with ``archetype.features.featureset.compute_feature_dir`` (the tests
+    compare every file); to be replaced by the features layer's writer once it has one.
+    """
+    from archetype import __version__
+    from archetype._atomic import atomic_dir
+    from archetype.features.featureset import FORMAT_VERSION, FeatureSet
+
+    emb = transform.transform(df)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **{k: v for k, v in facts.items() if k != "specs"},
+        "n_customers": df.height,
+        "n_events": facts["report"]["rows_used"] - facts["report"]["duplicate_events"],
+        "feature_names": transform.feature_names,
+        "output_names": transform.output_names,
+        "embedding_shape": list(emb.shape),
+        "features": facts["specs"],
+        "versions": {
+            "archetype": __version__,
+            "polars": pl.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    out = Path(out_dir)
+    with tracker_or_null(tracker).task("writing", total=None), atomic_dir(out) as tmp:
+        df.write_parquet(tmp / "features.parquet")
+        df.select("customer_id").write_parquet(tmp / "ids.parquet")
+        np.save(tmp / "embedding.npy", emb)
+        (tmp / "transform.json").write_text(json.dumps(transform.to_dict(), indent=1) + "\n")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    log.info("features on Ray: %d customers x %d -> %s", df.height, emb.shape[1], out)
+    return FeatureSet(df["customer_id"], df, emb, transform, manifest, out)

@@ -127,16 +127,19 @@ def start_workers(
     backend: str,
     device: str,
     num_gpus: float = 0,
-    num_cpus: float = 1,
+    num_cpus: float | None = None,
     max_restarts: int = 3,
 ) -> WorkerPool:
     """Start one :class:`ShardWorker` actor per shard; wait until each holds its rows.
 
-    Each actor reserves ``num_cpus`` CPUs and ``num_gpus`` GPUs for its whole life, so Ray
-    spreads the shards over nodes; the pool's actors leave the rest of the cluster to tasks.
+    Each actor reserves ``num_cpus`` CPUs (default 1, or an equal share when there are more
+    workers than CPUs, so that they can all start) and ``num_gpus`` GPUs for its whole life.
     """
     shards = make_shards(embedding, num_workers, ray)
-    threads = max(1, cluster_cpus(ray) // max(1, len(shards)))
+    cpus = cluster_cpus(ray)
+    threads = max(1, cpus // max(1, len(shards)))
+    if num_cpus is None:
+        num_cpus = min(1.0, cpus / max(1, len(shards)))
     actor_cls = ray.remote(ShardWorker).options(
         num_cpus=num_cpus,
         num_gpus=num_gpus,
