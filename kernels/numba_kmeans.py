@@ -157,11 +157,13 @@ def finish_top2(G, j1, X, labels, dist, margin, with_margin):  # pragma: no cove
         labels[i] = j
         dist[i] = max(b1 + xn, np.float32(0.0))
         if with_margin:
-            b2 = np.float32(np.inf)
-            for jj in range(k):
-                if jj != j and G[i, jj] < b2:
-                    b2 = G[i, jj]
-            margin[i] = b2 - b1
+            big = np.float32(3.4e38)  # finite sentinel: fastmath assumes no inf
+            b2 = big
+            for jj in range(k):  # branch-free select
+                v = G[i, jj]
+                v = big if jj == j else v
+                b2 = v if v < b2 else b2
+            margin[i] = b2 - b1 if k > 1 else np.float32(np.inf)
         else:
             margin[i] = np.float32(np.nan)
 
