@@ -22,7 +22,7 @@ from archetype.features import (
     timing,
     usage,
 )
-from archetype.features.base import aggregations, sequence_columns, sort_events
+from archetype.features.base import aggregations, sequence_columns, sort_events, sort_frame
 from archetype.features.config import FeatureConfig
 from archetype.features.context import FeatureContext, day_number
 from archetype.features.spec import FeatureSpec
@@ -135,11 +135,18 @@ def build_features(
         ``customer_id`` + Float64 features (see ``docs/features.md``), sorted by customer_id.
     """
     cfg = config or FeatureConfig()
+    # Materialize the events once (streaming), so the horizon and channel look-ups do not
+    # re-run the whole input plan; then the same in-memory sort as compute_features.
+    events = lazy.collect(engine="streaming")
     if horizon_days is None:
-        horizon_days = horizon_of(lazy, as_of, cfg.window_days)
+        horizon_days = horizon_of(events.lazy(), as_of, cfg.window_days)
     if channels is None:
         channels = (
-            cfg.channels if cfg.channels is not None else discover_channels(lazy, cfg.max_channels)
+            cfg.channels
+            if cfg.channels is not None
+            else discover_channels(events.lazy(), cfg.max_channels)
         )
     ctx = FeatureContext.make(as_of, horizon_days, cfg, channels)
-    return build_lazy(lazy, ctx).collect(engine="streaming")
+    srt = sort_frame(events)
+    del events
+    return build_lazy(srt.lazy(), ctx, presorted=True).collect()
