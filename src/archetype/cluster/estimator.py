@@ -1,9 +1,12 @@
 """``MiniBatchKMeans``: the scikit-learn compatible face of the k-means core.
 
-Validates and converts input once, chooses the backend once, then runs the private phases:
-seeding (:mod:`.init`), mini-batch updates (:mod:`.minibatch`), full-data Lloyd passes
-(:mod:`.lloyd`).  ``fit`` accepts an array, a memory-mapped ``.npy`` (or its path) or an
-iterator of chunks; memory is bounded by ``chunk_size``, never ``n x k``.
+Validates and converts input once, chooses the backend once, then runs the private phases
+(docs/kmeans.md): on an in-memory sample of ``max(32768, 128 k)`` rows, seeding
+(:mod:`.init`), mini-batch updates (:mod:`.minibatch`), Lloyd passes and split/merge repair
+(:mod:`.refine`); then full-data Lloyd passes (:mod:`.lloyd`).  A warm start (``init`` array
+or model) skips the sample phases except the mini-batch steps, over all rows.  ``fit``
+accepts an array, a memory-mapped ``.npy`` (or its path) or an iterator of chunks; memory is
+bounded by ``chunk_size`` (and the sample), never ``n x k``.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         assignment pass).
     batch_size : int, default 4096
     max_steps : int, optional
-        Mini-batch steps (default: one epoch, at most 300).
+        Mini-batch steps (default: one epoch of the in-memory sample, at most 300).
     tol : float, default 1e-4
         Stop Lloyd passes when the relative inertia gain is at most ``tol``.
     max_no_improvement : int or None, default 10
