@@ -8,9 +8,17 @@ import pytest
 from archetype.cluster import assign
 from archetype.pipeline.engine import LocalEngine, get_engine
 
-pytestmark = pytest.mark.ray
+
+def test_get_engine_builds_a_ray_engine_without_connecting():
+    from archetype.distributed.ray_engine import RayEngine
+
+    engine = get_engine("ray", "ray://head:10001", num_workers=3, num_gpus=1)
+    assert isinstance(engine, RayEngine)
+    assert (engine.address, engine.num_workers, engine.num_gpus) == ("ray://head:10001", 3, 1)
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_get_engine_ray_fit_and_assign_match_local(ray_local):
     from archetype.distributed.ray_engine import RayEngine
 

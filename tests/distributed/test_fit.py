@@ -65,6 +65,23 @@ def test_same_seed_same_centers_and_warm_start(ray_local, blobs, pool):
     assert w.inertia <= a.inertia * (1 + 1e-6)
 
 
+def test_lloyd_phase_equals_local_including_empty_cluster(ray_local, blobs, pool):
+    """Same init, no mini-batch steps: the Ray Lloyd phase is the local one, pass for pass.
+
+    One initial center sits far from every row, so its cluster is empty on the first pass and
+    both move it onto the farthest row (over all shards for Ray).
+    """
+    init = np.ascontiguousarray(blobs[[0, 1, 2, 3, 4]].copy())
+    init = np.vstack([init, np.full((1, 8), 1e3, np.float32)])
+    local = MiniBatchKMeans(n_clusters=K, init=init, max_steps=0, backend="numpy",
+                            device="cpu").fit(blobs)
+    res = ray_fit(blobs, K, init=init, seed=0, config=_cfg(max_steps=0), pool=pool, **KW)
+    assert any(h.get("empty") for h in res.history)  # the relocation path ran
+    assert res.n_iter == local.n_iter_
+    np.testing.assert_allclose(res.centers, local.cluster_centers_, rtol=1e-5, atol=1e-5)
+    assert res.inertia == pytest.approx(local.inertia_, rel=1e-9)
+
+
 def test_killed_worker_is_restarted_and_result_unchanged(ray_local, blobs, pool):
     cfg = _cfg(max_steps=6, max_no_improvement=None)
     ref = ray_fit(blobs, K, seed=7, config=cfg, pool=pool, **KW)
@@ -92,6 +109,18 @@ def test_worker_lost_without_restarts_fails_clearly(ray_local, blobs):
     with pytest.raises(WorkerLostError, match="mini-batch step 2"):
         ray_fit(blobs, K, seed=7, num_workers=1, on_step=kill_worker_0,
                 config=_cfg(max_steps=5, max_no_improvement=None, max_restarts=0), **KW)
+
+
+def test_cosine_fit_matches_local(ray_local, blobs):
+    local = MiniBatchKMeans(n_clusters=K, batch_size=1024, random_state=4, backend="numpy",
+                            device="cpu", metric="cosine").fit(blobs)
+    res = ray_fit(blobs, K, seed=4, backend="numpy", device="cpu", metric="cosine",
+                  num_workers=1, config=_cfg())
+    assert abs(res.inertia - local.inertia_) / local.inertia_ < 0.005
+    np.testing.assert_allclose(np.linalg.norm(res.centers, axis=1), 1.0, rtol=1e-5)
+    Xn = blobs / np.linalg.norm(blobs, axis=1, keepdims=True)
+    cos = Xn.astype(np.float64) @ res.centers.T.astype(np.float64)
+    assert res.inertia == pytest.approx((1 - cos.max(1)).sum(), rel=1e-4)
 
 
 def test_bad_input_fails_before_starting_workers(ray_local, blobs):

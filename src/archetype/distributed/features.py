@@ -276,4 +276,7 @@ def _write_feature_dir(df, facts, transform, out_dir, tracker):
         (tmp / "transform.json").write_text(json.dumps(transform.to_dict(), indent=1) + "\n")
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     log.info("features on Ray: %d customers x %d -> %s", df.height, emb.shape[1], out)
+    # Memory-mapped from the written file: a following Ray fit/assign then lets each worker
+    # read its own rows instead of shipping the matrix through the object store.
+    emb = np.load(out / "embedding.npy", mmap_mode="r")
     return FeatureSet(df["customer_id"], df, emb, transform, manifest, out)

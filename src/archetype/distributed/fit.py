@@ -312,6 +312,8 @@ def _lloyd_phase(ray, workers, centers, metric, cfg, history, track):
 
     Returns the centers the final inertia was computed against, the inertia, and passes.
     """
+    from archetype.cluster.data import Dataset
+    from archetype.cluster.lloyd import relocate_empty
     from archetype.cluster.step import centers_from_stats
 
     C, prev, n_pass, k = centers, np.inf, 0, len(centers)
@@ -333,10 +335,10 @@ def _lloyd_phase(ray, workers, centers, metric, cfg, history, track):
             prev = stats.inertia
             C_new = centers_from_stats(stats, C, metric=metric)
             if n_empty:
+                # farthest rows over all shards, farthest first, through the local rule
                 rows = np.concatenate([p[1] for p in parts])
                 dist = np.concatenate([p[2] for p in parts])
-                far = np.argsort(-dist, kind="stable")[:k]
-                empty = np.flatnonzero(stats.counts <= 0)
-                m = min(len(empty), len(far))
-                C_new[empty[:m]] = rows[far[:m]]
+                far_rows = rows[np.argsort(-dist, kind="stable")[:k]]
+                relocate_empty(Dataset(far_rows, metric=metric), stats, C_new,
+                               np.arange(len(far_rows)))
             C = C_new
