@@ -32,6 +32,7 @@ def test_get_engine_ray_fit_and_assign_match_local(ray_local):
     C_loc, info_loc = LocalEngine().fit(X, 4, seed=1, **kw)
     assert C_ray.shape == (4, 5) and C_ray.dtype == np.float32
     assert info["engine"] == "ray" and info["workers"] == 2
+    assert (info["backend"], info["device"]) == (info_loc["backend"], info_loc["device"])
     assert abs(info["inertia"] - info_loc["inertia"]) / info_loc["inertia"] < 0.005
     # assignments for a fixed model are identical to the local kernel's
     got = engine.assign(X, C_loc, **kw)

@@ -89,3 +89,14 @@ def test_ray_features_equal_local(ray_local, hive_log, tmp_path, window_days):
     _assert_close({k: v for k, v in m_ray.items() if k not in skip},
                   {k: v for k, v in m_loc.items() if k not in skip}, "manifest")
     assert m_ray["report"]["duplicate_events"] > 0  # duplicates across files were found
+    if window_days is not None:
+        # the nightly path: re-apply a saved transform on a later day
+        later = AS_OF + dt.timedelta(days=7)
+        loc2 = compute_feature_dir(hive_log, later, tmp_path / "local2", window_days=window_days,
+                                   transform=local.transform.to_dict())
+        ray2 = ray_feature_dir(hive_log, later, tmp_path / "ray2", window_days=window_days,
+                               transform=local.transform.to_dict(), n_groups=2)
+        assert_frame_equal(ray2.features, loc2.features, check_exact=False,
+                           rel_tol=1e-12, abs_tol=1e-12)
+        np.testing.assert_allclose(ray2.embedding, loc2.embedding, rtol=1e-6, atol=1e-6)
+        assert ray2.transform.to_dict() == local.transform.to_dict()

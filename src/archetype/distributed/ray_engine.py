@@ -111,8 +111,8 @@ class RayEngine:
             "inertia": res.inertia,
             "n_iter": res.n_iter,
             "n_steps": res.n_steps,
-            "backend": backend,
-            "device": device,
+            "backend": res.workers[0]["backend"],  # as resolved on the workers
+            "device": res.workers[0]["device"],
             "warm_start": init is not None,
             "engine": "ray",
             "workers": len(res.workers),

@@ -104,7 +104,7 @@ class ShardWorker:
 
     # -- plumbing -------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        """Rows, dimension, pid and whether this process is a restart (for logs and tests)."""
+        """Rows, dimension, pid, resolved backend/device, and whether this is a restart."""
         restarted = False
         try:
             import ray
@@ -118,6 +118,8 @@ class ShardWorker:
             "dim": int(self.X.shape[1]),
             "pid": os.getpid(),
             "restarted": restarted,
+            "backend": str(getattr(self.be, "name", self.backend)),
+            "device": str(getattr(self.be, "device", self.device)),
         }
 
     def _stats(self, X: np.ndarray, centers: np.ndarray):
