@@ -107,3 +107,25 @@ def test_feature_dir_round_trip(tmp_path):
 def test_missing_feature_dir_is_user_error(tmp_path):
     with pytest.raises(UserError, match="not a feature directory"):
         load_feature_dir(tmp_path / "nope")
+
+
+def test_id_map_renames_ids_before_writing(tmp_path):
+    random_events(2000, 100, seed=7, days=120).write_parquet(tmp_path / "ev.parquet")
+    plain = compute_feature_dir(tmp_path / "ev.parquet", AS_OF, tmp_path / "plain")
+
+    def pseudo(s: pl.Series) -> pl.Series:
+        return ("c" + (s * 7 + 3).cast(pl.String)).alias("whatever")
+
+    mapped = compute_feature_dir(tmp_path / "ev.parquet", AS_OF, tmp_path / "m", id_map=pseudo)
+    want = ["c" + str(7 * i + 3) for i in plain.ids.to_list()]
+    assert mapped.ids.to_list() == want
+    assert pl.read_parquet(tmp_path / "m" / "ids.parquet")["customer_id"].to_list() == want
+    written = pl.read_parquet(tmp_path / "m" / "features.parquet")
+    assert written["customer_id"].to_list() == want
+    assert written.drop("customer_id").equals(plain.features.drop("customer_id"))
+    np.testing.assert_array_equal(np.load(tmp_path / "m" / "embedding.npy"), plain.embedding)
+    with pytest.raises(ValueError, match="id_map"):
+        compute_feature_dir(
+            tmp_path / "ev.parquet", AS_OF, tmp_path / "bad", id_map=lambda s: s.head(3)
+        )
+    assert not (tmp_path / "bad").exists()

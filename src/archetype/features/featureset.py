@@ -16,7 +16,7 @@ import math
 import os
 import platform
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,6 +238,7 @@ def compute_feature_dir(
     transform: FeatureTransform | Mapping[str, Any] | None = None,
     tracker: Tracker | None = None,
     events_config: EventsConfig | None = None,
+    id_map: Callable[[pl.Series], pl.Series] | None = None,
 ) -> FeatureSet:
     """Build the feature directory ``out_dir`` from an event log.
 
@@ -259,6 +260,11 @@ def compute_feature_dir(
         Progress reporting.
     events_config : EventsConfig, optional
         Column/event-type maps when ``config`` is a FeatureConfig.
+    id_map : callable, optional
+        Applied to the ``customer_id`` Series (e.g. pseudonymization) before anything is
+        written: ``features.parquet``, ``ids.parquet`` and the returned FeatureSet carry the
+        mapped ids, in the same row order; it must return a Series of the same length.
+        The features and the embedding do not depend on it.
 
     Returns
     -------
@@ -291,6 +297,8 @@ def compute_feature_dir(
         else:
             df = _conform(df, transform)
         emb = transform.transform(df)
+    if id_map is not None:
+        df = df.with_columns(_mapped_ids(df["customer_id"], id_map))
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -317,6 +325,15 @@ def compute_feature_dir(
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     log.info("features: %d customers x %d features -> %s", df.height, emb.shape[1], out)
     return FeatureSet(df["customer_id"], df, emb, transform, manifest, out)
+
+
+def _mapped_ids(ids: pl.Series, id_map: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``id_map(ids)`` checked to be a Series of the same length, named customer_id."""
+    out = id_map(ids)
+    if not isinstance(out, pl.Series) or out.len() != ids.len():
+        got = f"length {out.len()}" if isinstance(out, pl.Series) else type(out).__name__
+        raise ValueError(f"id_map must return a Series of length {ids.len()}; got {got}")
+    return out.alias("customer_id")
 
 
 def _conform(df: pl.DataFrame, transform: FeatureTransform) -> pl.DataFrame:
