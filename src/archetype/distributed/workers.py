@@ -68,9 +68,9 @@ class ShardWorker:
     shard : FileShard or ObjectShard
         Where its rows are; (re)loaded in the constructor.
     metric, backend, device : str
-        Passed to ``partial_stats`` unchanged.
+        As for ``partial_stats``; the backend is built once here and reused by every call.
     threads : int, optional
-        Torch intra-op threads for this worker (its CPU share).
+        Torch intra-op threads for this worker (its share of the cluster's CPUs).
     """
 
     def __init__(
@@ -84,7 +84,6 @@ class ShardWorker:
         threads: int | None = None,
     ) -> None:
         if threads:
-            os.environ.setdefault("OMP_NUM_THREADS", str(threads))
             try:
                 import torch
 
