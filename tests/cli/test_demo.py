@@ -6,6 +6,7 @@ import json
 
 import polars as pl
 import pytest
+from sklearn.metrics import adjusted_rand_score
 from typer.testing import CliRunner
 
 from archetype.cli.demo import EXPECTED_NAMES, name_matches
@@ -28,11 +29,21 @@ def _check_outputs(out):
     asg = pl.read_parquet(out / "assignments.parquet")
     assert asg.columns == ["customer_id", "segment_id", "distance", "margin", "segment_name"]
     truth = pl.read_parquet(out / "truth.parquet")
-    assert asg.height == truth.height
+    info = json.loads((out / "demo.json").read_text())
+    # customers without events in the window get no row; every row is a planted customer
+    assert asg["customer_id"].is_in(truth["customer_id"].implode()).all()
+    assert asg["customer_id"].n_unique() == asg.height == info["segmented"]
+    assert asg.height + info["without_events"] == truth.height
+    assert info["without_events"] < 0.01 * truth.height
     assert asg["segment_id"].n_unique() == len(ARCHETYPES)
+    # the ARI printed is scikit-learn's over the customers present
+    j = asg.join(truth, on="customer_id", how="inner")
+    assert info["ari"] == pytest.approx(
+        adjusted_rand_score(j["archetype"].to_numpy(), j["segment_id"].to_numpy())
+    )
     html = (out / "report.html").read_text()
     assert "adjusted Rand index vs truth" in html
-    return json.loads((out / "demo.json").read_text())
+    return info
 
 
 @pytest.mark.slow
@@ -44,6 +55,8 @@ def test_demo_small(tmp_path):
     assert "adjusted Rand index vs planted archetypes" in res.output
     assert str(out / "report.html") in res.output.replace("\n", "")
     assert 0.0 <= info["ari"] <= 1.0
+    if info["without_events"]:
+        assert "had no events in the window" in res.output.replace("\n", " ")
     # a second run replaces the previous demo
     assert _run(out, 1000).exit_code == 0
     assert pl.read_parquet(out / "truth.parquet").height == 1000

@@ -52,6 +52,7 @@ class DemoResult:
     out: Path
     n_customers: int
     n_events: int
+    n_without_events: int  # planted customers with no event in the window (not segmented)
     k: int
     ari: float
     rows: list[dict[str, Any]]  # per segment: id, name, size, archetype, purity, match
@@ -110,8 +111,12 @@ def run_demo(
             "distance": a.distances, "margin": a.margin,
         })  # fmt: skip
         truth = pl.read_parquet(tmp / "truth.parquet")
+        # A customer with no event in the feature window has no feature row and cannot be
+        # segmented: ARI and purity are over the customers present; the rest are counted.
         tj = asg.select("customer_id").join(truth, on="customer_id", how="left",
                                             maintain_order="left")["archetype"]  # fmt: skip
+        present = truth["customer_id"].is_in(asg["customer_id"].implode())
+        no_events = int(truth.height - present.sum())
         ari = float(adjusted_rand_score(tj.to_numpy(), a.labels))
         inputs = build_report(
             fs.features, asg, embedding=X, seed=seed, title="archetype demo: synthetic customers",
@@ -136,11 +141,13 @@ def run_demo(
         secs["report"] = time.perf_counter() - t
 
         rows = _purity(asg.with_columns(tj.alias("archetype")), names)
-        result = DemoResult(out=out, n_customers=customers, n_events=summary.n_events, k=k,
-                            ari=ari, rows=rows, seconds=secs)  # fmt: skip
+        result = DemoResult(out=out, n_customers=customers, n_events=summary.n_events,
+                            n_without_events=no_events, k=k, ari=ari, rows=rows,
+                            seconds=secs)  # fmt: skip
         write_json_atomic(tmp / MARKER, {
             "customers": customers, "seed": seed, "days": days, "events": summary.n_events,
-            "k": k, "ari": ari, "segments": rows, "seconds": secs,
+            "segmented": asg.height, "without_events": no_events, "k": k, "ari": ari,
+            "segments": rows, "seconds": secs,
         })  # fmt: skip
     return result
 
@@ -188,6 +195,11 @@ def demo(
         f"names match the dominant archetype for {ok} of {res.k} segments; "
         f"{res.n_customers:,} customers, {res.n_events:,} events, {total:.0f} s"
     )
+    if res.n_without_events:
+        console.print(
+            f"{res.n_without_events:,} planted customers had no events in the window and were "
+            "not segmented (ARI and purity are over the customers present)"
+        )
     console.print(f"report:      {out / 'report.html'}")
     console.print(f"assignments: {out / 'assignments.parquet'}")
     console.print(f"truth:       {out / 'truth.parquet'}")
