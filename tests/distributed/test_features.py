@@ -100,3 +100,25 @@ def test_ray_features_equal_local(ray_local, hive_log, tmp_path, window_days):
                            rel_tol=1e-12, abs_tol=1e-12)
         np.testing.assert_allclose(ray2.embedding, loc2.embedding, rtol=1e-6, atol=1e-6)
         assert ray2.transform.to_dict() == local.transform.to_dict()
+
+
+@pytest.mark.ray
+def test_features_cli_engine_ray_equals_local(ray_local, hive_log, tmp_path):
+    from typer.testing import CliRunner
+
+    from archetype.cli.main import app
+    from archetype.features import load_feature_dir
+
+    runner = CliRunner()
+    base = ["features", "--events", str(hive_log), "--as-of", AS_OF.isoformat(), "--no-progress"]
+    r_local = runner.invoke(app, [*base, "--out", str(tmp_path / "local")])
+    r_ray = runner.invoke(app, [*base, "--out", str(tmp_path / "ray"), "--engine", "ray"])
+    assert r_local.exit_code == 0, r_local.output
+    assert r_ray.exit_code == 0, r_ray.output
+    local = load_feature_dir(tmp_path / "local")
+    ray_fs = load_feature_dir(tmp_path / "ray")
+    assert_frame_equal(ray_fs.features, local.features, rtol=1e-12)
+    np.testing.assert_allclose(ray_fs.embedding, local.embedding, rtol=1e-5, atol=1e-6)
+    bad = runner.invoke(app, [*base, "--out", str(tmp_path / "x"), "--engine", "spark"])
+    assert bad.exit_code == 2
+    assert not (tmp_path / "x").exists()

@@ -75,6 +75,16 @@ def register(app: typer.Typer) -> None:
         progress: Annotated[
             bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
         ] = True,
+        engine: Annotated[
+            str,
+            typer.Option("--engine", help="Who computes: local, or ray ('archetype[ray]')."),
+        ] = "local",
+        ray_address: Annotated[
+            str | None,
+            typer.Option(
+                "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray."
+            ),
+        ] = None,
     ) -> None:
         """Build behavioral features and the embedding from an event log."""
         from archetype.events import EventsConfig
@@ -90,16 +100,38 @@ def register(app: typer.Typer) -> None:
         if timestamp_format is not None:
             ev_cfg = EventsConfig(**{**ev_cfg.__dict__, "timestamp_format": timestamp_format})
         ev_cfg.__post_init__()
+        if engine not in ("local", "ray"):
+            raise UserError(f"--engine={engine!r} should be one of local, ray")
         with progress_tracker(progress) as tracker:
-            fs = compute_feature_dir(
-                events,
-                day,
-                out,
-                config=feat_cfg,
-                events_config=ev_cfg,
-                window_days=window_days,
-                tracker=tracker,
-            )
+            if engine == "ray":
+                from archetype.pipeline.engine import get_engine
+
+                ev_doc = dict(doc.get("events", {}))
+                ev_doc["columns"] = {**ev_doc.get("columns", {}), **_pairs(column, "--column")}
+                ev_doc["event_types"] = {
+                    **ev_doc.get("event_types", {}),
+                    **_pairs(event_type, "--event-type"),
+                }
+                if timestamp_format is not None:
+                    ev_doc["timestamp_format"] = timestamp_format
+                fs = get_engine("ray", ray_address).features(
+                    events,
+                    day,
+                    out,
+                    config={"events": ev_doc, "features": doc.get("features", {})},
+                    window_days=window_days,
+                    tracker=tracker,
+                )
+            else:
+                fs = compute_feature_dir(
+                    events,
+                    day,
+                    out,
+                    config=feat_cfg,
+                    events_config=ev_cfg,
+                    window_days=window_days,
+                    tracker=tracker,
+                )
         r = fs.manifest["report"]
         console.print(
             f"wrote {out}: {fs.manifest['n_customers']:,} customers x "
