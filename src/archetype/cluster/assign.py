@@ -49,7 +49,7 @@ def _prepare(centers, metric: str, backend, device, precision: str = "fp32"):
 
 
 def _assign_chunk(x, be: Backend, prepared, metric: str, offset: int, validate: bool = True,
-                  with_margin: bool = True):
+                  labels_only: bool = False):
     if isinstance(x, np.memmap) or not x.flags.writeable:
         x = np.array(x, dtype=np.float32, order="C")  # one chunk in memory, writable for torch
     elif x.dtype != np.float32 or not x.flags.c_contiguous:
@@ -58,10 +58,10 @@ def _assign_chunk(x, be: Backend, prepared, metric: str, offset: int, validate: 
         check_finite(x, offset=offset)
     if metric == "cosine":
         x = normalize_rows(x, offset=offset)
-    if with_margin:
-        labels, dist, margin = be.assign(x, prepared)
-    else:
-        (labels, dist), margin = be.nearest(x, prepared), np.float32(np.nan)
+    if labels_only:
+        nan = np.float32(np.nan)
+        return be.labels(x, prepared), nan, nan
+    labels, dist, margin = be.assign(x, prepared)
     if metric == "cosine":
         dist = dist * np.float32(0.5)
         margin = margin * np.float32(0.5)
@@ -70,7 +70,7 @@ def _assign_chunk(x, be: Backend, prepared, metric: str, offset: int, validate: 
 
 def assign(X, centers, *, metric: str = "l2", backend: str | Backend = "auto",
            device: str = "auto", chunk_size: int | None = None, precision: str = "fp32",
-           validate: bool = True, with_margin: bool = True) -> Assignment:
+           validate: bool = True, labels_only: bool = False) -> Assignment:
     """Assign every row of ``X`` to its nearest center.
 
     Parameters
@@ -86,8 +86,8 @@ def assign(X, centers, *, metric: str = "l2", backend: str | Backend = "auto",
         Distance GEMM input type on CUDA.
     validate : bool, default True
         Check every chunk for NaN/inf.
-    with_margin : bool, default True
-        ``False`` skips the second-best search (what ``predict`` needs); ``margin`` is NaN.
+    labels_only : bool, default False
+        Compute only the labels (what ``predict`` needs); ``distances`` and ``margin`` are NaN.
 
     Returns
     -------
@@ -107,7 +107,7 @@ def assign(X, centers, *, metric: str = "l2", backend: str | Backend = "auto",
     for s in range(0, n, step):
         e = min(n, s + step)
         labels[s:e], dist[s:e], margin[s:e] = _assign_chunk(X[s:e], be, prepared, metric, s,
-                                                            validate, with_margin)
+                                                            validate, labels_only)
     return Assignment(labels, dist, margin)
 
 

@@ -260,7 +260,7 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return self
 
     # -- predict --------------------------------------------------------------------------
-    def _assign(self, X, *, already_clean: bool = False, with_margin: bool = True):
+    def _assign(self, X, *, already_clean: bool = False, labels_only: bool = False):
         check_is_fitted(self, "cluster_centers_")
         if already_clean:
             x = X
@@ -271,11 +271,11 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             x, metric = ds.X, self.metric
         return assign(x, self.cluster_centers_, metric=metric, backend=self.backend,
                       device=self.device, chunk_size=self.chunk_size, precision=self.precision,
-                      validate=False, with_margin=with_margin)
+                      validate=False, labels_only=labels_only)
 
     def predict(self, X):
         """Index of the nearest center of each row, (n,) int64."""
-        return self._assign(X, with_margin=False).labels
+        return self._assign(X, labels_only=True).labels
 
     def fit_predict(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).labels_

@@ -64,10 +64,9 @@ class Backend(ABC):
     def assign(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return ``labels (m,) int64, dist (m,) float32, margin (m,) float32`` for rows ``X``."""
 
-    def nearest(self, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``labels, dist`` only (no margin): what ``predict`` needs; may be faster."""
-        labels, dist, _margin = self.assign(X, prepared)
-        return labels, dist
+    def labels(self, X: np.ndarray, prepared: Any) -> np.ndarray:
+        """Labels only (what ``predict`` needs); backends may do less work than ``assign``."""
+        return self.assign(X, prepared)[0]
 
     @abstractmethod
     def assign_accumulate(self, X: np.ndarray, prepared: Any, w: np.ndarray) -> ChunkStats:

@@ -78,14 +78,17 @@ def run_parts(n: int, work: Callable[[int, int, int], None], parts: int | None =
     return parts
 
 
-def assign_top2(X: np.ndarray, gemm: Callable, k: int, *, with_margin: bool = True):
+def assign_top2(X: np.ndarray, gemm: Callable, k: int, *, mode: str = "margin"):
     """labels, dist, margin of the rows ``X`` (m, d) float32; ``gemm(x, out)`` writes
-    ``||c||^2 - 2 x C^T`` into ``out`` (rows, k) float32 and returns it.  Without
-    ``with_margin`` the second-best search is skipped and ``margin`` is NaN."""
+    ``||c||^2 - 2 x C^T`` into ``out`` (rows, k) float32 and returns it.
+
+    ``mode="labels"`` computes only the labels (``dist`` and ``margin`` are None): what
+    ``predict`` needs, the GEMM and NumPy's argmin, nothing else."""
     n, d = X.shape
     labels = np.empty(n, np.int64)
-    dist = np.empty(n, np.float32)
-    margin = np.empty(n, np.float32)
+    only = mode == "labels"
+    dist = None if only else np.empty(n, np.float32)
+    margin = None if only else np.empty(n, np.float32)
     step = block_rows(k, d)
 
     def work(_p, start, stop):
@@ -93,8 +96,11 @@ def assign_top2(X: np.ndarray, gemm: Callable, k: int, *, with_margin: bool = Tr
         for s in range(start, stop, step):
             e = min(stop, s + step)
             G = gemm(X[s:e], buf[: (e - s) * k].reshape(e - s, k))
-            nk.finish_top2(G, G.argmin(axis=1), X[s:e], labels[s:e], dist[s:e], margin[s:e],
-                           with_margin)
+            if only:
+                np.argmin(G, axis=1, out=labels[s:e])
+            else:
+                nk.finish_top2(G, G.argmin(axis=1), X[s:e], labels[s:e], dist[s:e],
+                               margin[s:e], True)
 
     run_parts(n, work)
     return labels, dist, margin

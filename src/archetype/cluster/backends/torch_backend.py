@@ -161,12 +161,11 @@ class TorchBackend(Backend):
         return (torch.cat(out_l).numpy().astype(np.int64, copy=False),
                 torch.cat(out_d).numpy(), torch.cat(out_m).numpy())
 
-    def nearest(self, X, prepared):
+    def labels(self, X, prepared):
         if self.kernels == "numba":
-            labels, dist, _ = threaded.assign_top2(
-                np.ascontiguousarray(X), self._cpu_gemm(prepared), prepared.k, with_margin=False)
-            return labels, dist
-        return super().nearest(X, prepared)
+            return threaded.assign_top2(np.ascontiguousarray(X), self._cpu_gemm(prepared),
+                                        prepared.k, mode="labels")[0]
+        return super().labels(X, prepared)
 
     def assign_accumulate(self, X, prepared, w):
         p = prepared
