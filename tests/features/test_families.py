@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import polars as pl
@@ -165,3 +166,73 @@ def test_non_buyers_have_no_nan(tiny_log):
 def test_output_sorted_by_customer(tiny_log):
     df = build_features(tiny_log.reverse().lazy(), AS_OF)
     assert df["customer_id"].to_list() == [1, 2]
+
+
+def D(y: int, m: int, d: int, hour: int = 0) -> dt.datetime:
+    return dt.datetime(y, m, d, hour)
+
+
+def _recency_and_lead_log() -> pl.DataFrame:
+    """as-of 2026-01-10.  Customer 5 was active long ago; customer 6 tests the look-back."""
+    return make_log(
+        [
+            (5, D(2025, 9, 1), "view", 0, 0, None, None),
+            (5, D(2025, 9, 20), "purchase", 1.0, 0, None, None),  # view 19 d before: no lead
+            (5, D(2026, 1, 2, 8), "view", 0, 0, None, None),
+            (5, D(2026, 1, 2, 9), "view", 0, 0, None, None),
+            (6, D(2025, 12, 1), "view", 0, 0, None, None),  # > 14 d before the purchase
+            (6, D(2025, 12, 10), "view", 0, 0, None, None),
+            (6, D(2025, 12, 20), "purchase", 1.0, 0, None, None),  # 10 d = 240 h
+            (6, D(2025, 12, 22), "view", 0, 0, None, None),
+            (6, D(2025, 12, 22, 3), "purchase", 1.0, 0, None, None),  # 3 h
+            (6, D(2025, 12, 25), "purchase", 1.0, 0, None, None),  # no view since: excluded
+            (6, D(2025, 12, 26), "view", 0, 0, None, None),
+            (6, D(2026, 1, 9), "purchase", 1.0, 0, None, None),  # exactly 14 d = 336 h: kept
+        ]
+    )
+
+
+def test_recency_of_activity_hand_worked(feats):
+    rows = build_features(_recency_and_lead_log().lazy(), AS_OF)
+    r = {row["customer_id"]: row for row in rows.iter_rows(named=True)}
+    # last events: Jan 2 -> 8 days; Jan 9 -> 1 day (tiny log: Jan 9 -> 1, Jan 8 -> 2)
+    assert r[5]["days_since_last_event"] == 8.0
+    assert r[6]["days_since_last_event"] == 1.0
+    assert (feats[1]["days_since_last_event"], feats[2]["days_since_last_event"]) == (1.0, 2.0)
+    # active days of 5: 2025-09-01, 2025-09-20, 2026-01-02; only Jan 2 is within the
+    # 90 days up to Jan 10 (from 2025-10-13)
+    assert r[5]["recent_activity_share"] == pytest.approx(1 / 3)
+    assert r[6]["recent_activity_share"] == 1.0
+    assert feats[1]["recent_activity_share"] == 1.0
+
+
+def test_recent_activity_share_boundary():
+    # 2025-10-13 is the 90th day back from 2026-01-10 (included); 2025-10-12 is not
+    log = make_log(
+        [
+            (7, D(2025, 10, 12, 23), "view", 0, 0, None, None),
+            (7, D(2025, 10, 13, 0), "view", 0, 0, None, None),
+        ]
+    )
+    row = build_features(log.lazy(), AS_OF).row(0, named=True)
+    assert row["recent_activity_share"] == 0.5
+    assert row["days_since_last_event"] == 89.0
+
+
+def test_lead_time_is_median_within_look_back():
+    rows = build_features(_recency_and_lead_log().lazy(), AS_OF)
+    r = {row["customer_id"]: row for row in rows.iter_rows(named=True)}
+    assert r[6]["lead_time_hours"] == pytest.approx(240.0)  # median of 240, 3, 336
+    assert r[5]["lead_time_hours"] == 0.0  # its only purchase had no view in 14 days
+
+
+def test_new_features_agree_with_duckdb_on_hand_log(tmp_path):
+    pytest.importorskip("duckdb")
+    from archetype.bench.duckdb_features import duckdb_features
+
+    log = _recency_and_lead_log()
+    log.write_parquet(tmp_path / "ev.parquet")
+    ours = build_features(log.lazy(), AS_OF, channels=[])
+    peer = duckdb_features(tmp_path / "ev.parquet", AS_OF, channels=[])
+    cols = ["customer_id", "days_since_last_event", "recent_activity_share", "lead_time_hours"]
+    assert peer.select(cols).to_dicts() == ours.select(cols).to_dicts()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 from collections import defaultdict
 
 import numpy as np
@@ -49,19 +50,20 @@ def _reference(log: pl.DataFrame) -> dict:
             (r for r in rows if r["event_type"] == "view" or r in buys),
             key=lambda r: (r["ts"], r["event_type"] == "purchase"),
         )
-        leads, first_view = [], None
+        leads, cycle_views = [], []
         for r in seq:
             if r["event_type"] == "view":
-                first_view = first_view or r["ts"]
+                cycle_views.append(r["ts"])
             else:
-                if first_view is not None:
-                    leads.append((r["ts"] - first_view).total_seconds() / 3600)
-                first_view = None
+                near = [v for v in cycle_views if v >= r["ts"] - dt.timedelta(days=14)]
+                if near:
+                    leads.append((r["ts"] - near[0]).total_seconds() / 3600)
+                cycle_views = []
         out[cid] = {
             "frequency": len(days),
             "active_days": len({r["ts"].date() for r in rows}),
             "interpurchase_mean_days": sum(gaps) / len(gaps) if gaps else None,
-            "lead_time_hours": sum(leads) / len(leads) if leads else 0.0,
+            "lead_time_hours": statistics.median(leads) if leads else 0.0,
             "events": len(rows),
         }
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 from collections import defaultdict
 
 import numpy as np
@@ -44,7 +45,11 @@ def _python_reference(log):
             "total_spend": spend,
             "monetary": spend / len(days) if days else 0.0,
             "tenure_days": (AS_OF - min(r["ts"].date() for r in rows)).days,
+            "days_since_last_event": (AS_OF - max(r["ts"].date() for r in rows)).days,
         }
+        active = {r["ts"].date() for r in rows}
+        recent = {d for d in active if (AS_OF - d).days < 90}
+        ref["recent_activity_share"] = len(recent) / len(active)
         gaps = [(b - a).days for a, b in zip(days, days[1:], strict=False)]
         if gaps:
             m = sum(gaps) / len(gaps)
@@ -54,20 +59,22 @@ def _python_reference(log):
         else:
             ref["interpurchase_mean_days"] = horizon
             ref["interpurchase_cv"] = 1.0
-        # lead time: per purchase, first view since the previous purchase
+        # lead time: per purchase, first view since the previous purchase within 14 days;
+        # median over purchases
         seq = sorted(
             (r for r in rows if r["event_type"] == "view" or r in buys),
             key=lambda r: (r["ts"], r["event_type"] == "purchase"),
         )
-        leads, first_view = [], None
+        leads, cycle_views = [], []
         for r in seq:
             if r["event_type"] == "view":
-                first_view = first_view or r["ts"]
+                cycle_views.append(r["ts"])
             else:
-                if first_view is not None:
-                    leads.append((r["ts"] - first_view).total_seconds() / 3600)
-                first_view = None
-        ref["lead_time_hours"] = sum(leads) / len(leads) if leads else 0.0
+                near = [v for v in cycle_views if v >= r["ts"] - dt.timedelta(days=14)]
+                if near:
+                    leads.append((r["ts"] - near[0]).total_seconds() / 3600)
+                cycle_views = []
+        ref["lead_time_hours"] = statistics.median(leads) if leads else 0.0
         out[cid] = ref
     return out
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from archetype.events.schema import EVENT_TYPES
+from archetype.features.base import LEAD_LOOKBACK_DAYS, RECENT_DAYS
 from archetype.features.build import feature_specs
 from archetype.features.config import FeatureConfig
 from archetype.features.context import FeatureContext, day_number, slug
@@ -59,6 +60,8 @@ def features_sql(source: str, ctx: FeatureContext, *, start: dt.date | None) -> 
         "sessions_per_week": f"b.sessions / {weeks}",
         "views_per_week": f"b.views / {weeks}",
         "activity_trend": "b.a30 / 30.0 - b.a90 / 90.0",
+        "days_since_last_event": f"{a} - b.last_day",
+        "recent_activity_share": div("b.arecent", "b.active_days"),
         "purchases": "b.npur",
         "avg_order_value": div("b.spend", "b.npur"),
         "cart_abandonment_rate": div("greatest(b.carts - b.npur, 0.0)", "b.carts"),
@@ -103,7 +106,9 @@ WITH ev AS (
   SELECT customer_id,
       count(*)::DOUBLE AS n,
       ({a} - min(d))::DOUBLE AS tenure,
+      max(d) AS last_day,
       count(DISTINCT d)::DOUBLE AS active_days,
+      count(DISTINCT d) FILTER (WHERE d > {a} - {RECENT_DAYS})::DOUBLE AS arecent,
       count(DISTINCT d) FILTER (WHERE d > {a} - 30)::DOUBLE AS a30,
       count(DISTINCT d) FILTER (WHERE d <= {a} - 30 AND d > {a} - 120)::DOUBLE AS a90,
       count(DISTINCT d) FILTER (WHERE is_p)::DOUBLE AS pdays,
@@ -128,13 +133,18 @@ WITH ev AS (
          coalesce(sum(is_p::INTEGER) OVER (PARTITION BY customer_id ORDER BY ts, is_p
                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS cyc
   FROM p WHERE is_p OR event_type = 'view'
+), vpt AS (
+  SELECT *, max(ts) FILTER (WHERE is_p) OVER (PARTITION BY customer_id, cyc) AS pts FROM vp
 ), cycles AS (
   SELECT customer_id,
-         (epoch_us(min(ts) FILTER (WHERE is_p)) - epoch_us(min(ts) FILTER (WHERE NOT is_p)))
+         (epoch_us(min(ts) FILTER (WHERE is_p))
+          - epoch_us(min(ts) FILTER (WHERE NOT is_p
+                                     AND ts >= pts - INTERVAL {LEAD_LOOKBACK_DAYS} DAY)))
            / 3600000000.0 AS lead
-  FROM vp GROUP BY customer_id, cyc
+  FROM vpt GROUP BY customer_id, cyc
 ), l AS (
-  SELECT customer_id, avg(lead) AS lead FROM cycles WHERE lead IS NOT NULL GROUP BY customer_id
+  SELECT customer_id, median(lead) AS lead FROM cycles WHERE lead IS NOT NULL
+  GROUP BY customer_id
 ), pd AS (
   SELECT customer_id, (d - lag(d) OVER (PARTITION BY customer_id ORDER BY d))::DOUBLE AS gap
   FROM (SELECT DISTINCT customer_id, d FROM p WHERE is_p)

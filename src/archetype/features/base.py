@@ -8,7 +8,8 @@ becomes a plain flag computed with shifts, cumulative sums and forward fills (no
 * ``_nd``  first event of a customer-day  -> distinct active days are a sum;
 * ``_npd`` first purchase of a customer-day -> distinct purchase days (``frequency``);
 * ``_gap`` days since the previous distinct purchase day (on ``_npd`` rows);
-* ``_lead`` hours from the first view since the previous purchase to this purchase.
+* ``_lead`` hours from the first view since the previous purchase, within the
+  :data:`LEAD_LOOKBACK_DAYS` before this purchase, to this purchase (null: no such view).
 
 A single ``group_by`` over a dense customer index then computes the intermediate sums
 (columns prefixed ``_``) that the family modules turn into features.  Category counts
@@ -30,6 +31,7 @@ IS_RETURN = (ET == "purchase") & (pl.col("amount") < 0)
 US_PER_HOUR = 3_600_000_000.0
 _NO_DAY = -(2**31)  # "no purchase day yet" (Int32 min)
 _NO_TS = -(2**63)  # "no view yet in this purchase cycle" (Int64 min)
+_NO_PUS = -(2**62)  # "no purchase ends this cycle" (minus the look-back cannot overflow)
 COLUMNS = (
     "customer_id",
     "ts",
@@ -43,6 +45,8 @@ COLUMNS = (
 
 
 US_PER_DAY = 86_400_000_000
+RECENT_DAYS = 90  # recent_activity_share: active days in the last RECENT_DAYS days
+LEAD_LOOKBACK_DAYS = 14  # views older than this before a purchase do not start its lead time
 _KEY_LIMIT = 2**62  # ranges below this make the packed Int128 sort key exact
 
 
@@ -119,30 +123,41 @@ def sequence_columns(sorted_events: pl.LazyFrame) -> pl.LazyFrame:
     """
     cid, d, p = pl.col("customer_id"), pl.col("d"), pl.col("_p")
     first, view, us = pl.col("_first"), pl.col("_view"), pl.col("_us")
+    no_ts = pl.lit(_NO_TS, pl.Int64)
     stage1 = sorted_events.with_columns(
         (cid != cid.shift(1)).fill_null(True).alias("_first"),
+        (cid != cid.shift(-1)).fill_null(True).alias("_last"),
         (ET == "view").alias("_view"),
         pl.col("ts").dt.epoch("us").alias("_us"),
     )
     # Last purchase day up to this row (same customer), or _NO_DAY; a purchase cycle
-    # starts at a customer's first row or right after a purchase.
+    # starts at a customer's first row or right after a purchase.  ``_pus``: the ts of the
+    # purchase that ends this row's cycle (_NO_PUS: the customer buys no more).
     no_day = pl.lit(_NO_DAY, pl.Int32)
     stage2 = stage1.with_columns(
         pl.when(p).then(d).when(first).then(no_day).otherwise(None).forward_fill().alias("_lpd"),
-        view.cast(pl.Int32).cum_sum().alias("_views"),
         (first | p.shift(1).fill_null(False)).alias("_start"),
+        pl.when(p)
+        .then(us)
+        .when(pl.col("_last"))
+        .then(pl.lit(_NO_PUS, pl.Int64))
+        .otherwise(None)
+        .backward_fill()
+        .alias("_pus"),
     )
-    views, start = pl.col("_views"), pl.col("_start")
-    stage3 = stage2.with_columns(
+    # A view counts for its cycle's lead time when it is within the look-back of that
+    # cycle's purchase; those views are a suffix (in time) of the cycle's views.
+    pus = pl.col("_pus")
+    stage2b = stage2.with_columns(
+        (view & (pus != _NO_PUS) & (us >= pus - LEAD_LOOKBACK_DAYS * US_PER_DAY)).alias("_q")
+    ).with_columns(pl.col("_q").cast(pl.Int32).cum_sum().alias("_qn"))
+    q, qn, start = pl.col("_q"), pl.col("_qn"), pl.col("_start")
+    stage3 = stage2b.with_columns(
         pl.when(first).then(no_day).otherwise(pl.col("_lpd").shift(1)).alias("_ppd"),
-        # views before this row within its cycle == 0 and this row is a view
+        # counted views before this row within its cycle == 0 and this row is one
         (
-            view
-            & (
-                views
-                - pl.when(start).then(views - view.cast(pl.Int32)).otherwise(None).forward_fill()
-                == 1
-            )
+            q
+            & (qn - pl.when(start).then(qn - q.cast(pl.Int32)).otherwise(None).forward_fill() == 1)
         ).alias("_fv"),
     )
     prev_pd = pl.col("_ppd")
@@ -151,7 +166,7 @@ def sequence_columns(sorted_events: pl.LazyFrame) -> pl.LazyFrame:
         pl.when(pl.col("_fv"))
         .then(us)
         .when(start)
-        .then(pl.lit(_NO_TS, pl.Int64))
+        .then(no_ts)
         .otherwise(None)
         .forward_fill()
     )
@@ -219,7 +234,9 @@ def aggregations(ctx: FeatureContext) -> list[pl.Expr]:
         pl.col("customer_id").first(),
         pl.len().cast(pl.Float64).alias("_events"),
         d.first().alias("_first_day"),
+        d.last().alias("_last_day"),
         _count(nd).alias("_active_days"),
+        _count(nd & (d > a - RECENT_DAYS)).alias("_active_recent"),
         _count(nd & (d > a - 30)).alias("_active_30"),
         _count(nd & (d <= a - 30) & (d > a - 120)).alias("_active_prior90"),
         _count(pl.col("_npd")).alias("_purchase_days"),
@@ -239,7 +256,7 @@ def aggregations(ctx: FeatureContext) -> list[pl.Expr]:
         pl.col("_hs").sum().alias("_hour_sin"),
         pl.col("_hc").sum().alias("_hour_cos"),
         _count(pl.col("channel").is_not_null()).alias("_channel_events"),
-        pl.col("_lead").mean().alias("_lead_hours"),
+        pl.col("_lead").median().alias("_lead_hours"),
         pl.col("_gap").mean().alias("_gap_mean"),
         pl.col("_gap").std(ddof=0).alias("_gap_std"),
     ]

@@ -1,13 +1,15 @@
 """Timing: lead time from first view to purchase, and inter-purchase regularity.
 
 Both need event order: the per-row pieces (``_lead``, ``_gap``) come from the ordered pass
-in :func:`archetype.features.base.sequence_columns`; here they are averaged and named.
+in :func:`archetype.features.base.sequence_columns`; here they are
+summarized (median, mean) and named.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from archetype.features.base import LEAD_LOOKBACK_DAYS
 from archetype.features.context import FeatureContext
 from archetype.features.spec import FeatureSpec
 
@@ -20,8 +22,9 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
             "lead_time_hours",
             FAMILY,
             "hours",
-            "mean over purchases of (purchase ts - first view ts since the previous purchase), "
-            "over purchases preceded by such a view; 0 when none",
+            "median over purchases of (purchase ts - first view ts since the previous "
+            f"purchase and within the {LEAD_LOOKBACK_DAYS} days before it), over purchases "
+            "with such a view; 0 when none",
             True,
         ),
         FeatureSpec(
