@@ -41,11 +41,12 @@ PLANTED = {
 }
 
 
-def make(planted, rng, per=40, drop=()):
+def make(planted, rng, per=40, drop=(), base=None):
     rows, seg = [], []
     for sid, diff in planted.items():
         for _ in range(per):
-            row = {k: v * float(rng.uniform(0.9, 1.1)) for k, v in {**BASE, **diff}.items()}
+            values = {**(base or BASE), **diff}
+            row = {k: v * float(rng.uniform(0.9, 1.1)) for k, v in values.items()}
             rows.append(row)
             seg.append(sid)
     df = pl.DataFrame(rows).drop(list(drop))
@@ -77,6 +78,30 @@ def test_names_unique_when_two_segments_share_a_rule(rng):
     # the stronger deal hunter keeps the plain name, the other gets a qualifier
     assert names[4] == "Deal hunters"
     assert names[3].startswith("Deal hunters · ")
+
+
+def test_lapsed_and_last_minute_rules(rng):
+    base = {**BASE, "days_since_last_event": 10.0, "recent_activity_share": 0.5,
+            "lead_time_hours": 48.0}  # fmt: skip
+    planted = {
+        0: {},
+        1: {"days_since_last_event": 150.0, "recent_activity_share": 0.0, "frequency": 8.0},
+        2: {"days_since_last_event": 150.0, "recent_activity_share": 0.0, "frequency": 2.0},
+        3: {"lead_time_hours": 1.0},
+        # non-buyers have lead time 0 by convention: not "last-minute"
+        4: {"lead_time_hours": 0.0, "frequency": 0.0, "total_spend": 0.0, "monetary": 0.0},
+    }
+    df, seg = make(planted, rng, base=base)
+    prof = profile_segments(df, seg)
+    names = name_segments(prof)
+    assert names[1] == "Lapsed loyalists"
+    assert names[2] == "Lapsed customers"
+    assert names[3] == "Last-minute buyers"
+    fired = {sid: {RULES[i].name for _s, i in v} for sid, v in rule_scores(prof).items()}
+    assert "Last-minute buyers" not in fired[4]
+    assert not {"Lapsed loyalists", "Lapsed customers"} & (fired[0] | fired[3] | fired[4])
+    # the two lapsed rules are exclusive (frequency above / below the average)
+    assert "Lapsed customers" not in fired[1] and "Lapsed loyalists" not in fired[2]
 
 
 def test_deterministic_and_order_independent(rng):

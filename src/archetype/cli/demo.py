@@ -35,7 +35,10 @@ EXPECTED_NAMES: dict[str, frozenset[str]] = {
     ),
     "cart_abandoner": frozenset({"Cart abandoners"}),
     "window_shopper": frozenset({"Window shoppers", "Weekend browsers"}),
-    "lapsed": frozenset({"Lapsing loyalists", "Lapsing customers", "Fading regulars"}),
+    "lapsed": frozenset(
+        {"Lapsed loyalists", "Lapsed customers", "Lapsing loyalists", "Lapsing customers",
+         "Fading regulars"}
+    ),  # fmt: skip
     "vip": frozenset({"VIP big spenders"}),
     "email_engaged_non_buyer": frozenset({"Email fans (non-buyers)"}),
 }

@@ -48,6 +48,8 @@ SPECIFICITY_BONUS = 0.25
 SIGNALS: dict[str, tuple[str, ...]] = {
     "frequency": ("frequency", "purchase_days"),
     "recency": ("recency_days",),
+    "inactivity": ("days_since_last_event", "re:days_since_last_(event|activity)"),
+    "recent_share": ("recent_activity_share", "re:recent_activity"),
     "monetary": ("monetary", "avg_order_value", "re:^aov"),
     "spend": ("total_spend",),
     "tenure": ("tenure_days",),
@@ -105,6 +107,14 @@ RULES: tuple[Rule, ...] = (
     Rule("Last-minute buyers", (_c("lead_time", "-", 0.5), _c("frequency", "+", -0.5))),
     Rule("Window shoppers", (_c("views", "+", 0.5), _c("conversion", "-", 0.5))),
     Rule("Window shoppers", (_c("conversion", "-", 0.8), _c("cart_abandon", "-", 0.0))),
+    Rule(
+        "Lapsed loyalists",
+        (_c("inactivity", "+", 1.0), _c("recent_share", "-", 0.8), _c("frequency", "+", 0.0)),
+    ),
+    Rule(
+        "Lapsed customers",
+        (_c("inactivity", "+", 1.0), _c("recent_share", "-", 0.8), _c("frequency", "-", 0.0)),
+    ),
     Rule("Lapsing loyalists", (_c("recency", "+", 0.8), _c("frequency", "+", 0.0))),
     Rule("Lapsing customers", (_c("recency", "+", 0.8), _c("frequency", "+", -0.3))),
     Rule("Fading regulars", (_c("trend", "-", 0.8), _c("frequency", "+", 0.0))),
@@ -135,6 +145,9 @@ LABELS: dict[str, str] = {
     "return_rate": "return rate",
     "repeat_purchase_rate": "repeat-purchase rate",
     "activity_trend": "recent activity trend",
+    "days_since_last_event": "days since last activity",
+    "recent_activity_share": "share of active days in the last 90 days",
+    "lead_time_hours": "hours from first view to purchase",
 }
 
 

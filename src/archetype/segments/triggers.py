@@ -56,6 +56,14 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
         "Browse-abandonment emails with the items viewed",
         "Social proof (reviews, popularity) on product pages they revisit",
     ),
+    "Lapsed loyalists": (
+        "Win-back: personal offer on their favourite category, referencing their history",
+        "Ask why they stopped: one-question survey with a thank-you credit",
+    ),
+    "Lapsed customers": (
+        "Win-back sequence with a time-limited incentive, then stop generic sends",
+        "Suppress from paid retargeting if the win-back gets no response",
+    ),
     "Lapsing loyalists": (
         "Win-back: personal 'we miss you' offer before they go silent",
         "Ask for feedback: what changed since their last purchase",
