@@ -24,15 +24,12 @@ prunes partitions, so the validation counts match too.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import platform
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from archetype.distributed._ray import cluster_cpus, ensure_ray
@@ -215,7 +212,7 @@ def ray_feature_dir(
     customer groups (default 2 × cluster CPUs) and ``files_per_task`` event files per map
     task set the shuffle's shape.
     """
-    from archetype.features.featureset import _conform, split_config
+    from archetype.features.featureset import finish_feature_dir
     from archetype.features.transform import FeatureTransform
 
     if isinstance(transform, Mapping):
@@ -228,55 +225,7 @@ def ray_feature_dir(
         window_days=window_days, channels=channels, n_groups=n_groups,
         files_per_task=files_per_task, address=address, tracker=tracker,
     )
-    _, cfg = split_config(config, events_config)
-    if transform is None:
-        from archetype.features.spec import FeatureSpec
-
-        specs = [FeatureSpec(**s) for s in facts["specs"]]
-        transform = FeatureTransform.fit(df, cfg, specs=specs,
-                                         extra={"channels": facts["channels"]})
-    else:
-        df = _conform(df, transform)
-    return _write_feature_dir(df, facts, transform, out_dir, tracker)
-
-
-def _write_feature_dir(df, facts, transform, out_dir, tracker):
-    """The features dir files, laid out as ``compute_feature_dir`` writes them.
-
-    Kept in step with ``archetype.features.featureset.compute_feature_dir`` (the tests
-    compare every file); to be replaced by the features layer's writer once it has one.
-    """
-    from archetype import __version__
-    from archetype._atomic import atomic_dir
-    from archetype.features.featureset import FORMAT_VERSION, FeatureSet
-
-    emb = transform.transform(df)
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        **{k: v for k, v in facts.items() if k != "specs"},
-        "n_customers": df.height,
-        "n_events": facts["report"]["rows_used"] - facts["report"]["duplicate_events"],
-        "feature_names": transform.feature_names,
-        "output_names": transform.output_names,
-        "embedding_shape": list(emb.shape),
-        "features": facts["specs"],
-        "versions": {
-            "archetype": __version__,
-            "polars": pl.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-    }
-    out = Path(out_dir)
-    with tracker_or_null(tracker).task("writing", total=None), atomic_dir(out) as tmp:
-        df.write_parquet(tmp / "features.parquet")
-        df.select("customer_id").write_parquet(tmp / "ids.parquet")
-        np.save(tmp / "embedding.npy", emb)
-        (tmp / "transform.json").write_text(json.dumps(transform.to_dict(), indent=1) + "\n")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    log.info("features on Ray: %d customers x %d -> %s", df.height, emb.shape[1], out)
-    # Memory-mapped from the written file: a following Ray fit/assign then lets each worker
-    # read its own rows instead of shipping the matrix through the object store.
-    emb = np.load(out / "embedding.npy", mmap_mode="r")
-    return FeatureSet(df["customer_id"], df, emb, transform, manifest, out)
+    return finish_feature_dir(
+        df, facts, out_dir, config=config, events_config=events_config,
+        transform=transform, tracker=tracker, mmap=True,
+    )

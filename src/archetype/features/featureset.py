@@ -284,6 +284,36 @@ def compute_feature_dir(
         channels=channels,
         tracker=tracker,
     )
+    return finish_feature_dir(
+        df,
+        facts,
+        out_dir,
+        config=config,
+        events_config=events_config,
+        transform=transform,
+        tracker=tracker,
+        id_map=id_map,
+    )
+
+
+def finish_feature_dir(
+    df: pl.DataFrame,
+    facts: dict,
+    out_dir: str | Path,
+    *,
+    config: Any = None,
+    events_config: Any = None,
+    transform: FeatureTransform | None = None,
+    tracker: Tracker | None = None,
+    id_map: Callable[[pl.Series], pl.Series] | None = None,
+    mmap: bool = False,
+) -> FeatureSet:
+    """Fit (or re-apply) the transform and write the feature dir atomically.
+
+    The second half of :func:`compute_feature_dir`, shared with the Ray engine: ``df`` and
+    ``facts`` are what :func:`compute_features` (or its distributed twin) returns.  With
+    ``mmap`` the returned embedding is memory-mapped from the written file.
+    """
     _, cfg = split_config(config, events_config)
     tr = tracker_or_null(tracker)
     with tr.task("embedding", total=None):
@@ -324,6 +354,8 @@ def compute_feature_dir(
         (tmp / "transform.json").write_text(json.dumps(transform.to_dict(), indent=1) + "\n")
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     log.info("features: %d customers x %d features -> %s", df.height, emb.shape[1], out)
+    if mmap:
+        emb = np.load(out / "embedding.npy", mmap_mode="r")
     return FeatureSet(df["customer_id"], df, emb, transform, manifest, out)
 
 
