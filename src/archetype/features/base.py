@@ -13,7 +13,8 @@ becomes a plain flag computed with shifts, cumulative sums and forward fills (no
 
 A single ``group_by`` over a dense customer index then computes the intermediate sums
 (columns prefixed ``_``) that the family modules turn into features.  Category counts
-(content) need a second key and get their own small aggregation.
+(content) need a second key and the median lead time (timing) only the purchase rows: each
+gets its own small aggregation.
 """
 
 from __future__ import annotations
@@ -256,7 +257,6 @@ def aggregations(ctx: FeatureContext) -> list[pl.Expr]:
         pl.col("_hs").sum().alias("_hour_sin"),
         pl.col("_hc").sum().alias("_hour_cos"),
         _count(pl.col("channel").is_not_null()).alias("_channel_events"),
-        pl.col("_lead").median().alias("_lead_hours"),
         pl.col("_gap").mean().alias("_gap_mean"),
         pl.col("_gap").std(ddof=0).alias("_gap_std"),
     ]

@@ -43,6 +43,12 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
     ]
 
 
+def frames(seq: pl.LazyFrame) -> list[pl.LazyFrame]:
+    """``_ci, _lead_hours``: the median lead time, aggregated on the purchase rows only."""
+    lead = pl.col("_lead")
+    return [seq.filter(lead.is_not_null()).group_by("_ci").agg(lead.median().alias("_lead_hours"))]
+
+
 def exprs(ctx: FeatureContext) -> list[pl.Expr]:
     m = pl.col("_gap_mean")
     cv = pl.when(m > 0).then(pl.col("_gap_std") / m).otherwise(1.0)
