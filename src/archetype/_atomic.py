@@ -140,7 +140,8 @@ class DirLock:
                 path=self.root,
             ) from e
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid={os.getpid()} host={socket.gethostname()} since={time.time():.0f}".encode())
+        holder = f"pid={os.getpid()} host={socket.gethostname()} since={time.time():.0f}"
+        os.write(fd, holder.encode())
         self._fd = fd
 
     def release(self) -> None:
