@@ -122,3 +122,34 @@ def test_features_cli_engine_ray_equals_local(ray_local, hive_log, tmp_path):
     bad = runner.invoke(app, [*base, "--out", str(tmp_path / "x"), "--engine", "spark"])
     assert bad.exit_code == 2
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.ray
+def test_fit_assign_cli_engine_ray(ray_local, hive_log, tmp_path):
+    """fit/assign --engine ray: a valid model, and assignments equal to the local engine's."""
+    from typer.testing import CliRunner
+
+    from archetype.cli.main import app
+
+    runner = CliRunner()
+    feat = tmp_path / "feat"
+    r = runner.invoke(app, ["features", "--events", str(hive_log), "--as-of", AS_OF.isoformat(),
+                            "--no-progress", "--out", str(feat)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["fit", "--features", str(feat), "--k", "4", "--out",
+                            str(tmp_path / "m"), "--engine", "ray", "-q"])
+    assert r.exit_code == 0, r.output
+    model = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert model["k"] == 4 and model["metrics"]["engine"] == "ray"
+    n_customers = pl.read_parquet(feat / "ids.parquet").height
+    assert sum(model["metrics"]["sizes"]) == n_customers
+    assert model["metrics"]["n_samples"] == n_customers
+    outs = {}
+    for eng in ("local", "ray"):
+        out = tmp_path / f"a_{eng}.parquet"
+        r = runner.invoke(app, ["assign", "--model", str(tmp_path / "m"), "--features", str(feat),
+                                "--out", str(out), "--engine", eng, "-q"])
+        assert r.exit_code == 0, r.output
+        outs[eng] = pl.read_parquet(out)
+    assert_frame_equal(outs["ray"].select("customer_id", "segment_id"),
+                       outs["local"].select("customer_id", "segment_id"))

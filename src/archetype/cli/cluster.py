@@ -44,6 +44,10 @@ def fit(
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.", min=1)] = 4096,
     max_iter: Annotated[int, typer.Option(help="Max full-data Lloyd passes.", min=0)] = 50,
     n_init: Annotated[int, typer.Option(help="Runs; the best is kept.", min=1)] = 1,
+    engine: Annotated[str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")
+                      ] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Cluster a feature directory's embedding into K segments and write a model directory."""
@@ -62,23 +66,42 @@ def fit(
             raise UserError(f"--k {k} but the --init-from model has {prev.k} centroids",
                             path=init_from)
         init, parent, segment_ids = prev.centroids, prev.version or str(init_from), prev.segment_ids
-    km = MiniBatchKMeans(k, init=init, n_init=n_init, max_iter=max_iter, batch_size=batch_size,
-                         random_state=seed, metric=metric, backend=backend, device=device)
-    with progress_tracker(enabled=not quiet) as tracker:
-        km.fit(fs.embedding, tracker=tracker)
-    counts = np.bincount(km.labels_, minlength=k)
+    _check_engine(engine)
+    if engine == "ray":
+        from archetype.pipeline.engine import get_engine
+
+        eng = get_engine("ray", ray_address, batch_size=batch_size, max_iter=max_iter)
+        with progress_tracker(enabled=not quiet) as tracker:
+            centers, info = eng.fit(
+                fs.embedding, k, init=None if isinstance(init, str) else init, seed=seed,
+                backend=backend, device=device, metric=metric, tracker=tracker,
+            )
+            labels = eng.assign(fs.embedding, centers, metric=metric, backend=backend,
+                                device=device).labels
+        inertia, n_iter, n_steps = info["inertia"], info.get("n_iter"), info.get("n_steps")
+        used_backend, used_device = info.get("backend", backend), info.get("device", device)
+    else:
+        km = MiniBatchKMeans(k, init=init, n_init=n_init, max_iter=max_iter,
+                             batch_size=batch_size, random_state=seed, metric=metric,
+                             backend=backend, device=device)
+        with progress_tracker(enabled=not quiet) as tracker:
+            km.fit(fs.embedding, tracker=tracker)
+        centers, labels, inertia = km.cluster_centers_, km.labels_, km.inertia_
+        n_iter, n_steps = km.n_iter_, km.n_steps_
+        used_backend, used_device = km.backend_, km.device_
+    counts = np.bincount(labels, minlength=k)
     model = SegmentModel(
-        centroids=km.cluster_centers_, feature_names=list(fs.feature_names),
+        centroids=centers, feature_names=list(fs.feature_names),
         transform=fs.transform.to_dict(), metric=metric, segment_ids=segment_ids,
-        parent=parent, backend=km.backend_, device=km.device_,
-        metrics={"inertia": km.inertia_, "n_samples": int(fs.embedding.shape[0]),
-                 "n_iter": km.n_iter_, "n_steps": km.n_steps_, "sizes": counts.tolist(),
-                 "seed": seed},
+        parent=parent, backend=used_backend, device=used_device,
+        metrics={"inertia": inertia, "n_samples": int(fs.embedding.shape[0]),
+                 "n_iter": n_iter, "n_steps": n_steps, "sizes": counts.tolist(),
+                 "seed": seed, "engine": engine},
         extra={"features_dir": str(features), "output_names": list(fs.transform.output_names)},
     )
     model.save(out)
     console.print(f"wrote model {out}: k={k}, n={fs.embedding.shape[0]}, "
-                  f"inertia={km.inertia_:.6g}, backend={km.backend_}/{km.device_}")
+                  f"inertia={inertia:.6g}, backend={used_backend}/{used_device}, engine={engine}")
 
 
 def assign_cmd(
@@ -88,6 +111,10 @@ def assign_cmd(
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     chunk_size: Annotated[int, typer.Option(help="Rows per chunk.", min=1)] = 1 << 18,
+    engine: Annotated[str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")
+                      ] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Assign every customer to its nearest segment: customer_id, segment_id, distance, margin."""
@@ -104,16 +131,24 @@ def assign_cmd(
     m = SegmentModel.load(model)
     fs = load_feature_dir(features, mmap=True)
     _check_model_fits_features(m, fs, model, features)
+    _check_engine(engine)
     X = fs.embedding
     n = X.shape[0]
-    be = get_backend(backend, device)
     labels = np.empty(n, np.int64)
     dist = np.empty(n, np.float32)
     margin = np.empty(n, np.float32)
     with progress_tracker(enabled=not quiet) as tracker, tracker.task(
         "assigning", total=n
     ) as task:
-        for s in range(0, n, chunk_size):
+        if engine == "ray":
+            from archetype.pipeline.engine import get_engine
+
+            a = get_engine("ray", ray_address).assign(
+                X, m.centroids, metric=m.metric, backend=backend, device=device)
+            labels[:], dist[:], margin[:] = a.labels, a.distances, a.margin
+            task.advance(n)
+        be = None if engine == "ray" else get_backend(backend, device)
+        for s in range(0, n if be is not None else 0, chunk_size):
             a = assign(X[s : s + chunk_size], m.centroids, metric=m.metric, backend=be)
             e = s + len(a)
             labels[s:e], dist[s:e], margin[s:e] = a.labels, a.distances, a.margin
@@ -127,6 +162,11 @@ def assign_cmd(
     with atomic_file(out) as tmp:
         df.write_parquet(tmp)
     console.print(f"wrote {out}: {n} customers in {m.k} segments")
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ("local", "ray"):
+        raise UserError(f"--engine={engine!r} should be one of local, ray")
 
 
 def register(app: typer.Typer) -> None:
