@@ -241,3 +241,69 @@ def test_features_frame_matches_feature_dir(tmp_path):
 def test_state_is_small():
     st = CustomerState()
     assert len(st.encode()) < 40
+
+
+H = 3_600_000_000  # microseconds per hour
+D14 = 14 * 24 * H
+
+
+def _lead_case(events, as_of=AS_OF, window=None):
+    """Live lead_time_hours and the batch's, for (ts_us, type) events of one customer."""
+    from tests.live.conftest import batch_features
+
+    rows = [
+        (1, dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=t), et, 1.0, 1, 0.0, None, None)
+        for t, et in events
+    ]
+    log = pl.DataFrame(
+        rows,
+        schema={"customer_id": pl.Int64, "ts": pl.Datetime("us"), "event_type": pl.String,
+                "amount": pl.Float64, "quantity": pl.Int32, "discount": pl.Float64,
+                "channel": pl.String, "category": pl.String},
+        orient="row",
+    )  # fmt: skip
+    batch, horizon = batch_features(log, as_of, [], window)
+    fd = FeatureDefinition([], window_days=window)
+    st = fd.new_state()
+    for t, et in reversed(events):
+        st.apply(LiveEvent(1, t, et, 1.0))
+    live = fd.features(st, as_of, None if window else horizon)
+    j = fd.feature_names.index("lead_time_hours")
+    return live[j], batch["lead_time_hours"][0]
+
+
+P0 = us(9, 12)  # a purchase at noon on Jan 9
+
+
+@pytest.mark.parametrize(
+    "events,expected",
+    [
+        ([(P0 - D14, "view"), (P0, "purchase")], 14 * 24.0),  # exactly 14 days: counts
+        ([(P0 - D14 - 1, "view"), (P0, "purchase")], 0.0),  # 1 us more: does not
+        ([(P0, "view"), (P0, "purchase")], 0.0),  # same instant: the view comes first
+        ([(P0 - H, "view"), (P0, "purchase"), (P0, "purchase")], 1.0),  # one cycle, one lead
+        # a view at the instant of the previous purchase belongs to that purchase
+        ([(P0 - 2 * H, "view"), (P0 - H, "view"), (P0 - H, "purchase"), (P0, "purchase")], 1.0),
+        ([(P0 - H, "view"), (P0 - H, "purchase"), (P0 + H, "view"), (P0 + 3 * H, "purchase")],
+         1.0),  # leads 0 and 2 hours: median 1
+        # previous purchase exactly 14 days before, with a view at its instant
+        ([(P0 - D14, "view"), (P0 - D14, "purchase"), (P0 - H, "view"), (P0, "purchase")],
+         (0.0 + 1.0) / 2),
+        ([(P0 - 3 * H, "purchase"), (P0 - 2 * H, "view"), (P0, "purchase")], 2.0),
+    ],
+)  # fmt: skip
+def test_lead_time_edge_cases(events, expected):
+    live, batch = _lead_case(events)
+    assert batch == pytest.approx(expected)
+    assert live == batch
+
+
+def test_window_start_cuts_the_look_back():
+    day_start = us(5)  # window of 5 days ending Jan 9 starts Jan 5, 00:00
+    events = [(day_start - 1, "view"), (day_start, "view"), (us(9, 12), "purchase")]
+    live, batch = _lead_case(events, dt.date(2026, 1, 9), window=5)
+    assert batch == pytest.approx((us(9, 12) - day_start) / H)
+    assert live == batch
+    events = [(day_start - 1, "view"), (us(9, 23, 59, 59) + 999_999, "purchase")]
+    live, batch = _lead_case(events, dt.date(2026, 1, 9), window=5)
+    assert live == batch == 0.0
