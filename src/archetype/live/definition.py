@@ -159,7 +159,7 @@ class FeatureDefinition:
         days = window_days(state, c)
         if not days:
             return None
-        i = aggregate(days, c)
+        i = aggregate(state, days, c)
         for m in LIVE_FAMILIES:
             extra = getattr(m, "intermediates", None)
             if extra is not None:

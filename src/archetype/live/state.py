@@ -5,13 +5,14 @@ of ``archetype features`` is computed from (see docs/live-features.md):
 
 * one bucket per active day (integer day = ``ts_us // 86_400_000_000``): counts per event
   type, returns, discounted purchases, events with a channel, the purchase amounts, the
-  second-of-day of each event (hour-of-day features), counts per channel and per category;
+  second-of-day of each event (hour-of-day features), counts per channel and per category
+  (by index into the customer's own list of channel / category values);
 * the distinct purchase instants and view instants (microseconds; lead time and
   inter-purchase gaps need the order of purchases and views);
 * the first and last event time seen.
 
 :meth:`CustomerState.apply` is commutative: applying the same events in any order gives
-the same state (and the same :meth:`~CustomerState.encode` bytes).  It is not idempotent:
+the same state (:meth:`~CustomerState.canonical` is equal).  It is not idempotent:
 the caller de-duplicates by event id first.  With a window of ``W`` days, material older
 than the customer's last event day minus ``W - 1`` can never count again (as-of days are
 >= the customer's last event) and is dropped, so the state stays bounded by the window.
@@ -98,7 +99,18 @@ class CustomerState:
         Retention: the feature window of the definition (``None``: all history).
     """
 
-    __slots__ = ("first_ts_us", "last_ts_us", "days", "buys", "views", "window_days")
+    __slots__ = (
+        "first_ts_us",
+        "last_ts_us",
+        "days",
+        "buys",
+        "views",
+        "window_days",
+        "channels",
+        "categories",
+        "_ch_index",
+        "_cat_index",
+    )
 
     def __init__(self, window_days: int | None = None) -> None:
         self.first_ts_us: int | None = None
@@ -107,6 +119,20 @@ class CustomerState:
         self.buys: set[int] = set()
         self.views: set[int] = set()
         self.window_days = window_days
+        # Channel / category values this customer used; buckets count by index.
+        self.channels: list[str] = []
+        self.categories: list[str] = []
+        self._ch_index: dict[str, int] = {}
+        self._cat_index: dict[str, int] = {}
+
+    def channel_index(self, value: str) -> int | None:
+        """Index of a channel value in :attr:`channels` (None: never seen)."""
+        return self._ch_index.get(value)
+
+    def _set_vocab(self, channels: list[str], categories: list[str]) -> None:
+        self.channels, self.categories = channels, categories
+        self._ch_index = {c: i for i, c in enumerate(channels)}
+        self._cat_index = {c: i for i, c in enumerate(categories)}
 
     # ------------------------------------------------------------------ updates
     def apply(self, ev: LiveEvent) -> None:
@@ -153,12 +179,20 @@ class CustomerState:
         ch = ev.channel
         if ch is not None:
             b[WITH_CHANNEL] += 1
+            k = self._ch_index.get(ch)
+            if k is None:
+                k = self._ch_index[ch] = len(self.channels)
+                self.channels.append(ch)
             chans = b[CHANNELS]
-            chans[ch] = chans.get(ch, 0) + 1
+            chans[k] = chans.get(k, 0) + 1
         cat = ev.category
         if cat is not None and et in CATEGORY_TYPES:
+            k = self._cat_index.get(cat)
+            if k is None:
+                k = self._cat_index[cat] = len(self.categories)
+                self.categories.append(cat)
             cats = b[CATEGORIES]
-            cats[cat] = cats.get(cat, 0) + 1
+            cats[k] = cats.get(k, 0) + 1
 
     def apply_many(self, events) -> None:
         """:meth:`apply` each event of an iterable."""
@@ -191,16 +225,24 @@ class CustomerState:
         return None if self.last_ts_us is None else self.last_ts_us // US_PER_DAY
 
     def encode(self) -> bytes:
-        """Compact canonical bytes (equal states give equal bytes); see :mod:`.codec`."""
+        """Compact bytes (MessagePack; see :mod:`archetype.live.codec`), pruned first."""
         from archetype.live.codec import encode_state
 
         self.prune()
         return encode_state(self)
 
+    def canonical(self) -> tuple:
+        """The state's content independent of arrival order (for comparisons and tests):
+        sorted days, amounts, seconds and instants; channels and categories by value."""
+        from archetype.live.codec import canonical_state
+
+        self.prune()
+        return canonical_state(self)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CustomerState):
             return NotImplemented
-        return self.window_days == other.window_days and self.encode() == other.encode()
+        return self.canonical() == other.canonical()
 
     __hash__ = None  # mutable
 

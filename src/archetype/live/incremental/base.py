@@ -86,50 +86,19 @@ def window_days(state: CustomerState, c: LiveContext) -> list[tuple[int, list]]:
     return sorted((d, b) for d, b in state.days.items() if s <= d <= a)
 
 
-def aggregate(days: list[tuple[int, list]], c: LiveContext) -> dict:
+def aggregate(state: CustomerState, days: list[tuple[int, list]], c: LiveContext) -> dict:
     """The batch ``aggregations`` of one customer from its window's buckets (non-empty)."""
     a = c.as_of_day
-    tot = [0] * N_COUNTS
-    amounts: list[float] = []
-    hs: list[float] = []
-    hc: list[float] = []
-    recent = last30 = prior90 = 0
-    pdays: list[int] = []
-    weekend = 0
-    occ = dict.fromkeys(c.occasions, 0)
-    chans = dict.fromkeys(c.channels, 0)
-    n_events = 0
-    sin, cos = _SIN, _COS
-    for d, b in days:
-        for k in range(N_COUNTS):
-            tot[k] += b[k]
-        secs = b[SECONDS]
-        n_events += len(secs)
-        hs.extend([sin[x] for x in secs])
-        hc.extend([cos[x] for x in secs])
-        if d > a - RECENT_DAYS:
-            recent += 1
-        if d > a - 30:
-            last30 += 1
-        elif d > a - 120:
-            prior90 += 1
-        p = b[PURCHASE]
-        if p:
-            pdays.append(d)
-            amounts.extend(b[AMOUNTS])
-            if is_weekend(d):
-                weekend += p
-            if occ:
-                md = month_day(d)
-                for name, (lo, hi) in c.occasions.items():
-                    if in_occasion(md, lo, hi):
-                        occ[name] += p
-        if chans:
-            for ch, n in b[CHANNELS].items():
-                if ch in chans:
-                    chans[ch] += n
+    tot = [sum(col) for col in zip(*[b[:N_COUNTS] for _, b in days], strict=True)]
+    secs = [x for _, b in days for x in b[SECONDS]]
+    recent = sum(1 for d, _ in days if d > a - RECENT_DAYS)
+    last30 = sum(1 for d, _ in days if d > a - 30)
+    prior90 = sum(1 for d, _ in days if a - 120 < d <= a - 30)
+    pdays = [d for d, b in days if b[PURCHASE]]
+    amounts = [x for _, b in days if b[PURCHASE] for x in b[AMOUNTS]]
+    weekend = sum(b[PURCHASE] for d, b in days if b[PURCHASE] and is_weekend(d))
     i = {
-        "_events": n_events,
+        "_events": len(secs),
         "_first_day": days[0][0],
         "_last_day": days[-1][0],
         "_active_days": len(days),
@@ -150,15 +119,18 @@ def aggregate(days: list[tuple[int, list]], c: LiveContext) -> dict:
         "_email_clicks": tot[EMAIL_CLICK],
         "_ad_clicks": tot[AD_CLICK],
         "_referrals": tot[REFERRAL],
-        "_hour_sin": math.fsum(hs),
-        "_hour_cos": math.fsum(hc),
+        "_hour_sin": math.fsum(map(_SIN.__getitem__, secs)),
+        "_hour_cos": math.fsum(map(_COS.__getitem__, secs)),
         "_channel_events": tot[WITH_CHANNEL],
     }
     i["_gap_mean"], i["_gap_std"] = gap_stats(pdays)
-    for name, n in occ.items():
-        i[f"_occ_{name}"] = n
+    if c.occasions:
+        mds = [(month_day(d), b[PURCHASE]) for d, b in days if b[PURCHASE]]
+        for name, (lo, hi) in c.occasions.items():
+            i[f"_occ_{name}"] = sum(p for md, p in mds if in_occasion(md, lo, hi))
     for ch, slug in zip(c.channels, c.slugs, strict=True):
-        i[f"_ch_{slug}"] = chans[ch]
+        k = state.channel_index(ch)
+        i[f"_ch_{slug}"] = 0 if k is None else sum(b[CHANNELS].get(k, 0) for _, b in days)
     return i
 
 
