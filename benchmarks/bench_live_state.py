@@ -48,6 +48,11 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--window-days", type=int, default=None)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--exactness",
+        action="store_true",
+        help="Also print, per feature, the largest live-vs-batch difference.",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="archetype-livebench-") as tmp:
         generate(Path(tmp), customers=args.customers, days=args.days, seed=args.seed)
@@ -114,7 +119,27 @@ def main() -> None:
         "transform_polars_1row_us": round(t_pl * 1e6, 1),
         "transform_numpy_vs_polars_ratio": round(t_np / t_pl, 3),
     }
+    if args.exactness:
+        live = fd.features_many(sts, AS_OF, horizon)
+        keep = ~np.isnan(live[:, 0])
+        assert batch["customer_id"].to_list() == [i for i, k in zip(ids, keep, strict=True) if k]
+        out["exactness"] = exactness(batch, live[keep], fd.feature_names)
     print(json.dumps(out, indent=1))
+
+
+def exactness(batch: pl.DataFrame, live: np.ndarray, names) -> dict:
+    """Per feature: share of bit-equal values, max |diff|, max |diff| / |batch| (batch != 0)."""
+    out = {}
+    for j, n in enumerate(names):
+        x, y = batch[n].to_numpy(), live[:, j]
+        d = np.abs(x - y)
+        nz = x != 0
+        out[n] = {
+            "bit_equal": round(float((x == y).mean()), 4),
+            "max_abs": float(d.max()),
+            "max_rel": float((d[nz] / np.abs(x[nz])).max()) if nz.any() else 0.0,
+        }
+    return out
 
 
 if __name__ == "__main__":

@@ -119,14 +119,17 @@ def test_encode_decode_round_trip_on_random_log():
     r = Replay(fd)
     r.ingest(events_from_frame(random_events(4000, 150, seed=3)))
     as_of = max(s.last_day for s in r.states.values())
+    kinds = set()
     for st in r.states.values():
         blob = st.encode()
+        kinds.add(blob[2])  # 0: raw MessagePack, 1: zlib (large states)
         back = fd.decode(blob)
         assert back.encode() == blob
         assert back == st and back.canonical() == st.canonical()
         np.testing.assert_array_equal(
             fd.features_many([back], as_of), fd.features_many([st], as_of)
         )
+    assert kinds == {0, 1}
 
 
 def test_decode_refuses_foreign_bytes_and_a_shorter_window():
@@ -203,6 +206,9 @@ def test_a_feature_added_to_the_batch_only_is_caught(monkeypatch):
 
     monkeypatch.setattr(build, "FAMILY_MODULES", (*build.FAMILY_MODULES, NewFamily))
     with pytest.raises(NotImplementedError, match="batch only \\['brand_new'\\]"):
+        FeatureDefinition()
+    NewFamily.FAMILY = "brand_new_family"
+    with pytest.raises(NotImplementedError, match="without a live form: \\('brand_new_family',"):
         FeatureDefinition()
 
 

@@ -1,9 +1,11 @@
 """Bytes of a :class:`~archetype.live.state.CustomerState`: compact, versioned, fast.
 
-MessagePack (C-accelerated, compact integers: 1 byte below 128) of the state's own
-containers, so encoding walks no Python loop per day::
+A 3-byte header (0xC1, a byte no MessagePack message starts with; the version; 0 = raw,
+1 = zlib) then MessagePack (C-accelerated, compact integers: 1 byte below 128) of the
+state's own containers, so encoding walks no Python loop per day; bodies over
+:data:`COMPRESS_ABOVE` bytes are zlib-compressed (level 1)::
 
-    [VERSION, window (nil: all history), first_ts_us, last_ts_us,
+    [window (nil: all history), first_ts_us, last_ts_us,
      channels [str...], categories [str...],
      {day: [12 counts..., [amounts], [seconds of day], {channel index: count},
             {category index: count}]},
@@ -15,6 +17,8 @@ Bytes depend on the order events arrived in (dict and list order); the content d
 """
 
 from __future__ import annotations
+
+import zlib
 
 import msgpack
 
@@ -29,7 +33,8 @@ from archetype.live.state import (
 
 VERSION = 1
 _MARK = 0xC1  # a MessagePack byte that never starts a valid message: our own header
-_HEADER = bytes([_MARK, VERSION])
+_RAW, _ZLIB = 0, 1
+COMPRESS_ABOVE = 768  # bytes: larger states are zlib-compressed (level 1, about -35%)
 
 
 def _deltas(instants: set[int], base: int) -> list[int]:
@@ -51,7 +56,7 @@ def _undeltas(deltas: list[int], base: int) -> set[int]:
 def encode_state(state: CustomerState) -> bytes:
     """Bytes of ``state`` (call :meth:`CustomerState.prune` first)."""
     base = state.first_ts_us or 0
-    return _HEADER + msgpack.packb(
+    body = msgpack.packb(
         [
             state.window_days,
             state.first_ts_us,
@@ -64,17 +69,21 @@ def encode_state(state: CustomerState) -> bytes:
         ],
         use_bin_type=True,
     )
+    if len(body) > COMPRESS_ABOVE:
+        return bytes((_MARK, VERSION, _ZLIB)) + zlib.compress(body, 1)
+    return bytes((_MARK, VERSION, _RAW)) + body
 
 
 def decode_state(blob: bytes) -> CustomerState:
     """Inverse of :func:`encode_state`; ``ValueError`` on bytes it did not write."""
-    if len(blob) < 2 or blob[0] != _MARK:
+    if len(blob) < 3 or blob[0] != _MARK or blob[2] not in (_RAW, _ZLIB):
         raise ValueError("not a live customer state (bad header)")
     if blob[1] != VERSION:
         raise ValueError(f"customer state version {blob[1]} is not supported (<= {VERSION})")
     try:
+        body = memoryview(blob)[3:] if blob[2] == _RAW else zlib.decompress(memoryview(blob)[3:])
         w, first, last, chans, cats, days, buys, views = msgpack.unpackb(
-            memoryview(blob)[2:], strict_map_key=False, use_list=True
+            body, strict_map_key=False, use_list=True
         )
         st = CustomerState(w)
         st.first_ts_us, st.last_ts_us = first, last
@@ -86,7 +95,7 @@ def decode_state(blob: bytes) -> CustomerState:
         for b in days.values():
             if len(b) != N_COUNTS + 4:
                 raise ValueError("a day bucket has the wrong length")
-    except (msgpack.UnpackException, ValueError, TypeError) as e:
+    except (msgpack.UnpackException, ValueError, TypeError, zlib.error) as e:
         raise ValueError(f"corrupt customer state ({type(e).__name__}: {e})") from None
     return st
 

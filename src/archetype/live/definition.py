@@ -20,7 +20,7 @@ from archetype.features.config import DEFAULT_OCCASIONS, FeatureConfig
 from archetype.features.context import FeatureContext, day_number, slug
 from archetype.features.spec import FeatureSpec
 from archetype.live.codec import decode_state
-from archetype.live.incremental import LIVE_FAMILIES, MISSING_FAMILIES
+from archetype.live.incremental import live_families, missing_families
 from archetype.live.incremental.base import LiveContext, aggregate, window_days
 from archetype.live.state import CustomerState
 
@@ -65,6 +65,8 @@ class FeatureDefinition:
         self._slugs = tuple(slug(c) for c in self.channels)
         self.specs: tuple[FeatureSpec, ...] = tuple(feature_specs(ctx))
         self.feature_names: tuple[str, ...] = tuple(s.name for s in self.specs)
+        self._families = live_families()
+        self._extra = [m.intermediates for m in self._families if hasattr(m, "intermediates")]
         self._check_live_forms()
 
     # ------------------------------------------------------------ constructors
@@ -160,16 +162,14 @@ class FeatureDefinition:
         if not days:
             return None
         i = aggregate(state, days, c)
-        for m in LIVE_FAMILIES:
-            extra = getattr(m, "intermediates", None)
-            if extra is not None:
-                i.update(extra(state, days, c))
+        for extra in self._extra:
+            i.update(extra(state, days, c))
         return i
 
     def values(self, i: dict, c: LiveContext) -> list[float]:
         """Feature values in :attr:`feature_names` order from intermediates."""
         out: dict[str, float] = {}
-        for m in LIVE_FAMILIES:
+        for m in self._families:
             out.update(m.values(i, c))
         return [out[n] for n in self.feature_names]
 
@@ -211,10 +211,9 @@ class FeatureDefinition:
     # ------------------------------------------------------------ checks
     def _check_live_forms(self) -> None:
         """Every batch feature has a live form, and no live form lacks a batch feature."""
-        if MISSING_FAMILIES:
-            raise NotImplementedError(
-                f"feature families without a live form: {', '.join(MISSING_FAMILIES)}"
-            )
+        missing = missing_families()
+        if missing:
+            raise NotImplementedError(f"feature families without a live form: {missing}")
         names = set(live_feature_names(self))
         batch = set(self.feature_names)
         if names != batch:
@@ -229,7 +228,7 @@ def live_feature_names(fd: FeatureDefinition) -> list[str]:
     c = fd.context(0, 1)
     sample: dict[str, Any] = _SampleIntermediates()
     out: list[str] = []
-    for m in LIVE_FAMILIES:
+    for m in live_families():
         out.extend(m.values(sample, c))
     return out
 
