@@ -8,7 +8,9 @@ a temp dir.  Events are converted to :class:`LiveEvent` first (not timed) and ap
 shuffled order.  Peers in the same run: the batch feature build (Polars) on the same log
 (events/s, and per-customer time for a whole-log rebuild) and the Polars
 ``FeatureTransform.transform`` of one row against ``transform_numpy``.  Prints one JSON
-object; ratios are ours / peer (> 1: ours takes longer per unit).
+object; ratios are ours / peer (> 1: ours takes longer per unit).  The 1-minute load
+average and a pure-Python calibration loop are printed beside the figures: on a shared
+machine the absolute numbers scale with them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -40,6 +43,13 @@ def _time(fn, repeat: int = 3) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def _python_loop() -> None:
+    """A CPU calibration: 1M additions in a Python loop (~40 ms on an idle modern core)."""
+    x = 0
+    for i in range(1_000_000):
+        x += i
 
 
 def main() -> None:
@@ -99,7 +109,10 @@ def main() -> None:
     reps = 2000
     t_np = _time(lambda: [t.transform_numpy(x) for _ in range(reps)]) / reps
     t_pl = _time(lambda: [t.transform(row) for _ in range(200)]) / 200
+    t_loop = _time(_python_loop)
     out = {
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "python_1M_loop_ms": round(t_loop * 1e3, 1),
         "customers": len(sts),
         "events": n_ev,
         "window_days": args.window_days,

@@ -3,7 +3,9 @@
 The mirror of :func:`archetype.features.base.aggregations` (same names, same meaning):
 counts are summed over the day buckets inside the window ``[start_day, as_of_day]``,
 distinct days are the buckets themselves, float sums use :func:`math.fsum` (correctly
-rounded, so independent of the order events arrived in).
+rounded, so independent of the order events arrived in).  Divisions by a constant are
+written as the batch's Polars evaluates them (:func:`recip`), so most values match the
+batch bit for bit.
 """
 
 from __future__ import annotations
@@ -66,16 +68,23 @@ def in_occasion(md: int, lo: int, hi: int) -> bool:
     return lo <= md <= hi if lo <= hi else (md >= lo or md <= hi)
 
 
+def recip(x: float) -> float:
+    """``1 / x``: Polars evaluates ``expr / literal`` as ``expr * (1 / literal)``; the live
+    side multiplies by the same reciprocal so that it rounds the same way."""
+    return 1.0 / x
+
+
 def _hour_tables() -> tuple[np.ndarray, np.ndarray]:
     """sin/cos of 2*pi*h/24 per second of day, the same float steps as the batch."""
     s = np.arange(86_400, dtype=np.int64)
-    hours = (s // 3600).astype(np.float64) + ((s % 3600) // 60).astype(np.float64) / 60.0
-    hours = hours + (s % 60).astype(np.float64) / 3600.0
+    hours = (s // 3600).astype(np.float64) + ((s % 3600) // 60).astype(np.float64) * recip(60.0)
+    hours = hours + (s % 60).astype(np.float64) * recip(3600.0)
     angle = hours * (2.0 * math.pi / 24.0)
     return np.sin(angle), np.cos(angle)
 
 
 _SIN, _COS = (t.tolist() for t in _hour_tables())
+_SEVENTH = recip(7.0)
 
 
 def window_days(state: CustomerState, c: LiveContext) -> list[tuple[int, list]]:
@@ -154,4 +163,4 @@ def safe_div(num, den, default: float = 0.0) -> float:
 
 def weeks(i: dict, c: LiveContext) -> float:
     """max(tenure_days + 1, 7) / 7."""
-    return max(float(c.as_of_day - i["_first_day"]) + 1.0, 7.0) / 7.0
+    return max(float(c.as_of_day - i["_first_day"]) + 1.0, 7.0) * _SEVENTH

@@ -20,7 +20,8 @@ def intermediates(state: CustomerState, days: list, c: LiveContext) -> dict:
     if not counts:
         return {"_cat_entropy": None, "_cat_top": None}
     total = float(sum(counts.values()))
-    shares = [n / total for n in counts.values()]
+    inv = 1.0 / total  # the batch divides by the broadcast sum as n * (1 / sum)
+    shares = [n * inv for n in counts.values()]
     return {
         "_cat_entropy": -math.fsum(p * math.log(p) for p in shares),
         "_cat_top": max(shares),
