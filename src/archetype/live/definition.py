@@ -155,8 +155,8 @@ class FeatureDefinition:
         w, last = self.window_days, state.last_day
         if w is not None and last is not None and c.as_of_day < last:
             raise ValueError(
-                f"as-of day {c.as_of_day} is before the customer's last event day {last}; "
-                f"a {w}-day state only answers as-of days at or after it"
+                f"as-of {_iso(c.as_of_day)} is before the customer's last event day "
+                f"{_iso(last)}; a {w}-day window state answers as-of days from that day on"
             )
         days = window_days(state, c)
         if not days:
@@ -185,7 +185,7 @@ class FeatureDefinition:
         c = self.context(as_of_day, horizon_days)
         i = self.intermediates(state, c)
         if i is None:
-            raise NotInWindow(f"no event in the window ending at day {c.as_of_day}")
+            raise NotInWindow(f"no event in the window ending {_iso(c.as_of_day)}")
         return np.array(self.values(i, c), dtype=np.float64)
 
     def features_many(
@@ -221,6 +221,10 @@ class FeatureDefinition:
                 "live and batch features differ: "
                 f"batch only {sorted(batch - names)}, live only {sorted(names - batch)}"
             )
+
+
+def _iso(day: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
 
 
 def live_feature_names(fd: FeatureDefinition) -> list[str]:
