@@ -114,8 +114,8 @@ def test_fully_shuffled_replay_equals_batch(tmp_path):
 def test_50k_customers_replay_equals_batch(tmp_path):
     """50k customers, a 60-day window sliding over two as-of days (all history: the small
     variants above)."""
-    log = _synth(tmp_path, 50_000, 120, seed=11)
-    assert log["customer_id"].n_unique() >= 49_000
+    log = _synth(tmp_path, 53_000, 120, seed=11)
+    assert log["customer_id"].n_unique() >= 50_000
     as_ofs = [END - dt.timedelta(days=20), END]
     report = run_equality(tmp_path, log, as_ofs, 60, k=12)
     for as_of, n, bad, seg_bad in report:
