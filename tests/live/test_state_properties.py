@@ -87,11 +87,14 @@ def test_live_equals_batch_on_edge_case_logs(rows, window, as_of_extra, order_se
     r = Replay(fd)
     r.ingest(events_from_frame(arrived))
     assert r.duplicates == dups.height
-    # the same state whatever the order
+    # the same state, and the same bytes, whatever the order
     r2 = Replay(fd)
     r2.ingest(events_from_frame(ids.sort("ts")))
     assert {c: s.canonical() for c, s in r.states.items()} == {
         c: s.canonical() for c, s in r2.states.items()
+    }
+    assert {c: s.encode() for c, s in r.states.items()} == {
+        c: s.encode() for c, s in r2.states.items()
     }
     live = r.features_frame(as_of, horizon if window is None else None)
     if batch is None:

@@ -12,8 +12,9 @@ state's own containers, so encoding walks no Python loop per day; bodies over
      [purchase instants, ascending, as deltas from first_ts_us],
      [view instants, likewise]]
 
-Bytes depend on the order events arrived in (dict and list order); the content does not:
-:func:`canonical_state` is the order-free form used to compare states.
+The state is put in canonical order before it is encoded (sorted days, vocabularies,
+count keys, amounts and seconds), so equal states give equal bytes whatever the order their
+events arrived in; :func:`canonical_state` is the same content as a Python tuple.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def decode_state(blob: bytes) -> CustomerState:
         st.first_ts_us, st.last_ts_us = first, last
         st._set_vocab(chans, cats)
         st.days = days
+        st._max_day = next(reversed(days)) if days else None
         base = first or 0
         st.buys = _undeltas(buys, base)
         st.views = _undeltas(views, base)
