@@ -118,6 +118,7 @@ def test_50k_customers_replay_equals_batch(tmp_path):
     assert log["customer_id"].n_unique() >= 50_000
     as_ofs = [END - dt.timedelta(days=20), END]
     report = run_equality(tmp_path, log, as_ofs, 60, k=12)
+    print("as-of, customers compared, feature mismatches, segment mismatches:", report)
     for as_of, n, bad, seg_bad in report:
         assert n >= 40_000, (as_of, n)
         assert bad == {} and seg_bad == 0, (as_of, bad, seg_bad)
