@@ -159,8 +159,12 @@ def _migration(data: ReportInputs) -> dict[str, Any]:
         "share": _pct(moved / total_both if total_both else 0.0),
         "image": _img(fig),
         "flows": [
-            {"source": lab(int(f), ""), "target": lab(int(t), ""), "customers": f"{c:,}",
-             "share": _pct(c / prev_size[f])}
+            {
+                "source": lab(int(f), ""),
+                "target": lab(int(t), ""),
+                "customers": f"{c:,}",
+                "share": _pct(c / prev_size[f]),
+            }
             for c, f, t in flows[:10]
         ],  # fmt: skip
     }
@@ -170,9 +174,7 @@ def _notes(data: ReportInputs) -> list[str]:
     p = data.profiles
     notes = list(data.notes)
     if not p.has_money:
-        notes.append(
-            "This log carries no money amounts: revenue shares and spend are not shown."
-        )
+        notes.append("This log carries no money amounts: revenue shares and spend are not shown.")
     if p.lifecycle is not None:
         c = p.lifecycle.config
         notes.append(

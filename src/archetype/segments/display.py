@@ -102,13 +102,12 @@ def kind(unit: str) -> str:
 
 def _num(v: float) -> str:
     a = abs(v)
+    if a < 0.005:
+        return "0"
     if a >= 100:
         return f"{v:,.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    if a >= 1:
-        return f"{v:.2f}".rstrip("0").rstrip(".") if v != int(v) else f"{v:.0f}"
-    return f"{v:.2f}"
+    txt = f"{v:.1f}" if a >= 10 else f"{v:.2f}"
+    return txt.rstrip("0").rstrip(".") if a >= 1 else txt
 
 
 def money(v: float, currency: str = "") -> str:

@@ -38,7 +38,8 @@ def feature_line(profiles: SegmentProfiles, segment_id: int, feature: str) -> st
     who = profiles.defined_for.get(feature, "customers")
     if who != "customers" and profiles.n_defined is not None:
         n = int(profiles.n_defined[r, j])
-        tail += f"; over {n:,} {who}, {100 * n / max(int(profiles.sizes[r]), 1):.0f}% of the segment"
+        share = 100 * n / max(int(profiles.sizes[r]), 1)
+        tail += f"; over {n:,} {who}, {share:.0f}% of the segment"
     return f"{head} ({tail})"
 
 
@@ -57,15 +58,23 @@ def describe_segment(
     """What sets a segment apart: :func:`feature_line` for its top ``n`` contrasts.
 
     Only visible features (no sin/cos, no constants, no money on a log without money)
-    defined for enough of the segment; of two twin features only the first is shown.
+    defined for enough of the segment; of two twin features (:data:`TWINS`, or two with the
+    same segment and population means) only the first is shown.
     """
     out: list[str] = []
     shown: set[str] = set()
+    seen: list[tuple[float, float]] = []
+    r = profiles.row(segment_id)
     for f, _d in profiles.top_features(segment_id, len(profiles.feature_names), exclude=exclude):
         if TWINS.get(f) in shown or any(TWINS.get(s) == f for s in shown):
             continue
+        j = profiles.feature(f)
+        pair = (float(profiles.means[r, j]), float(profiles.pop_mean[j]))
+        if any(np.allclose(pair, q, rtol=1e-9, atol=1e-12) for q in seen):
+            continue  # the same numbers under another name (e.g. a transaction-only log)
         out.append(feature_line(profiles, segment_id, f))
         shown.add(f)
+        seen.append(pair)
         if len(out) == n:
             break
     return out

@@ -90,9 +90,7 @@ def customer_states(
     """State of every row of ``features``; ``None`` when a required column is missing."""
     if not all(c in features.columns for c in REQUIRED):
         return None
-    return features.select(state_expr(cfg, horizon_days, features.columns).alias(_STATE))[
-        _STATE
-    ]
+    return features.select(state_expr(cfg, horizon_days, features.columns).alias(_STATE))[_STATE]
 
 
 #: Groups of states a segment can be named after, with the states each covers.
@@ -227,8 +225,7 @@ def segment_state(stats: LifecycleStats, row: int) -> tuple[str | None, str]:
         )
     if share("non_buyer") >= m:
         return "non_buyer", (
-            f"{pct(share('non_buyer'))} never bought in the {stats.horizon_days:,} days of "
-            "the log"
+            f"{pct(share('non_buyer'))} never bought in the {stats.horizon_days:,} days of the log"
         )
     if share("one_time_lapsed") >= m:
         return "one_time_lapsed", (
@@ -237,8 +234,7 @@ def segment_state(stats: LifecycleStats, row: int) -> tuple[str | None, str]:
         )
     if share("one_time") >= m:
         return "one_time", (
-            f"{pct(share('one_time'))} bought on one day only "
-            f"(median {med('one_time')} days ago)"
+            f"{pct(share('one_time'))} bought on one day only (median {med('one_time')} days ago)"
         )
     if stats.share(row, "lapsed") >= m or share("lapsed") >= m:
         return "lapsed", (
