@@ -92,8 +92,8 @@ class NamingConfig(_Model):
     def _known_rules(self) -> NamingConfig:
         from archetype.segments.rules import rule_names
 
-        known = rule_names()
-        unknown = [r for r in self.rules if r not in known]
+        known = rule_names()  # plus "<X> shoppers" for a configured occasion window
+        unknown = [r for r in self.rules if r not in known and not r.endswith(" shoppers")]
         if unknown:
             raise ValueError(f"unknown rule(s) {unknown}; known: {', '.join(sorted(known))}")
         return self
@@ -118,7 +118,8 @@ class SegmentsConfig(_Model):
             got = err.get("input")
             got_s = "" if isinstance(got, Mapping) else f" (got {got!r})"
             key = f" {loc}:" if loc else ""
-            raise UserError(f"{where}{key} {err['msg']}{got_s}") from None
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            raise UserError(f"{where}{key} {msg}{got_s}") from None
 
 
 def as_config(config: SegmentsConfig | Mapping[str, Any] | None) -> SegmentsConfig:
