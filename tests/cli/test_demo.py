@@ -94,4 +94,4 @@ def test_demo_recovers_archetypes(tmp_path):
     assert info["ari"] >= 0.95
     # every segment's card carries its name's evidence
     html = (out / "report.html").read_text()
-    assert html.count("Why this name") == 9
+    assert html.count("<h4>Why this name</h4>") == 9

@@ -201,3 +201,18 @@ def test_lifecycle_threshold_is_configurable(majority):
     n0 = inputs.profiles.naming[0]
     assert (n0.state == "lapsed") == (majority == 0.5)
     assert np.isclose(inputs.profiles.lifecycle.share(0, "lapsed"), 2 / 3, atol=0.02)
+
+
+def test_two_segments_in_one_state_are_told_apart_by_what_differs():
+    # both lapsed one-time buyers; the smaller bought on a weekend, the larger on weekdays
+    weekday = [[416], [444], [472], [500]]  # Thursdays before the as-of (a Thursday)
+    groups = [Group(150, [[420], [450], [480]], weekend=True), Group(400, weekday)]
+    log, seg = make_log(groups, seed=10, first_day=600)
+    feats, seg, horizon = features(log, seg)
+    inputs, html = _report(feats, seg, horizon)
+    assert inputs.names[1] == "Lapsed one-time buyers"  # the larger keeps the plain name
+    assert inputs.names[0] == "Lapsed one-time buyers · higher share of purchases on weekends"
+    assert (
+        "in \u201cLapsed one-time buyers\u201d (segment 1" in inputs.profiles.naming[0].evidence[-1]
+    )
+    assert_evidence_on_cards(inputs, html)

@@ -16,9 +16,10 @@ customers) that support each part of it; the report prints them on the segment's
 
 Names are unique and deterministic: names in ``overrides`` (config) win; then ``sticky``
 names (previous model, same stable ids) are kept when the evidence still supports them;
-then candidates are given greedily, best score first (ties: lower segment id, then table
-order), each name once; a segment whose candidates are all taken gets its best one plus
-" · " and its strongest other contrast; any name still repeated gets `` #<segment_id>``.
+then candidates are given greedily, best score first (ties: the larger segment, then the
+lower segment id, then table order), each name once; a segment whose candidates are all
+taken gets its best one plus " · " and what sets it apart from the segment holding that
+name; any name still repeated gets `` #<segment_id>``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from archetype.segments.display import kind, label
+import numpy as np
+
+from archetype.segments.display import kind, label, value
 from archetype.segments.evidence import describe_segment, feature_line
 from archetype.segments.lifecycle import STATE_NAMES, segment_state
 from archetype.segments.profiles import SegmentProfiles
@@ -137,9 +140,41 @@ def _candidates(profiles: SegmentProfiles, sid: int) -> list[_Candidate]:
     return out
 
 
-def _qualified(profiles: SegmentProfiles, sid: int, cand: _Candidate) -> tuple[str, list[str]]:
-    """``cand``'s name plus " · " and the segment's strongest contrast not yet in it."""
+def _sibling_contrasts(profiles: SegmentProfiles, sid: int, other: int) -> list[tuple[str, float]]:
+    """Features by how far ``sid``'s mean is from ``other``'s (in population sd), largest
+    first: visible features defined for enough of both segments."""
+    a, b = profiles.row(sid), profiles.row(other)
+    share = profiles.config.naming.min_defined_share
+    out = []
+    for j, f in enumerate(profiles.feature_names):
+        if not profiles.visible(f) or min(profiles.defined_share(sid, f),
+                                          profiles.defined_share(other, f)) < share:  # fmt: skip
+            continue
+        d = (profiles.means[a, j] - profiles.means[b, j]) / profiles.pop_std[j]
+        if np.isfinite(d):
+            out.append((f, float(d)))
+    out.sort(key=lambda t: (-abs(t[1]), t[0]))
+    return out
+
+
+def _qualified(
+    profiles: SegmentProfiles, sid: int, cand: _Candidate, holder: SegmentName | None
+) -> tuple[str, list[str]]:
+    """``cand``'s name plus " · " and what sets the segment apart from ``holder``, the
+    segment that has the plain name (or, without one, from everyone)."""
     used = set(cand.firing.features) if cand.firing is not None else set()
+    if holder is not None:
+        for f, d in _sibling_contrasts(profiles, sid, holder.segment_id):
+            if f in used or abs(d) < MIN_CONTRAST:
+                continue
+            a, b = profiles.row(sid), profiles.row(holder.segment_id)
+            j, unit, cur = profiles.feature(f), profiles.unit(f), profiles.config.currency
+            line = (
+                f"{label(f)}: {value(profiles.means[a, j], unit, cur)} vs "
+                f"{value(profiles.means[b, j], unit, cur)} in \u201c{holder.name}\u201d "
+                f"(segment {holder.segment_id}; {d:+.1f} sd)"
+            )
+            return f"{cand.name} · {_contrast_words(profiles, f, d)}", cand.evidence + [line]
     for f, z in profiles.top_features(sid, len(profiles.feature_names)):
         if f in used or abs(z) < MIN_CONTRAST:
             continue
@@ -184,17 +219,20 @@ def explain_names(
             take(sid, hit, "sticky")
             used.add(nm)
 
+    size = {int(s): int(n) for s, n in zip(profiles.segment_ids, profiles.sizes, strict=True)}
     queue = sorted(
-        ((-c.score, sid, c.order, c) for sid in ids if sid not in out for c in cands[sid]),
-        key=lambda t: t[:3],
-    )
-    for _neg, sid, _order, c in queue:
+        ((-c.score, -size[sid], sid, c.order, c) for sid in ids if sid not in out
+         for c in cands[sid]),
+        key=lambda t: t[:4],
+    )  # fmt: skip
+    for _score, _size, sid, _order, c in queue:
         if sid not in out and c.name not in used:
             take(sid, c, "rules")
             used.add(c.name)
+    holders = {n.name: n for n in out.values()}
     for sid in ids:
         if sid not in out:
-            nm, ev = _qualified(profiles, sid, auto[sid])
+            nm, ev = _qualified(profiles, sid, auto[sid], holders.get(auto[sid].name))
             take(sid, auto[sid], "rules", name=nm, evidence=ev)
 
     seen: dict[str, int] = {}
