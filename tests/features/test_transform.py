@@ -27,7 +27,7 @@ def raw():
     return build_features(random_events(5000, 400, seed=3, days=180).lazy(), AS_OF)
 
 
-@pytest.mark.parametrize("scaling", ["std", "robust"])
+@pytest.mark.parametrize("scaling", ["max", "std", "robust"])
 def test_scaling_matches_numpy(raw, scaling):
     cfg = FeatureConfig(winsorize=(0.05, 0.95), scaling=scaling, max_correlation=None)
     t = FeatureTransform.fit(raw, cfg)
@@ -38,7 +38,7 @@ def test_scaling_matches_numpy(raw, scaling):
     lo, hi = np.quantile(x, [0.05, 0.95])
     xc = np.clip(x, lo, hi)
     q25, q75 = np.quantile(xc, [0.25, 0.75])
-    scale = xc.std() if scaling == "std" else q75 - q25
+    scale = {"max": max(q75 - q25, xc.std()), "std": xc.std(), "robust": q75 - q25}[scaling]
     expect = (xc - np.median(xc)) / scale
     np.testing.assert_allclose(emb[:, j], expect.astype(np.float32), rtol=1e-6)
     k = t.feature_names.index("weekend_share")  # a share: no log1p

@@ -177,3 +177,15 @@ def test_index_never_contradicts_the_standardized_difference(seed):
     cols = np.flatnonzero(np.isfinite(p.index).any(axis=0))
     assert np.all(p.pop_mean[cols] >= 0.2 * p.pop_std[cols])
     assert np.all(p.pop_mean[cols] > 0)
+
+
+def test_time_of_day_only_when_the_log_has_times():
+    hours = np.array([23.0, 22.5, 23.5, 14.0, 15.0, 13.0])
+    ang = 2 * np.pi * hours / 24
+    df = pl.DataFrame({"hour_sin": np.sin(ang), "hour_cos": np.cos(ang), "frequency": [1.0] * 6})
+    p = profile_segments(df, np.array([0, 0, 0, 1, 1, 1]))
+    assert p.hour[0] == pytest.approx(23.0, abs=0.05) and p.hour[1] == pytest.approx(14.0, abs=0.05)
+    assert not p.visible("hour_sin")  # shown in words, never as sin/cos
+    # dates without times: every event at midnight says nothing about the hour
+    midnight = df.with_columns(pl.lit(0.0).alias("hour_sin"), pl.lit(1.0).alias("hour_cos"))
+    assert profile_segments(midnight, np.array([0, 0, 0, 1, 1, 1])).hour is None

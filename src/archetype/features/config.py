@@ -39,7 +39,7 @@ _KEYS = {
     "scaling",
     "max_correlation",
 }
-SCALINGS = ("std", "robust")
+SCALINGS = ("max", "std", "robust")
 
 
 def month_day(value: str, where: str) -> int:
@@ -78,9 +78,10 @@ class FeatureConfig:
         Multiply a family's scaled columns by a weight (default 1 for every family).
     partition_rows : int
         Events per hash partition of customers; bounds memory on large logs.
-    scaling : {"std", "robust"}
-        Scale of each (winsorized) column: its standard deviation (default; every feature
-        gets the same spread) or its IQR (``robust``, the scaling of older transforms).
+    scaling : {"max", "std", "robust"}
+        Scale of each (winsorized) column: the larger of its IQR and standard deviation
+        (default), its standard deviation, or its IQR (``robust``, the scaling of older
+        transforms).
     max_correlation : float or None
         A feature whose |Pearson r| with an earlier kept feature reaches this is left out
         of the embedding as a duplicate (default 0.98; ``None`` keeps every feature).
@@ -95,7 +96,7 @@ class FeatureConfig:
     pca_components: int | None = None
     family_weights: dict[str, float] = field(default_factory=dict)
     partition_rows: int = 15_000_000
-    scaling: str = "std"
+    scaling: str = "max"
     max_correlation: float | None = 0.98
 
     def __post_init__(self) -> None:
@@ -124,7 +125,7 @@ class FeatureConfig:
         if self.partition_rows < 1000:
             raise UserError(f"[features] partition_rows={self.partition_rows} should be >= 1000")
         if self.scaling not in SCALINGS:
-            raise UserError(f"[features] scaling={self.scaling!r}; use {' or '.join(SCALINGS)}")
+            raise UserError(f"[features] scaling={self.scaling!r}; use {', '.join(SCALINGS)}")
         if self.max_correlation is not None and not 0.0 < self.max_correlation <= 1.0:
             raise UserError(f"[features] max_correlation={self.max_correlation} needs 0 < r <= 1")
         if self.window_days is not None and self.window_days < 1:

@@ -12,8 +12,11 @@ reason in ``dropped`` (so a re-applied transform makes the same choice):
 
 Per kept column, in order: ``log1p`` (count/money/duration features, when enabled) -> clip
 at fitted quantiles (winsorize) -> ``(x - center) / scale`` -> times the family weight;
-center = median; scale = standard deviation (``scaling = "std"``, default) or IQR
-(``"robust"``, falling back to the std when the IQR is 0), 1 when both are 0.  Optionally
+center = median; scale = the larger of the IQR and the standard deviation (``scaling =
+"max"``, default: neither a narrow middle — a share that is 0 for most customers — nor a
+narrow spread inflates a feature), the standard deviation (``"std"``) or the IQR
+(``"robust"``, falling back to the std when the IQR is 0; the scaling of older
+transforms); 1 when it is 0.  Optionally
 then ``(x - mean) @ components.T`` (PCA fitted by SVD).  Everything runs in float64 from
 parameters stored as exact JSON floats, and is cast to float32 at the end, so re-applying a
 loaded transform reproduces the embedding bit for bit.  Older ``transform.json`` files
@@ -243,15 +246,19 @@ def _winsor_bounds(
 
 
 def _center_scale(x: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
-    """Median and scale per column: std (``"std"``) or IQR then std (``"robust"``); 1 if 0."""
+    """Median and scale per column (1 where the scale is 0).
+
+    ``"max"``: the larger of the IQR and the standard deviation; ``"std"``: the standard
+    deviation; ``"robust"``: the IQR, or the standard deviation when the IQR is 0.
+    """
     center = np.median(x, axis=0)
     std = x.std(axis=0)
-    if scaling == "robust":
+    if scaling == "std":
+        scale = std
+    else:
         q75, q25 = np.quantile(x, [0.75, 0.25], axis=0)
         iqr = q75 - q25
-        scale = np.where(iqr > 0, iqr, std)
-    else:
-        scale = std
+        scale = np.maximum(iqr, std) if scaling == "max" else np.where(iqr > 0, iqr, std)
     return center, np.where(scale > 0, scale, 1.0)
 
 

@@ -91,8 +91,10 @@ def _cell_text(profiles: SegmentProfiles, row: int, feature: str) -> str:
     if not np.isfinite(d):
         return "–"
     if kind(profiles.unit(feature)) == "share":
-        return f"{100 * d:+.0f}pt"
+        return "0pt" if abs(100 * d) < 0.5 else f"{100 * d:+.0f}pt"
     a = abs(d)
+    if a < 0.005:
+        return "0"
     return f"{d:+.0f}" if a >= 10 else (f"{d:+.1f}" if a >= 1 else f"{d:+.2f}")
 
 

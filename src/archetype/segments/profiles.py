@@ -379,8 +379,10 @@ def profile_segments(
         life = lifecycle_stats(features, seg, ids, cfg.lifecycle, int(horizon_days))
 
     hour = res = pop_hour = None
-    if "hour_sin" in names and "hour_cos" in names:
-        js, jc = names.index("hour_sin"), names.index("hour_cos")
+    js = names.index("hour_sin") if "hour_sin" in names else -1
+    jc = names.index("hour_cos") if "hour_cos" in names else -1
+    # a log of dates without times (every event at midnight) says nothing about the hour
+    if js >= 0 and jc >= 0 and (pop_std[js] > 0 or pop_std[jc] > 0):
         pairs = [hour_from_circle(s, c) for s, c in zip(means[:, js], means[:, jc], strict=True)]
         hour = np.array([h for h, _ in pairs])
         res = np.array([r for _, r in pairs])
