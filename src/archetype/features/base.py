@@ -95,12 +95,51 @@ def sort_frame(events: pl.DataFrame) -> pl.DataFrame:
     return df.sort(key)
 
 
-def drop_duplicates(sorted_events: pl.DataFrame) -> pl.DataFrame:
-    """Remove exact duplicate rows from a frame sorted by :func:`sort_events`.
+FINGERPRINT = ("__fp1", "__fp2")  # archetype.events.canonical.FINGERPRINT
 
-    Duplicates share ``(customer_id, ts)``, so they sit in runs of equal keys; only rows
-    in such runs are compared on every column (the order of the rest is kept).
+
+def drop_duplicates(sorted_events: pl.DataFrame, rule: str = "exact") -> pl.DataFrame:
+    """Apply a duplicate rule to a frame sorted by :func:`sort_events` (stable sort).
+
+    ``rule`` (``CanonicalScan.dedupe``):
+
+    * ``"event_id"``: drop a row whose ``(customer_id, event_id)`` occurred earlier in the
+      sorted order, i.e. keep the first by time, then file order; rows without an event id
+      are all kept.
+    * ``"exact"``: drop rows identical to an earlier one: same ``customer_id``, ``ts`` and
+      source-row fingerprint (``__fp1``, ``__fp2``) when present, else same canonical
+      columns.
+    * ``"none"``: keep every row; add ``_ident`` (row identical to an earlier one, as for
+      ``"exact"``) so the builder can count them.
+
+    Identical rows share ``(customer_id, ts)``, so they sit in runs of equal keys; only rows
+    in such runs are compared (the order of the rest is kept).  The helper columns
+    (``event_id``, fingerprint) are dropped from the result.
     """
+    helpers = [c for c in ("event_id", *FINGERPRINT) if c in sorted_events.columns]
+    if rule == "event_id":
+        cid, eid = pl.col("customer_id"), pl.col("event_id")
+        first = pl.struct(cid, eid).is_first_distinct() | eid.is_null()
+        return sorted_events.filter(first).drop(helpers)
+    dup = _identical_rows(sorted_events)
+    if rule == "none":
+        if dup is None:
+            flag = pl.repeat(False, sorted_events.height, dtype=pl.Boolean, eager=True)
+        else:
+            flag = pl.int_range(sorted_events.height, dtype=dup.dtype, eager=True).is_in(
+                dup.implode()
+            )
+        return sorted_events.with_columns(flag.alias("_ident")).drop(helpers)
+    if rule != "exact":
+        raise ValueError(f"rule={rule!r} should be event_id, exact or none")
+    if dup is None:
+        return sorted_events.drop(helpers)
+    keep = ~pl.int_range(pl.len(), dtype=dup.dtype).is_in(dup.implode())
+    return sorted_events.filter(keep).drop(helpers)
+
+
+def _identical_rows(sorted_events: pl.DataFrame) -> pl.Series | None:
+    """Row positions identical to an earlier row (``None`` if there are none)."""
     cid, ts = pl.col("customer_id"), pl.col("ts")
     run = ((cid == cid.shift(1)) & (ts == ts.shift(1))) | (
         (cid == cid.shift(-1)) & (ts == ts.shift(-1))
@@ -108,13 +147,13 @@ def drop_duplicates(sorted_events: pl.DataFrame) -> pl.DataFrame:
     idx = "__row"
     cand = sorted_events.with_row_index(idx).filter(run.fill_null(False))
     if cand.height == 0:
-        return sorted_events
-    cols = [c for c in COLUMNS if c in sorted_events.columns]
+        return None
+    if all(c in sorted_events.columns for c in FINGERPRINT):
+        cols = ["customer_id", "ts", *FINGERPRINT]
+    else:
+        cols = [c for c in COLUMNS if c in sorted_events.columns]
     dup = cand.filter(~pl.struct(cols).is_first_distinct())[idx]
-    if dup.len() == 0:
-        return sorted_events
-    keep = ~pl.int_range(pl.len(), dtype=dup.dtype).is_in(dup.implode())
-    return sorted_events.filter(keep)
+    return dup if dup.len() else None
 
 
 def sequence_columns(sorted_events: pl.LazyFrame) -> pl.LazyFrame:
