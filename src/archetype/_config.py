@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from archetype.errors import UserError
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="ConfigModel")
 
 _EXPECTED = {
     "int_parsing": "an integer",
@@ -52,12 +52,25 @@ _BOUNDS = {
 
 
 class ConfigModel(BaseModel):
-    """Base of the config tables: unknown keys are errors, instances are immutable."""
+    """Base of the config tables: unknown keys are errors, instances are immutable.
+
+    Constructing one with a bad value (``FeatureConfig(max_channels=-1)``) raises the same
+    one-line :class:`UserError` as reading it from a file; ``TABLE`` names the table.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    TABLE: ClassVar[str] = ""
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            known = sorted(type(self).model_fields)
+            raise UserError(format_validation_error(e, self.TABLE, data, known)) from None
 
 
-def _expected(err: dict[str, Any]) -> str:
+def expected_phrase(err: dict[str, Any]) -> str:
+    """What a pydantic error dict says was expected ("an integer", "a value >= 1")."""
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind in _EXPECTED:
         return _EXPECTED[kind]
@@ -69,7 +82,7 @@ def _expected(err: dict[str, Any]) -> str:
     if kind == "too_short" or kind == "too_long":
         return f"{ctx.get('min_length', ctx.get('max_length'))} values"
     if kind == "missing":
-        return "a value here"
+        return "a value here (too few values)"
     msg = str(err.get("msg", "invalid"))
     return msg.removeprefix("Value error, ")
 
@@ -108,21 +121,33 @@ def format_validation_error(
     Errors of the members of a union at the same place are merged ("a string or a list").
     """
     errors = e.errors()
-    first = errors[0]
+    return describe_error(errors[0], table, data, known, errors)
+
+
+def describe_error(
+    first: dict[str, Any],
+    table: str,
+    data: Any,
+    known: list[str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> str:
+    """One line for one pydantic error dict ``first`` about ``data`` (the ``table`` body);
+    ``errors`` (all of them) lets union alternatives at the same place be merged."""
+    errors = errors or [first]
     where, key, value, found = _where(table, tuple(first["loc"]), data)
     head = f"[{where}]" if where else "config"
     if first["type"] == "extra_forbidden":
         tail = f"; known: {', '.join(known)}" if known else ""
         return f"{head} has unknown key {key!r}{tail}"
     if first["loc"] and first["loc"][-1] == "[key]":
-        return f"{head} key {value!r} is not allowed; expected {_expected(first)}"
+        return f"{head} key {value!r} is not allowed; expected {expected_phrase(first)}"
     if first["type"] == "value_error":  # a validator's own words
-        msg = _expected(first)
+        msg = expected_phrase(first)
         if key is None:
             return f"{head}: {msg}"
         return f"{head} {key} = {value!r}: {msg}"
     same = [err for err in errors if _where(table, tuple(err["loc"]), data)[:2] == (where, key)]
-    expected = " or ".join(dict.fromkeys(_expected(err) for err in same))
+    expected = " or ".join(dict.fromkeys(expected_phrase(err) for err in same))
     if key is None:
         return f"{head}: expected {expected}"
     if not found:
@@ -137,13 +162,12 @@ def validate_table(
     *,
     path: str | Path | None = None,
 ) -> M:
-    """``model.model_validate(data)``; a failure is one :class:`UserError` line.
-
-    ``table`` names the TOML table (``"events"``); ``path`` the file it came from.
-    """
+    """``model(**data)`` for a :class:`ConfigModel`; a failure is one :class:`UserError`
+    line naming ``path`` (the file), the table, the key and the expected type."""
     body = dict(data or {})
+    if table != getattr(model, "TABLE", table):
+        raise ValueError(f"{model.__name__} is the [{model.TABLE}] table, not [{table}]")
     try:
-        return model.model_validate(body)
-    except ValidationError as e:
-        known = sorted(model.model_fields)
-        raise UserError(format_validation_error(e, table, body, known), path=path) from None
+        return model(**body)
+    except UserError as e:
+        raise UserError(str(e), path=path) from None

@@ -3,9 +3,9 @@
 Reads canonical Parquet (``archetype synth`` layout: ``customer_id, ts, event_type, amount,
 quantity, discount, channel, category[, event_id]``), applies the same as-of/window cut and
 duplicate rule (``event_id``: first row per ``(customer_id, event_id)`` by time; ``exact``:
-distinct rows; ``none``: every row), and returns the same columns as ``build_features`` (same names, same order, same
-conventions for customers without purchases).  Used by ``benchmarks/bench_features.py`` and
-by the agreement test.
+distinct rows; ``none``: every row), and returns the same columns as ``build_features``
+(same names, same order, same conventions for customers without purchases).  Used by
+``benchmarks/bench_features.py`` and by the agreement test.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 :func:`plan_columns` looks only at the schema (and, for a text discount column, a sample
 of its values) and returns the expressions that produce the canonical columns plus helper
-columns for validation: ``__bad_<col>`` flags, ``__raw_<col>`` source text (to quote a bad
+columns for validation: ``__bad_<col>`` flags, ``__raw_<col>`` source values (to quote a bad
 value), ``__type_raw`` (unknown event types) and ``__fp1``/``__fp2`` (a 128-bit fingerprint
 of every source column, for the duplicate rules without an event id).
 
@@ -181,9 +181,9 @@ def plan_columns(
     exprs.append(ts_e.alias("ts"))
     helpers = [
         ts_e.is_null().alias(bad_col("ts")),
-        pl.col(ts).cast(pl.String).alias(raw_col("ts")),
+        pl.col(ts).alias(raw_col("ts")),
         id_bad.alias("__bad_customer_id"),
-        pl.col(cid).cast(pl.String).alias("__raw_customer_id"),
+        pl.col(cid).alias("__raw_customer_id"),
     ]
     sources = {"ts": ts, "customer_id": cid}
     policy = str(cfg.on_bad_value)
@@ -241,7 +241,7 @@ def plan_columns(
         )
         default = DEFAULTS[canon]
         exprs.append(value.fill_null(default).cast(DTYPES[canon]).alias(canon))
-        helpers += [bad.alias(bad_col(canon)), pl.col(user).cast(pl.String).alias(raw_col(canon))]
+        helpers += [bad.alias(bad_col(canon)), pl.col(user).alias(raw_col(canon))]
         if canon == "amount":
             cur = parse.currency_of(user, dtype)
             if cur is not None:
@@ -276,6 +276,11 @@ def plan_columns(
         currency=currency,
         warnings=warnings,
     )
+
+
+def as_text(value: object) -> str | None:
+    """A raw source value as quoted in an error (``None`` stays ``None``)."""
+    return None if value is None else str(value)
 
 
 def bad_value_error(
@@ -330,7 +335,7 @@ def count_exprs(plan: Plan) -> list[pl.Expr]:
         b = pl.col(bad_col(canon))
         out += [
             b.sum().alias(f"bad_{canon}"),
-            pl.col(raw_col(canon)).filter(b).first().alias(f"first_bad_{canon}"),
+            pl.col(raw_col(canon)).filter(b).first().cast(pl.String).alias(f"first_bad_{canon}"),
         ]
     if plan.currency:
         out.append(pl.col(CURRENCY).drop_nulls().unique().sort().implode().alias("currencies"))
@@ -402,7 +407,7 @@ def canonicalize_frame(
 
     def locate(canon: str) -> tuple[str, int | None, str | None]:
         first = out.filter(pl.col(bad_col(canon))).row(0, named=True)
-        return source, first["__row"], first[raw_col(canon)]
+        return source, first["__row"], as_text(first[raw_col(canon)])
 
     check_counts(plan, counts, source, locate)
     report = ValidationReport(

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from archetype._config import ConfigModel, validate_table
 from archetype.events.schema import CANONICAL_COLUMNS, EVENT_TYPES
@@ -75,16 +75,18 @@ class EventsConfig(ConfigModel):
         (leading zeros kept).
     """
 
+    TABLE: ClassVar[str] = "events"
+
     columns: dict[CanonicalColumn, str | list[str]] = Field(default_factory=dict)
     event_types: dict[str, EventType] = Field(default_factory=dict)
     timestamp_format: str | None = None
     timestamp_unit: TimestampUnit | None = None
     timezone: str = "UTC"
-    transaction_only: bool | None = None
+    transaction_only: StrictBool | None = None
     format: InputFormat = InputFormat.AUTO
     csv_separator: str | None = None
     on_bad_value: BadValuePolicy = BadValuePolicy.ERROR
-    decimal_comma: bool = False
+    decimal_comma: StrictBool = False
     dedupe: DedupeMode = DedupeMode.AUTO
     id_dtype: IdDtype = IdDtype.AUTO
 

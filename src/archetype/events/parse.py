@@ -206,7 +206,7 @@ def number(
 ) -> tuple[pl.Expr, pl.Expr]:
     """``(value, bad)`` of an ``amount`` / ``quantity`` / ``discount`` source column.
 
-    ``value`` is Float64 (Int32-valued for quantity), null where missing or bad.  A value
+    ``value`` is Float64 (Int32 for integer quantities), null where missing or bad.  A value
     is bad when it is present but not a finite number (``inf``, ``-inf`` and ``NaN`` alike),
     or, for quantity, not a whole number in the Int32 range.  Text may carry a currency
     symbol or ISO code (amount), a trailing ``%`` (discount: 20% = 0.2) and thousands
@@ -217,6 +217,13 @@ def number(
         raise UserError(
             f"has dtype {dtype}; expected numbers for {kind}", path=where, column=column
         )
+    if dtype.is_integer():  # always finite and whole: only the Int32 range can fail
+        if kind != "quantity":
+            return c.cast(pl.Float64), pl.lit(False)
+        if dtype in (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16):
+            return c.cast(pl.Int32), pl.lit(False)
+        fits = (c >= -(2**31) + 1) & (c <= 2**31 - 1)
+        return pl.when(fits).then(c).cast(pl.Int32), c.is_not_null() & ~fits
     if dtype == pl.String:
         x = _number_text(
             c, decimal_comma=decimal_comma, currency=kind == "amount", percent=kind == "discount"

@@ -214,7 +214,7 @@ class CanonicalScan:
             except Exception:  # noqa: BLE001 - locating is best effort; the count stands
                 continue
             if hit.height:
-                return f, int(hit["__row"][0]), hit[C.raw_col(canon)][0]
+                return f, int(hit["__row"][0]), C.as_text(hit[C.raw_col(canon)][0])
         return self.source.path, None, None
 
 

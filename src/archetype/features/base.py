@@ -117,11 +117,16 @@ def drop_duplicates(sorted_events: pl.DataFrame, rule: str = "exact") -> pl.Data
     (``event_id``, fingerprint) are dropped from the result.
     """
     helpers = [c for c in ("event_id", *FINGERPRINT) if c in sorted_events.columns]
+    dup = (
+        _repeated_event_ids(sorted_events)
+        if rule == "event_id"
+        else _identical_rows(sorted_events)
+    )
     if rule == "event_id":
-        cid, eid = pl.col("customer_id"), pl.col("event_id")
-        first = pl.struct(cid, eid).is_first_distinct() | eid.is_null()
-        return sorted_events.filter(first).drop(helpers)
-    dup = _identical_rows(sorted_events)
+        if dup is None:
+            return sorted_events.drop(helpers)
+        keep = ~pl.int_range(pl.len(), dtype=dup.dtype).is_in(dup.implode())
+        return sorted_events.filter(keep).drop(helpers)
     if rule == "none":
         if dup is None:
             flag = pl.repeat(False, sorted_events.height, dtype=pl.Boolean, eager=True)
@@ -136,6 +141,32 @@ def drop_duplicates(sorted_events: pl.DataFrame, rule: str = "exact") -> pl.Data
         return sorted_events.drop(helpers)
     keep = ~pl.int_range(pl.len(), dtype=dup.dtype).is_in(dup.implode())
     return sorted_events.filter(keep).drop(helpers)
+
+
+def _repeated_event_ids(sorted_events: pl.DataFrame) -> pl.Series | None:
+    """Row positions whose ``(customer_id, event_id)`` occurred earlier (``None``: none).
+
+    A 64-bit hash of ``(customer_id, event_id)`` is sorted (a radix sort, far cheaper than a
+    hash table of every row): equal neighbours are the only possible duplicates.  Rows with
+    those hashes are then compared on the ids themselves, in frame order, so a hash
+    collision never drops an event and the first row (by time, then file order) is kept.
+    """
+    if sorted_events.height == 0:
+        return None
+    key = sorted_events.select(pl.struct("customer_id", "event_id").hash(0x5EED)).to_series()
+    srt = key.sort()
+    repeated = srt.filter(srt == srt.shift(1))
+    if repeated.len() == 0:
+        return None
+    idx = "__row"
+    cand = (
+        sorted_events.select("customer_id", "event_id")
+        .with_row_index(idx)
+        .filter(key.is_in(repeated.unique().implode()))
+    )
+    first = pl.struct("customer_id", "event_id").is_first_distinct()
+    dup = cand.filter(~first & pl.col("event_id").is_not_null())[idx]
+    return dup if dup.len() else None
 
 
 def _identical_rows(sorted_events: pl.DataFrame) -> pl.Series | None:
