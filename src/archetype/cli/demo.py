@@ -181,7 +181,12 @@ def demo(
     days: Annotated[int, typer.Option(help="Days of events.", min=30, max=3660)] = 365,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Run the whole job on synthetic data: synth → features → fit → assign → report."""
+    """Run the whole job on synthetic data: synth → features → fit → assign → report.
+
+    Example:
+
+      archetype demo --out archetype-demo
+    """
     with progress_tracker(enabled=not quiet) as tracker:
         res = run_demo(out, customers=customers, seed=seed, days=days, tracker=tracker)
     table = Table(title="segments found vs planted archetypes")

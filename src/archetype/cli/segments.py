@@ -58,7 +58,12 @@ def sweep(
     = Path("sweep"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
-    """Choose k: inertia, silhouette, Davies–Bouldin, Calinski–Harabasz, seed stability."""
+    """Choose k: inertia, silhouette, Davies–Bouldin, Calinski–Harabasz, seed stability.
+
+    Example: every even k from 4 to 24, three seeds each
+
+      archetype sweep --features feats --k 4:24:2 --out sweep
+    """
     from archetype._atomic import atomic_file, write_json_atomic
     from archetype.features import load_feature_dir
     from archetype.report.plots import plot_sweep, to_png
@@ -111,7 +116,13 @@ def report(
     = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
-    """Write a self-contained HTML report a marketer can read (no network needed)."""
+    """Write a self-contained HTML report a marketer can read (no network needed).
+
+    Example:
+
+      archetype report --features feats --assignments assignments.parquet --model model \\
+        --out report.html
+    """
     from archetype.features import load_feature_dir
     from archetype.pipeline.model import SegmentModel
     from archetype.report.build import build_report, read_sweep, read_table, write_report
@@ -146,7 +157,12 @@ def profile(
     names: Annotated[Path | None, typer.Option("--names", help="TOML/JSON overrides.")] = None,
     top: Annotated[int, typer.Option(help="Features listed per segment.", min=1)] = 3,
 ) -> None:
-    """Print segment profiles: size, revenue share, name, what sets each apart."""
+    """Print segment profiles: size, revenue share, name, what sets each apart.
+
+    Example:
+
+      archetype profile --features feats --assignments assignments.parquet --top 5
+    """
     from archetype._atomic import atomic_file, write_json_atomic
     from archetype.features import load_feature_dir
     from archetype.report.build import build_report, read_table
