@@ -41,7 +41,13 @@ def _hive(root, df):
 
 def test_event_types():
     assert EVENT_TYPES == (
-        "view", "add_to_cart", "purchase", "email_open", "email_click", "ad_click", "referral",
+        "view",
+        "add_to_cart",
+        "purchase",
+        "email_open",
+        "email_click",
+        "ad_click",
+        "referral",
         "session_start",
     )
 
@@ -54,7 +60,14 @@ def test_as_of_includes_whole_day_and_ignores_later(tmp_path):
     assert df["ts"].max() == dt.datetime(2026, 3, 10, 23, 59)
     assert s.report.after_as_of == 1 and s.report.rows_used == 5
     assert set(df.columns) == {
-        "customer_id", "ts", "event_type", "amount", "quantity", "discount", "channel", "category",
+        "customer_id",
+        "ts",
+        "event_type",
+        "amount",
+        "quantity",
+        "discount",
+        "channel",
+        "category",
         "event_id",
     }
 
@@ -74,11 +87,13 @@ def test_file_glob_hive_and_csv_read_the_same(tmp_path):
     df.tail(3).write_parquet(tmp_path / "g" / "b.parquet")
     _hive(tmp_path / "hive", df)
     df.with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S")).write_csv(tmp_path / "e.csv")
-    srcs = [tmp_path / "one.parquet", str(tmp_path / "g" / "*.parquet"), tmp_path / "hive",
-            tmp_path / "e.csv"]
-    frames = [
-        read_events(p, as_of=AS_OF).lazy.collect().sort("customer_id", "ts") for p in srcs
+    srcs = [
+        tmp_path / "one.parquet",
+        str(tmp_path / "g" / "*.parquet"),
+        tmp_path / "hive",
+        tmp_path / "e.csv",
     ]
+    frames = [read_events(p, as_of=AS_OF).lazy.collect().sort("customer_id", "ts") for p in srcs]
     for f in frames[1:3]:
         assert f.equals(frames[0])
     # CSV ids are text unless the user says otherwise
