@@ -3,8 +3,9 @@
 :func:`plan_columns` looks only at the schema (and, for a text discount column, a sample
 of its values) and returns the expressions that produce the canonical columns plus helper
 columns for validation: ``__bad_<col>`` flags, ``__raw_<col>`` source values (to quote a bad
-value), ``__type_raw`` (unknown event types) and ``__fp1``/``__fp2`` (a 128-bit fingerprint
-of every source column, for the duplicate rules without an event id).
+value), ``__type_raw`` (unknown event types) and ``__fp`` (a 64-bit fingerprint of every
+source column, for the duplicate rules without an event id: rows count as identical when
+their canonical values and this fingerprint are equal).
 
 :func:`canonicalize_frame` applies a plan to an in-memory frame (the live service's
 per-request path); :func:`archetype.events.read_events` applies the same plan to a scan.
@@ -34,9 +35,9 @@ log = logging.getLogger(__name__)
 
 TYPE_RAW = "__type_raw"
 CURRENCY = "__currency"
-FINGERPRINT = ("__fp1", "__fp2")
+FINGERPRINT = ("__fp",)
 VALUE_COLUMNS = ("ts", "amount", "quantity", "discount")  # columns whose values can be bad
-_FP_SEEDS = (0x5EED_0001, 0x5EED_0002)
+_FP_SEEDS = (0x5EED_0001,)
 _EVENT_ID_SEP = "\x1f"
 
 

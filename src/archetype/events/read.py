@@ -347,9 +347,8 @@ def _deduplicated(cs: CanonicalScan) -> pl.LazyFrame:
         first = pl.struct(cid, eid).is_first_distinct() | eid.is_null()
         rows = rows.sort("customer_id", "ts", maintain_order=True).filter(first)
     elif cs.dedupe == "exact":
-        rows = rows.filter(
-            pl.struct(cid, pl.col("ts"), *map(pl.col, C.FINGERPRINT)).is_first_distinct()
-        )
+        cols = [*CANONICAL_COLUMNS, *C.FINGERPRINT]
+        rows = rows.filter(pl.struct(cols).is_first_distinct())
     return rows.select(CANONICAL_COLUMNS)
 
 

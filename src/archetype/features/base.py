@@ -95,7 +95,7 @@ def sort_frame(events: pl.DataFrame) -> pl.DataFrame:
     return df.sort(key)
 
 
-FINGERPRINT = ("__fp1", "__fp2")  # archetype.events.canonical.FINGERPRINT
+FINGERPRINT = ("__fp",)  # archetype.events.canonical.FINGERPRINT
 
 
 def drop_duplicates(sorted_events: pl.DataFrame, rule: str = "exact") -> pl.DataFrame:
@@ -106,9 +106,9 @@ def drop_duplicates(sorted_events: pl.DataFrame, rule: str = "exact") -> pl.Data
     * ``"event_id"``: drop a row whose ``(customer_id, event_id)`` occurred earlier in the
       sorted order, i.e. keep the first by time, then file order; rows without an event id
       are all kept.
-    * ``"exact"``: drop rows identical to an earlier one: same ``customer_id``, ``ts`` and
-      source-row fingerprint (``__fp1``, ``__fp2``) when present, else same canonical
-      columns.
+    * ``"exact"``: drop rows identical to an earlier one: same canonical columns and, when
+      present, the same 64-bit fingerprint of the whole source row (``__fp``), so rows that
+      differ only in an unmapped column are distinct.
     * ``"none"``: keep every row; add ``_ident`` (row identical to an earlier one, as for
       ``"exact"``) so the builder can count them.
 
@@ -179,10 +179,7 @@ def _identical_rows(sorted_events: pl.DataFrame) -> pl.Series | None:
     cand = sorted_events.with_row_index(idx).filter(run.fill_null(False))
     if cand.height == 0:
         return None
-    if all(c in sorted_events.columns for c in FINGERPRINT):
-        cols = ["customer_id", "ts", *FINGERPRINT]
-    else:
-        cols = [c for c in COLUMNS if c in sorted_events.columns]
+    cols = [c for c in (*COLUMNS, *FINGERPRINT) if c in sorted_events.columns]
     dup = cand.filter(~pl.struct(cols).is_first_distinct())[idx]
     return dup if dup.len() else None
 
