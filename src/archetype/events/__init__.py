@@ -7,8 +7,8 @@
 >>> frame, report = canonicalize_frame(df, config, source="request 42")  # doctest: +SKIP
 """
 
-from archetype.events.canonical import canonicalize_frame
 from archetype.events.config import EventsConfig
+from archetype.events.frame import canonicalize_frame
 from archetype.events.read import (
     CanonicalScan,
     EventsScan,

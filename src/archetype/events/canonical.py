@@ -7,22 +7,21 @@ value), ``__type_raw`` (unknown event types) and ``__fp`` (a 64-bit fingerprint 
 source column, for the duplicate rules without an event id: rows count as identical when
 their canonical values and this fingerprint are equal).
 
-:func:`canonicalize_frame` applies a plan to an in-memory frame (the live service's
-per-request path); :func:`archetype.events.read_events` applies the same plan to a scan.
+:func:`archetype.events.canonicalize_frame` applies a plan to an in-memory frame (the live
+service's per-request path); :func:`archetype.events.read_events` applies the same plan to a
+scan; :mod:`archetype.events.validate` turns what a plan flags into counts and errors.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
 
-from archetype.errors import DataError, UserError
+from archetype.errors import UserError
 from archetype.events import parse
 from archetype.events.config import EventsConfig
-from archetype.events.report import ValidationReport
 from archetype.events.schema import (
     CANONICAL_COLUMNS,
     DEFAULTS,
@@ -30,8 +29,6 @@ from archetype.events.schema import (
     EVENT_TYPE_LOOKALIKES,
     EVENT_TYPES,
 )
-
-log = logging.getLogger(__name__)
 
 TYPE_RAW = "__type_raw"
 CURRENCY = "__currency"
@@ -122,6 +119,23 @@ def _find(schema: pl.Schema, cfg: EventsConfig, canon: str, where: str) -> list[
             path=where,
         )
     return None
+
+
+def _is_flag_column(
+    column: str,
+    dtype: pl.DataType,
+    cfg: EventsConfig,
+    sample: Callable[[str], pl.Series] | None,
+    decided: bool | None,
+) -> bool:
+    """Whether a discount column holds flags / coupon codes rather than numbers."""
+    if decided is not None:
+        return decided
+    if dtype == pl.Boolean:
+        return True
+    if dtype != pl.String or sample is None:
+        return False
+    return parse.looks_like_flags(sample(column), decimal_comma=cfg.decimal_comma)
 
 
 def _dedupe_rule(cfg: EventsConfig, has_event_id: bool, where: str) -> str:
@@ -223,16 +237,7 @@ def plan_columns(
         user = found[0]
         dtype = schema[user]
         sources[canon] = user
-        if canon == "discount" and (
-            discount_as_flag
-            if discount_as_flag is not None
-            else dtype == pl.Boolean
-            or (
-                dtype == pl.String
-                and sample is not None
-                and parse.looks_like_flags(sample(user), decimal_comma=cfg.decimal_comma)
-            )
-        ):
+        if canon == "discount" and _is_flag_column(user, dtype, cfg, sample, discount_as_flag):
             flag = True
             exprs.append(parse.discount_flag(user, dtype).alias(canon))
             helpers += _no_bad_values(canon)
@@ -277,176 +282,3 @@ def plan_columns(
         currency=currency,
         warnings=warnings,
     )
-
-
-def as_text(value: object) -> str | None:
-    """A raw source value as quoted in an error (``None`` stays ``None``)."""
-    return None if value is None else str(value)
-
-
-def bad_value_error(
-    canon: str, count: int, value: str | None, where: str, column: str, row: int | None
-) -> DataError:
-    """The one-line error for ``count`` bad values of ``canon`` (first at ``row``)."""
-    at = "" if row is None else f" at row {row:,}"
-    if canon == "ts":
-        what = "unparseable timestamps"
-        fix = "set --timestamp-format (strftime) or --timestamp-unit s|ms|us|ns"
-    elif canon == "customer_id":
-        what = "customer ids that are not integers"
-        fix = "use --id-dtype str ([events] id_dtype)"
-    else:
-        fix = "use --decimal-comma for 1.234,56-style numbers" if canon != "quantity" else ""
-        what = f"{canon} values that are not finite numbers"
-        if canon == "quantity":
-            what = "quantities that are not whole numbers"
-    if canon != "customer_id":
-        fix = f"{fix + ', or ' if fix else ''}pass --on-bad-value drop-row|null to skip them"
-    return DataError(
-        f"{count:,} {what}, first bad value {value!r}{at}; {fix}", path=where, column=column
-    )
-
-
-def warn_bad_values(report: ValidationReport, policy: str) -> None:
-    """The warning for bad values that were skipped (``drop-row`` / ``null``)."""
-    if report.bad_values and policy != "error":
-        counts = ", ".join(f"{k}: {v:,}" for k, v in report.bad_values.items())
-        report.warn(
-            f"{sum(report.bad_values.values()):,} values did not parse ({counts}); "
-            f"{report.bad_rows_dropped:,} rows dropped, {report.values_nulled:,} values read "
-            f"as missing (--on-bad-value {policy})"
-        )
-
-
-def unknown_values(rows: pl.LazyFrame, n: int = 5) -> pl.LazyFrame:
-    """The ``n`` most frequent raw event types of ``rows`` (unknown-type rows)."""
-    return (
-        rows.group_by(TYPE_RAW)
-        .len()
-        .sort(["len", TYPE_RAW], descending=[True, False])
-        .head(n)
-        .select(pl.col(TYPE_RAW).cast(pl.String))
-    )
-
-
-def count_exprs(plan: Plan) -> list[pl.Expr]:
-    """Validation counts that do not depend on the as-of day (see ``read.count_exprs``)."""
-    out = [pl.len().alias("rows")]
-    for canon in (*VALUE_COLUMNS, "customer_id"):
-        b = pl.col(bad_col(canon))
-        out += [
-            b.sum().alias(f"bad_{canon}"),
-            pl.col(raw_col(canon)).filter(b).first().cast(pl.String).alias(f"first_bad_{canon}"),
-        ]
-    if plan.currency:
-        out.append(pl.col(CURRENCY).drop_nulls().unique().sort().implode().alias("currencies"))
-    else:
-        out.append(pl.lit([], dtype=pl.List(pl.String)).alias("currencies"))
-    return out
-
-
-def check_counts(
-    plan: Plan,
-    counts: dict,
-    where: str,
-    locate: Callable[[str], tuple[str, int | None, str | None]] | None = None,
-) -> None:
-    """Raise the one-line error for fatal bad values in merged ``counts``.
-
-    ``locate(canon)`` -> ``(file, row, raw value)`` of the first bad value (1-based row).
-    """
-    fatal = ["customer_id"]
-    fatal += list(VALUE_COLUMNS) if plan.policy == "error" else []
-    for canon in fatal:
-        n = counts.get(f"bad_{canon}", 0)
-        if not n:
-            continue
-        column = plan.sources.get(canon, canon)
-        file, row, value = where, None, counts.get(f"first_bad_{canon}")
-        if locate is not None:
-            file, row, value = locate(canon)
-        raise bad_value_error(canon, n, value, file, column, row)
-    cur = sorted(set(counts.get("currencies") or []))
-    if len(cur) > 1:
-        raise DataError(
-            f"amounts in several currencies ({', '.join(cur)}); convert them to one currency first",
-            path=where,
-            column=plan.sources.get("amount"),
-        )
-
-
-def canonicalize_frame(
-    df: pl.DataFrame, config: EventsConfig | None = None, *, source: str = "<frame>"
-) -> tuple[pl.DataFrame, ValidationReport]:
-    """Map, parse and validate an in-memory frame of events like the batch reader does.
-
-    The same column / event-type maps, timestamp and zone rule, number parsing and
-    bad-value policy as :func:`archetype.events.read_events`.  No as-of cut and no
-    duplicate removal (the caller's: the batch builder per customer, the live service by
-    event id across requests).
-
-    Returns
-    -------
-    (pl.DataFrame, ValidationReport)
-        The usable rows in input order, canonical columns (``customer_id``, ``ts``,
-        ``event_type``, ``amount``, ``quantity``, ``discount``, ``channel``, ``category``,
-        ``event_id``), String dtypes; and the counts (rows without an id or with an unknown
-        type are dropped and counted; ``after_as_of``/``before_window`` are 0).
-
-    Raises
-    ------
-    UserError
-        A missing column, or a bad value (under ``on_bad_value = "error"``), naming
-        ``source``, the column, the count, the first bad value and its row (1-based).
-    """
-    cfg = config or EventsConfig()
-    plan = plan_columns(
-        df.schema, cfg, where=source, sample=lambda c: df.get_column(c).head(10_000)
-    )
-    out = df.lazy().select(plan.exprs).with_row_index("__row", offset=1).collect()
-    counts = out.select(count_exprs(plan)).row(0, named=True)
-
-    def locate(canon: str) -> tuple[str, int | None, str | None]:
-        first = out.filter(pl.col(bad_col(canon))).row(0, named=True)
-        return source, first["__row"], as_text(first[raw_col(canon)])
-
-    check_counts(plan, counts, source, locate)
-    report = ValidationReport(
-        rows_scanned=df.height,
-        transaction_only=plan.transaction_only,
-        discount_as_flag=plan.discount_as_flag,
-        timezone=cfg.timezone,
-        dedupe=plan.dedupe,
-    )
-    for w in plan.warnings:
-        report.warn(w)
-    report.bad_values = {c: counts[f"bad_{c}"] for c in VALUE_COLUMNS if counts[f"bad_{c}"]}
-    dropped = plan.dropped()
-    keep = ~dropped & pl.col("customer_id").is_not_null() & pl.col("event_type").is_not_null()
-    stats = out.select(
-        dropped.sum().alias("dropped"),
-        (~dropped & pl.col("customer_id").is_null()).sum().alias("null_ids"),
-        (~dropped & pl.col("customer_id").is_not_null() & pl.col("event_type").is_null())
-        .sum()
-        .alias("unknown"),
-    ).row(0, named=True)
-    if plan.policy == "null":
-        report.values_nulled = sum(counts[f"bad_{c}"] for c in VALUE_COLUMNS if c != "ts")
-    report.bad_rows_dropped = stats["dropped"]
-    report.null_customer_ids = stats["null_ids"]
-    report.unknown_event_types = stats["unknown"]
-    warn_bad_values(report, plan.policy)
-    if report.unknown_event_types:
-        unknown = out.filter(
-            ~dropped & pl.col("event_type").is_null() & pl.col(TYPE_RAW).is_not_null()
-        )
-        report.unknown_event_values = unknown_values(unknown.lazy()).collect()[TYPE_RAW].to_list()
-    used = out.filter(keep).select(CANONICAL_COLUMNS)
-    report.rows_used = used.height
-    report.returns = used.filter(
-        (pl.col("event_type") == "purchase") & (pl.col("amount") < 0)
-    ).height
-    if used.height:
-        report.first_day = used["ts"].min().date().isoformat()
-        report.last_day = used["ts"].max().date().isoformat()
-    return used, report

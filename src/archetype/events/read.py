@@ -18,6 +18,7 @@ import polars as pl
 
 from archetype.errors import DataError, UserError
 from archetype.events import canonical as C
+from archetype.events import validate as V
 from archetype.events.config import EventsConfig
 from archetype.events.readers import Source, resolve, schema_of, unreadable
 from archetype.events.report import ValidationReport
@@ -127,19 +128,19 @@ class CanonicalScan:
 
     def count_exprs(self) -> list[pl.Expr]:
         """One-row aggregation of the validation counts (see :func:`merge_counts`)."""
-        return C.count_exprs(self.plan) + _window_counts(self.plan, self.end_ts, self.start_ts)
+        return V.count_exprs(self.plan) + _window_counts(self.plan, self.end_ts, self.start_ts)
 
     def has_errors(self, counts: dict) -> bool:
         """Whether :meth:`report` will raise for bad values in ``counts``."""
         try:
-            C.check_counts(self.plan, counts, self.source.path)
+            V.check_counts(self.plan, counts, self.source.path)
         except UserError:
             return True
         return False
 
     def report(self, counts: dict) -> ValidationReport:
         """Validate merged counts: raise on fatal bad values or nothing left; else the report."""
-        C.check_counts(self.plan, counts, self.source.path, self._locate)
+        V.check_counts(self.plan, counts, self.source.path, self._locate)
         report = ValidationReport(
             rows_scanned=counts["rows"],
             after_as_of=counts["after"],
@@ -160,7 +161,7 @@ class CanonicalScan:
         )
         for w in self.plan.warnings:
             report.warn(w)
-        C.warn_bad_values(report, self.plan.policy)
+        V.warn_bad_values(report, self.plan.policy)
         if report.unknown_event_types:
             report.unknown_event_values = _unknown_values(self.lazy, self.source)
         if report.rows_used == 0:
@@ -214,7 +215,7 @@ class CanonicalScan:
             except Exception:  # noqa: BLE001 - locating is best effort; the count stands
                 continue
             if hit.height:
-                return f, int(hit["__row"][0]), C.as_text(hit[C.raw_col(canon)][0])
+                return f, int(hit["__row"][0]), V.as_text(hit[C.raw_col(canon)][0])
         return self.source.path, None, None
 
 
@@ -414,4 +415,4 @@ def _window_counts(
 
 def _unknown_values(canon: pl.LazyFrame, source: Source) -> list[str]:
     rows = canon.filter(pl.col("event_type").is_null() & pl.col(C.TYPE_RAW).is_not_null())
-    return [str(v) for v in _collect(C.unknown_values(rows), source)[C.TYPE_RAW].to_list()]
+    return [str(v) for v in _collect(V.unknown_values(rows), source)[C.TYPE_RAW].to_list()]
