@@ -160,3 +160,29 @@ def test_help_shows_toml_tables_rich_does_not_swallow_them(command):
     for text in ("[events.columns]", "customer_id = ", "[events]", "event_type"):
         assert text in r.output, (command, text)
     assert "TOML with , ," not in r.output
+
+
+def test_events_flags_shape_an_events_table():
+    from archetype.cli._events_options import events_flags
+    from archetype.events import EventsConfig
+    from archetype.vocab import BadValuePolicy, DedupeMode
+
+    flags = events_flags(
+        column=["customer_id=user", "event_id=order_id,line_no"],
+        event_type=["buy=purchase"],
+        on_bad_value=BadValuePolicy.DROP_ROW,
+        dedupe=DedupeMode.EXACT,
+        decimal_comma=False,
+    )
+    assert flags == {
+        "columns": {"customer_id": "user", "event_id": ["order_id", "line_no"]},
+        "event_types": {"buy": "purchase"},
+        "on_bad_value": "drop-row",
+        "dedupe": "exact",
+        "decimal_comma": False,
+    }
+    cfg = EventsConfig(timezone="Asia/Tokyo").merged(
+        flags.pop("columns"), flags.pop("event_types"), **flags
+    )
+    assert cfg.timezone == "Asia/Tokyo" and cfg.columns["event_id"] == ["order_id", "line_no"]
+    assert events_flags() == {}
