@@ -193,3 +193,17 @@ def test_canonicalize_frame_matches_the_batch_reader(tmp_path):
         r"first bad value '12,5' at row 1",
     ):
         canonicalize_frame(bad, cfg, source="POST /events #1")
+
+
+def test_parquet_files_with_different_id_types_are_named(tmp_path):
+    d = tmp_path / "mix"
+    d.mkdir()
+    t = [dt.datetime(2026, 3, 1)] * 2
+    pl.DataFrame({"customer_id": [1, 2], "ts": t}).write_parquet(d / "a.parquet")
+    pl.DataFrame({"customer_id": ["x", "2"], "ts": t}).write_parquet(d / "b.parquet")
+    with pytest.raises(
+        DataError,
+        match=r"b\.parquet: column 'customer_id': is String here but "
+        r"Int64 in a\.parquet",
+    ):
+        read_events(d, as_of=AS_OF)

@@ -169,8 +169,34 @@ def unreadable(source: Source, err: Exception) -> DataError:
         if e is not None:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             return DataError(f"unreadable or corrupt {source.format} file ({first})", path=f)
+    mismatch = _schema_mismatch(source)
+    if mismatch is not None:
+        return mismatch
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return DataError(f"cannot read input ({first})", path=source.path)
+
+
+def _schema_mismatch(source: Source) -> DataError | None:
+    """The first file whose column types differ from the first file's (files read together
+    must agree), named with the column and both types."""
+    if len(source.files) < 2:
+        return None
+    try:
+        ref = source.scan_file(source.files[0]).collect_schema()
+        for f in source.files[1:]:
+            schema = source.scan_file(f).collect_schema()
+            for name, dtype in schema.items():
+                if name in ref and ref[name] != dtype:
+                    return DataError(
+                        f"is {dtype} here but {ref[name]} in {Path(source.files[0]).name}; "
+                        "files read together need the same column types (rewrite one, or "
+                        "read them separately)",
+                        path=f,
+                        column=name,
+                    )
+    except Exception:  # noqa: BLE001 - best effort: the caller's message stands
+        return None
+    return None
 
 
 def schema_of(source: Source) -> pl.Schema:

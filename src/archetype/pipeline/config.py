@@ -196,9 +196,10 @@ class RunConfig:
         for req in ("events", "out", "k"):
             if values.get(req) in (None, ""):
                 raise UserError(f"missing setting {req!r}{where}: pass --{req.replace('_', '-')}")
-        events_table = _merge_events(passthrough.get("events", {}), events or {})
+        file_events = passthrough.get("events", {})
+        events_table = _merge_events(file_events, events or {})
         features_table = passthrough.get("features", {})
-        _validate_passthrough(events_table, features_table, source)
+        _validate_passthrough(file_events, events_table, features_table, source)
         try:
             return cls(
                 **values,
@@ -256,10 +257,15 @@ def _merge_events(table: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def _validate_passthrough(events: dict, features: dict, source: str | None) -> None:
-    """Check [events] and [features] now, so a bad key fails before any work."""
+def _validate_passthrough(
+    file_events: dict, events: dict, features: dict, source: str | None
+) -> None:
+    """Check [events] and [features] now, so a bad key fails before any work: the file's
+    tables name the file; a bad event-reading flag names no file."""
     from archetype.events.config import EventsConfig
     from archetype.features.config import FeatureConfig
 
-    EventsConfig.from_dict(events, path=source)
+    EventsConfig.from_dict(file_events, path=source)
     FeatureConfig.from_dict(features, path=source)
+    if events != file_events:
+        EventsConfig.from_dict(events)
