@@ -47,3 +47,57 @@ def choices(enum: type[StrEnum]) -> str:
     """``"a, b or c"``: the values of ``enum`` for an error message."""
     vals = [m.value for m in enum]
     return vals[0] if len(vals) == 1 else f"{', '.join(vals[:-1])} or {vals[-1]}"
+
+
+class InputFormat(StrEnum):
+    """Event log file format (``auto`` decides from the file extensions)."""
+
+    AUTO = "auto"
+    PARQUET = "parquet"
+    CSV = "csv"
+
+
+class TimestampUnit(StrEnum):
+    """Unit of integer (or numeric-text) epoch timestamps: seconds since 1970-01-01 UTC, ..."""
+
+    S = "s"
+    MS = "ms"
+    US = "us"
+    NS = "ns"
+
+
+class BadValuePolicy(StrEnum):
+    """What a value that does not parse (timestamp, amount, quantity, discount) does.
+
+    ``error`` (default): exit 2 naming the file, column, count, first bad value and row.
+    ``drop-row``: the row is dropped and counted.  ``null``: the value is treated as
+    missing (amount 0, quantity 1, discount 0) and counted; a row whose timestamp does not
+    parse is dropped (an event needs a time).
+    """
+
+    ERROR = "error"
+    DROP_ROW = "drop-row"
+    NULL = "null"
+
+
+class DedupeMode(StrEnum):
+    """Which rows of an event log count as one event.
+
+    ``auto``: de-duplicate on the event id when the log has one, else keep every row (and
+    warn with the count of rows identical in every column).  ``event-id``: require an event
+    id and de-duplicate on ``(customer_id, event_id)``.  ``exact``: drop rows identical to
+    an earlier row in every column of the source.  ``none``: keep every row.
+    """
+
+    AUTO = "auto"
+    EVENT_ID = "event-id"
+    EXACT = "exact"
+    NONE = "none"
+
+
+class IdDtype(StrEnum):
+    """Customer id type: ``auto`` keeps Parquet integers integer and reads CSV ids as text."""
+
+    AUTO = "auto"
+    STR = "str"
+    INT = "int"

@@ -151,4 +151,5 @@ def test_missing_path_and_bad_flags(tmp_path):
         tmp_path / "ok.parquet"
     )
     _bad(tmp_path, tmp_path / "ok.parquet", "--column", "--column", "customer_id")
-    _bad(tmp_path, tmp_path / "ok.parquet", "not an event type", "--event-type", "a=b")
+    _bad(tmp_path, tmp_path / "ok.parquet", "a = 'b': expected one of 'view'",
+         "--event-type", "a=b")

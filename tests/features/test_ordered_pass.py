@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from archetype.events import EventsConfig
 from archetype.features import FeatureConfig, build_features, compute_features
 from archetype.features.base import (
     COLUMNS,
@@ -25,6 +26,7 @@ from archetype.features.base import (
 from archetype.features.testing import random_events
 
 AS_OF = dt.date(2026, 6, 30)
+EXACT = EventsConfig(dedupe="exact")  # these tests exercise the run-based exact dedup
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,7 @@ def _reference(log: pl.DataFrame) -> dict:
 
 def test_ties_and_scattered_duplicates_match_reference(tmp_path, coarse_log):
     coarse_log.write_parquet(tmp_path / "ev.parquet")
-    df, facts = compute_features(tmp_path / "ev.parquet", AS_OF)
+    df, facts = compute_features(tmp_path / "ev.parquet", AS_OF, events_config=EXACT)
     ref = _reference(coarse_log)
     n_unique = coarse_log.unique().height
     assert facts["report"]["duplicate_events"] == coarse_log.height - n_unique > 0
@@ -89,16 +91,17 @@ def test_ties_and_scattered_duplicates_match_reference(tmp_path, coarse_log):
 
 def test_in_memory_path_equals_lazy_path(tmp_path, coarse_log):
     coarse_log.write_parquet(tmp_path / "ev.parquet")
-    fast, facts = compute_features(tmp_path / "ev.parquet", AS_OF)
+    fast, facts = compute_features(tmp_path / "ev.parquet", AS_OF, events_config=EXACT)
     lazy = build_features(coarse_log.unique().lazy(), AS_OF, channels=facts["channels"])
     assert_frame_equal(fast, lazy, rel_tol=1e-12, abs_tol=1e-12)
 
 
 def test_partitions_with_duplicates_equal_one_pass(tmp_path, coarse_log):
     coarse_log.write_parquet(tmp_path / "ev.parquet")
-    one, f1 = compute_features(tmp_path / "ev.parquet", AS_OF)
+    one, f1 = compute_features(tmp_path / "ev.parquet", AS_OF, events_config=EXACT)
     many, f4 = compute_features(
-        tmp_path / "ev.parquet", AS_OF, config=FeatureConfig(partition_rows=1500)
+        tmp_path / "ev.parquet", AS_OF, config=FeatureConfig(partition_rows=1500),
+        events_config=EXACT,
     )
     assert f4["partitions"] == 4
     assert f4["channels"] == f1["channels"]
@@ -196,7 +199,7 @@ def test_fused_counts_equal_read_events(tmp_path, coarse_log, partition_rows):
         .alias("customer_id"),
     )
     log.write_parquet(tmp_path / "ev.parquet")
-    for ev_cfg in (EventsConfig(), EventsConfig(event_types={"wishlist": "view"})):
+    for ev_cfg in (EXACT, EventsConfig(dedupe="exact", event_types={"wishlist": "view"})):
         _, facts = compute_features(
             tmp_path / "ev.parquet",
             AS_OF,
@@ -207,8 +210,9 @@ def test_fused_counts_equal_read_events(tmp_path, coarse_log, partition_rows):
         ref = read_events(tmp_path / "ev.parquet", ev_cfg, as_of=AS_OF, window_days=120).report
         got = dict(facts["report"])
         assert got.pop("duplicate_events") > 0
+        assert got.pop("identical_rows") is None  # dropped (exact), not counted as kept
         want = ref.to_dict()
-        want.pop("duplicate_events")
+        want.pop("duplicate_events"), want.pop("identical_rows")
         assert got == want
         assert want["null_customer_ids"] > 0 and want["before_window"] > 0
         if ev_cfg.event_types:

@@ -25,6 +25,7 @@ EXPECTED_SCHEMA = {
     "discount": pl.Float64,
     "channel": pl.String,
     "category": pl.String,
+    "event_id": pl.String,
 }
 EVENT_TYPES = {
     "view", "add_to_cart", "purchase", "email_open", "email_click", "ad_click", "referral",
@@ -45,6 +46,7 @@ def test_schema_and_values(small_log, small_events):
     ev = small_events
     assert set(ev["event_type"].unique()) == EVENT_TYPES
     assert ev["customer_id"].null_count() == 0 and ev["ts"].null_count() == 0
+    assert ev["event_id"].null_count() == 0 and ev["event_id"].n_unique() == ev.height
     buy = ev.filter(pl.col("event_type") == "purchase")
     assert buy["amount"].null_count() == 0 and (buy["amount"] != 0).all()
     assert buy["quantity"].min() >= 1

@@ -1,10 +1,11 @@
 """The peer: the same raw features as :mod:`archetype.features`, in DuckDB SQL.
 
 Reads canonical Parquet (``archetype synth`` layout: ``customer_id, ts, event_type, amount,
-quantity, discount, channel, category``), applies the same as-of/window cut and duplicate
-removal, and returns the same columns as ``build_features`` (same names, same order, same
-conventions for customers without purchases).  Used by ``benchmarks/bench_features.py`` and
-by the agreement test.
+quantity, discount, channel, category[, event_id]``), applies the same as-of/window cut and
+duplicate rule (``event_id``: first row per ``(customer_id, event_id)`` by time; ``exact``:
+distinct rows; ``none``: every row), and returns the same columns as ``build_features``
+(same names, same order, same conventions for customers without purchases).  Used by
+``benchmarks/bench_features.py`` and by the agreement test.
 """
 
 from __future__ import annotations
@@ -27,7 +28,25 @@ def _q(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def features_sql(source: str, ctx: FeatureContext, *, start: dt.date | None) -> str:
+_CANON = "customer_id, ts, event_type, amount, quantity, discount, channel, category"
+
+
+def _events_sql(source: str, cut: str, types: str, dedupe: str) -> str:
+    """The used rows of ``source`` after the duplicate rule (see module doc)."""
+    where = f"WHERE {cut} AND customer_id IS NOT NULL AND event_type IN ({types})"
+    if dedupe == "event_id":
+        return (
+            f"SELECT {_CANON} FROM {source} {where} QUALIFY event_id IS NULL OR "
+            "row_number() OVER (PARTITION BY customer_id, event_id ORDER BY ts) = 1"
+        )
+    if dedupe == "exact":
+        return f"SELECT DISTINCT {_CANON} FROM {source} {where}"
+    return f"SELECT {_CANON} FROM {source} {where}"
+
+
+def features_sql(
+    source: str, ctx: FeatureContext, *, start: dt.date | None, dedupe: str = "exact"
+) -> str:
     """The SQL text computing every raw feature from ``source`` (a DuckDB table expression)."""
     a = ctx.as_of_day
     end = (ctx.as_of + dt.timedelta(days=1)).isoformat()
@@ -96,9 +115,7 @@ def features_sql(source: str, ctx: FeatureContext, *, start: dt.date | None) -> 
     cols = ",\n  ".join(f"({sel[n]})::DOUBLE AS {n}" for n in names)
     return f"""
 WITH ev AS (
-  SELECT DISTINCT customer_id, ts, event_type, amount, quantity, discount, channel, category
-  FROM {source}
-  WHERE {cut} AND customer_id IS NOT NULL AND event_type IN ({types})
+  {_events_sql(source, cut, types, dedupe)}
 ), p AS (
   SELECT *, (CAST(ts AS DATE) - DATE '1970-01-01')::INTEGER AS d,
          (event_type = 'purchase' AND amount >= 0) AS is_p,
@@ -184,11 +201,14 @@ def duckdb_features(
     horizon_days: int | None = None,
     threads: int | None = None,
     memory_limit: str | None = None,
+    dedupe: str = "auto",
 ) -> pl.DataFrame:
     """Compute the raw features with DuckDB; returns the same frame as ``build_features``.
 
     ``path`` is a Parquet file, glob, or hive folder (``**/*.parquet`` is read under it).
     ``horizon_days`` defaults to ``window_days`` or the span from the first kept event.
+    ``dedupe`` is the reader's rule: ``auto`` = ``event_id`` when the files have an
+    ``event_id`` column, else ``none``; or ``event_id``, ``exact``, ``none``.
     """
     import duckdb
 
@@ -213,7 +233,10 @@ def duckdb_features(
                     f"SELECT min(ts) FROM {source} WHERE ts < TIMESTAMP '{end}'"
                 ).fetchall()[0][0]
                 horizon_days = day_number(as_of) - day_number(first.date()) + 1
+        if dedupe == "auto":
+            cols = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            dedupe = "event_id" if "event_id" in cols else "none"
         ctx = FeatureContext.make(as_of, horizon_days, cfg, channels)
-        return con.sql(features_sql(source, ctx, start=start)).pl()
+        return con.sql(features_sql(source, ctx, start=start, dedupe=dedupe)).pl()
     finally:
         con.close()

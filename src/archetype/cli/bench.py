@@ -109,7 +109,12 @@ def register(app: typer.Typer) -> None:
             help="Scratch directory for the shared data (default: a temporary one).")] = None,
     ) -> None:
         """Benchmark every stage against DuckDB, scikit-learn, FAISS, plain torch and the
-        machine's own limits (GEMM, memory bandwidth), each measurement in a fresh process."""
+        machine's own limits (GEMM, memory bandwidth), each measurement in a fresh process.
+
+        Example: the quick suite on the CPU, results kept as JSON
+
+          archetype bench --suite quick --device cpu --json bench.json
+        """
         from archetype.bench.harness import resolve_device, run_suite
         from archetype.bench.suite import get_suite
 

@@ -50,7 +50,12 @@ def fit(
         "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Cluster a feature directory's embedding into K segments and write a model directory."""
+    """Cluster a feature directory's embedding into K segments and write a model directory.
+
+    Example: 12 segments on whatever hardware is there
+
+      archetype fit --features feats --k 12 --out model
+    """
     from archetype.cluster import MiniBatchKMeans
     from archetype.features import load_feature_dir
     from archetype.pipeline.model import SegmentModel
@@ -117,7 +122,12 @@ def assign_cmd(
         "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Assign every customer to its nearest segment: customer_id, segment_id, distance, margin."""
+    """Assign every customer to its nearest segment: customer_id, segment_id, distance, margin.
+
+    Example:
+
+      archetype assign --model model --features feats --out assignments.parquet
+    """
     import polars as pl
 
     from archetype._atomic import atomic_file

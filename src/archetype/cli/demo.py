@@ -198,7 +198,12 @@ def demo(
                                           "(symbol or code).")] = "$",  # fmt: skip
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Run the whole job on synthetic data: synth → features → fit → assign → report."""
+    """Run the whole job on synthetic data: synth → features → fit → assign → report.
+
+    Example:
+
+      archetype demo --out archetype-demo
+    """
     with progress_tracker(enabled=not quiet) as tracker:
         res = run_demo(out, customers=customers, seed=seed, days=days, currency=currency,
                        tracker=tracker)  # fmt: skip

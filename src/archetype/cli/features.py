@@ -7,19 +7,40 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
+from archetype.cli import _events_options as E
 from archetype.cli._common import console, parse_date, progress_tracker
 from archetype.errors import UserError
 
+HELP = escape(
+    """Build behavioral features and the embedding from an event log.
 
-def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for v in values or []:
-        key, sep, val = v.partition("=")
-        if not sep or not key.strip() or not val.strip():
-            raise UserError(f"{option} {v!r} should look like KEY=VALUE")
-        out[key.strip()] = val.strip()
-    return out
+Reads Parquet or CSV (a file, a glob or a folder), maps your columns onto the canonical
+ones, parses every value (a value that does not parse stops the run with one line naming
+file, column, value and row), cuts at the as-of day and writes features.parquet,
+embedding.npy and a manifest with the validation report.
+
+Example: an order export with its own column names (orders.csv with user_id, created_at
+like 2025-03-04T10:15:00+01:00, total like 74,92, order_id), described by events.toml:
+
+  [events]
+  timezone = "Europe/Paris"
+  decimal_comma = true
+  [events.columns]
+  customer_id = "user_id"
+  ts = "created_at"
+  amount = "total"
+  event_id = "order_id"
+
+  archetype features --events orders.csv --as-of 2026-03-31 --out feats --config events.toml
+
+The same with flags only:
+
+  archetype features --events orders.csv --as-of 2026-03-31 --out feats \\
+    --column customer_id=user_id --column ts=created_at --column amount=total \\
+    --column event_id=order_id --timezone Europe/Paris --decimal-comma"""
+)
 
 
 def load_toml(path: Path) -> dict:
@@ -36,7 +57,7 @@ def load_toml(path: Path) -> dict:
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
 
-    @app.command("features")
+    @app.command("features", help=HELP)
     def features(
         events: Annotated[
             str, typer.Option("--events", help="Parquet/CSV file, glob, or (hive) folder.")
@@ -48,36 +69,31 @@ def register(app: typer.Typer) -> None:
         config: Annotated[
             Path | None,
             typer.Option(
-                "--config", help="TOML with [events.columns], [events.event_types], [features]."
+                "--config",
+                help="TOML with \\[events], \\[events.columns], \\[events.event_types], "
+                "\\[features] (flags win over it).",
             ),
         ] = None,
         window_days: Annotated[
             int | None, typer.Option("--window-days", min=1, help="Lookback window in days.")
         ] = None,
-        column: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--column",
-                help="Map a canonical column to yours: customer_id=user_id (repeatable).",
-            ),
-        ] = None,
-        event_type: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--event-type",
-                help="Map your event value to a canonical type: checkout_completed=purchase.",
-            ),
-        ] = None,
-        timestamp_format: Annotated[
-            str | None,
-            typer.Option("--timestamp-format", help="strftime format of string timestamps."),
-        ] = None,
+        column: E.Column = None,
+        event_type: E.EventType = None,
+        timestamp_format: E.TimestampFormat = None,
+        timestamp_unit: E.TimestampUnitOpt = None,
+        timezone: E.Timezone = None,
+        csv_separator: E.CsvSeparator = None,
+        on_bad_value: E.OnBadValue = None,
+        decimal_comma: E.DecimalComma = None,
+        dedupe: E.Dedupe = None,
+        id_dtype: E.IdDtypeOpt = None,
+        format: E.Format = None,  # noqa: A002 - the flag's name
         progress: Annotated[
             bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
         ] = True,
         engine: Annotated[
             str,
-            typer.Option("--engine", help="Who computes: local, or ray ('archetype[ray]')."),
+            typer.Option("--engine", help="Who computes: local, or ray ('archetype\\[ray]')."),
         ] = "local",
         ray_address: Annotated[
             str | None,
@@ -86,39 +102,38 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Build behavioral features and the embedding from an event log."""
         from archetype.events import EventsConfig
-        from archetype.features import compute_feature_dir
-        from archetype.features.featureset import split_config
+        from archetype.features import FeatureConfig, compute_feature_dir
 
         day = parse_date(as_of, option="--as-of")
         doc = load_toml(config) if config is not None else {}
-        ev_cfg, feat_cfg = split_config(
-            {"events": doc.get("events", {}), "features": doc.get("features", {})}
+        flags = E.events_flags(
+            column=column,
+            event_type=event_type,
+            timestamp_format=timestamp_format,
+            timestamp_unit=timestamp_unit,
+            timezone=timezone,
+            csv_separator=csv_separator,
+            on_bad_value=on_bad_value,
+            decimal_comma=decimal_comma,
+            dedupe=dedupe,
+            id_dtype=id_dtype,
+            format=format,
         )
-        ev_cfg = ev_cfg.merged(_pairs(column, "--column"), _pairs(event_type, "--event-type"))
-        if timestamp_format is not None:
-            ev_cfg = EventsConfig(**{**ev_cfg.__dict__, "timestamp_format": timestamp_format})
-        ev_cfg.__post_init__()
+        ev_cfg = EventsConfig.from_dict(doc.get("events"), path=config)
+        ev_cfg = ev_cfg.merged(flags.pop("columns", None), flags.pop("event_types", None), **flags)
+        feat_cfg = FeatureConfig.from_dict(doc.get("features"), path=config)
         if engine not in ("local", "ray"):
             raise UserError(f"--engine={engine!r} should be one of local, ray")
         with progress_tracker(progress) as tracker:
             if engine == "ray":
                 from archetype.pipeline.engine import get_engine
 
-                ev_doc = dict(doc.get("events", {}))
-                ev_doc["columns"] = {**ev_doc.get("columns", {}), **_pairs(column, "--column")}
-                ev_doc["event_types"] = {
-                    **ev_doc.get("event_types", {}),
-                    **_pairs(event_type, "--event-type"),
-                }
-                if timestamp_format is not None:
-                    ev_doc["timestamp_format"] = timestamp_format
                 fs = get_engine("ray", ray_address).features(
                     events,
                     day,
                     out,
-                    config={"events": ev_doc, "features": doc.get("features", {})},
+                    config={"events": ev_cfg.to_dict(), "features": feat_cfg.to_dict()},
                     window_days=window_days,
                     tracker=tracker,
                 )
@@ -138,14 +153,38 @@ def register(app: typer.Typer) -> None:
             f"{fs.embedding.shape[1]} dims from {fs.manifest['n_events']:,} events "
             f"(as-of {day.isoformat()}, horizon {fs.manifest['horizon_days']} days)",
             highlight=False,
+            markup=False,
         )
-        console.print(
-            f"validation: scanned {r['rows_scanned']:,}; dropped {r['null_customer_ids']:,} "
-            f"null customer ids, {r['duplicate_events']:,} duplicates, "
-            f"{r['unknown_event_types']:,} unknown event types"
-            + (f" ({', '.join(r['unknown_event_values'])})" if r["unknown_event_values"] else "")
-            + f"; {r['returns']:,} returns; ignored {r['after_as_of']:,} after as-of, "
-            f"{r['before_window']:,} before window"
-            + ("; transaction-only log (every row a purchase)" if r["transaction_only"] else ""),
-            highlight=False,
+        console.print(validation_line(r), highlight=False, markup=False)
+
+
+def validation_line(r: dict) -> str:
+    """The report of a feature manifest as one line for humans."""
+    dup = f"{r['duplicate_events']:,} duplicates"
+    if r.get("dedupe"):
+        dup += f" (rule: {r['dedupe']})"
+    bad = r.get("bad_values") or {}
+    parts = [
+        f"validation: scanned {r['rows_scanned']:,}; dropped {r['null_customer_ids']:,} "
+        f"null customer ids, {dup}, {r['unknown_event_types']:,} unknown event types"
+        + (f" ({', '.join(r['unknown_event_values'])})" if r["unknown_event_values"] else "")
+    ]
+    if bad:
+        parts.append(
+            f"bad values {', '.join(f'{k} {v:,}' for k, v in bad.items())} "
+            f"({r.get('bad_rows_dropped', 0):,} rows dropped, "
+            f"{r.get('values_nulled', 0):,} read as missing)"
         )
+    if r.get("identical_rows"):
+        parts.append(f"{r['identical_rows']:,} identical rows kept")
+    parts.append(
+        f"{r['returns']:,} returns; ignored {r['after_as_of']:,} after as-of, "
+        f"{r['before_window']:,} before window"
+    )
+    if r["transaction_only"]:
+        parts.append("transaction-only log (every row a purchase)")
+    if r.get("discount_as_flag"):
+        parts.append("discount column read as 'discount used'")
+    if r.get("timezone") and r["timezone"] != "UTC":
+        parts.append(f"days in {r['timezone']}")
+    return "; ".join(parts)

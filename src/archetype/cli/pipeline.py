@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from archetype.cli import _events_options as E
 from archetype.cli._common import console, err_console, fail, parse_date, progress_tracker
 from archetype.errors import UserError
 
@@ -77,10 +79,10 @@ def _overrides(**kw: Any) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None}
 
 
-def _load(config: Path | None, **kw: Any):
+def _load(config: Path | None, events_flags: dict[str, Any] | None = None, **kw: Any):
     from archetype.pipeline.config import RunConfig
 
-    return RunConfig.load(config, _overrides(**kw))
+    return RunConfig.load(config, _overrides(**kw), events=events_flags)
 
 
 def _runtime_failure(what: str, e: Exception, record: Path | None) -> typer.Exit:
@@ -97,14 +99,23 @@ def run_cmd(
     max_cost: MaxCost = None, distance_weight: DistanceWeight = None,
     pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, report: Report = None,
     quiet: Quiet = False,
+    column: E.Column = None, event_type: E.EventType = None,
+    timestamp_format: E.TimestampFormat = None, timestamp_unit: E.TimestampUnitOpt = None,
+    timezone: E.Timezone = None, csv_separator: E.CsvSeparator = None,
+    on_bad_value: E.OnBadValue = None, decimal_comma: E.DecimalComma = None,
+    dedupe: E.Dedupe = None, id_dtype: E.IdDtypeOpt = None, format: E.Format = None,  # noqa: A002
 ) -> None:
-    """Nightly run for one date: features → warm-started fit → stable ids → assign →
-    transitions → new model version."""
     from archetype.pipeline.layout import Layout
     from archetype.pipeline.run import run_date
 
     day = parse_date(date)
-    cfg = _load(config, events=events, out=out, k=k, window_days=window_days, engine=engine,
+    ev = E.events_flags(
+        column=column, event_type=event_type, timestamp_format=timestamp_format,
+        timestamp_unit=timestamp_unit, timezone=timezone, csv_separator=csv_separator,
+        on_bad_value=on_bad_value, decimal_comma=decimal_comma, dedupe=dedupe,
+        id_dtype=id_dtype, format=format,
+    )
+    cfg = _load(config, ev, events=events, out=out, k=k, window_days=window_days, engine=engine,
                 ray_address=ray_address, backend=backend, device=device, metric=metric,
                 seed=seed, batch_size=batch_size, max_iter=max_iter, refit=refit,
                 max_cost=max_cost, distance_weight=distance_weight,
@@ -158,9 +169,12 @@ def backfill_cmd(
     max_cost: MaxCost = None, distance_weight: DistanceWeight = None,
     pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, jobs: Jobs = None,
     report: Report = None, quiet: Quiet = False,
+    column: E.Column = None, event_type: E.EventType = None,
+    timestamp_format: E.TimestampFormat = None, timestamp_unit: E.TimestampUnitOpt = None,
+    timezone: E.Timezone = None, csv_separator: E.CsvSeparator = None,
+    on_bad_value: E.OnBadValue = None, decimal_comma: E.DecimalComma = None,
+    dedupe: E.Dedupe = None, id_dtype: E.IdDtypeOpt = None, format: E.Format = None,  # noqa: A002
 ) -> None:
-    """Run a range of dates in order (each warm-starts from the one before); complete dates
-    are skipped, so re-running resumes an interrupted backfill."""
     from archetype.pipeline.history import backfill, backfill_assign
 
     d0, d1 = parse_date(start, option="--start"), parse_date(end, option="--end")
@@ -170,7 +184,13 @@ def backfill_cmd(
         raise UserError("--model is only used with --assign-only")
     if assign_only and k is None:
         k = 1  # k comes from the fixed model; the setting is not used
-    cfg = _load(config, events=events, out=out, k=k, window_days=window_days, engine=engine,
+    ev = E.events_flags(
+        column=column, event_type=event_type, timestamp_format=timestamp_format,
+        timestamp_unit=timestamp_unit, timezone=timezone, csv_separator=csv_separator,
+        on_bad_value=on_bad_value, decimal_comma=decimal_comma, dedupe=dedupe,
+        id_dtype=id_dtype, format=format,
+    )
+    cfg = _load(config, ev, events=events, out=out, k=k, window_days=window_days, engine=engine,
                 ray_address=ray_address, backend=backend, device=device, metric=metric,
                 seed=seed, batch_size=batch_size, max_iter=max_iter, refit=refit,
                 max_cost=max_cost, distance_weight=distance_weight,
@@ -214,7 +234,12 @@ def _root(root: Path | None, config: Path | None) -> Path:
 
 @models_app.command("list")
 def models_list(root: Root = None, config: Config = None) -> None:
-    """All model versions, oldest first (* = current)."""
+    """All model versions, oldest first (* = current).
+
+    Example:
+
+      archetype models list --root segments
+    """
     from archetype.pipeline.registry import Registry
 
     rows = Registry(_root(root, config)).summary()
@@ -242,7 +267,13 @@ def models_show(
     version: Annotated[str | None, typer.Argument(help="Version (default: current).")] = None,
     root: Root = None, config: Config = None,
 ) -> None:
-    """One model's manifest: lineage, metrics, segments and names."""
+    """One model's manifest: lineage, metrics, segments and names.
+
+    Example: the current model, or one version by its date
+
+      archetype models show --root segments
+      archetype models show 2026-03-29 --config nightly.toml
+    """
     from archetype.pipeline.registry import Registry
 
     reg = Registry(_root(root, config))
@@ -277,7 +308,12 @@ def forget_cmd(
     root: Root = None, config: Config = None, pseudonymize: Pseudonymize = None,
     key_env: KeyEnv = None, quiet: Quiet = False,
 ) -> None:
-    """Remove customers from every stored features, assignments and transitions partition."""
+    """Remove customers from every stored features, assignments and transitions partition.
+
+    Example: ids one per line (or a CSV/Parquet with a customer_id column)
+
+      archetype forget --ids erase-requests.txt --config nightly.toml
+    """
     import tomllib
 
     from archetype.pipeline.erasure import describe_ids_mismatch, forget
@@ -305,9 +341,57 @@ def forget_cmd(
             err_console.print(f"[yellow]warning:[/] {hint}", highlight=False)
 
 
+RUN_HELP = escape(
+    """Nightly run for one date: features → warm-started fit → stable ids → assign →
+transitions → new model version.
+
+Example: a nightly cron job over a web-event export whose columns have their own names.
+nightly.toml (relative paths are relative to this file, so cron can start anywhere):
+
+  [pipeline]
+  events = "exports/events"      # a folder of CSV or Parquet files
+  out = "segments"
+  k = 12
+  window_days = 365
+  [events]
+  timezone = "America/New_York"
+  [events.columns]
+  customer_id = "visitor_id"
+  ts = "event_time"
+  event_type = "event_name"
+  event_id = "message_id"
+  [events.event_types]
+  page_view = "view"
+  order_completed = "purchase"
+
+  archetype run --config /etc/archetype/nightly.toml --date 2026-03-31
+
+Or with flags only (a flag wins over the file):
+
+  archetype run --date 2026-03-31 --events exports/events --out segments --k 12 \\
+    --column customer_id=visitor_id --column ts=event_time \\
+    --column event_type=event_name --event-type order_completed=purchase"""
+)
+BACKFILL_HELP = escape(
+    """Run a range of dates in order (each warm-starts from the one before); complete dates
+are skipped, so re-running resumes an interrupted backfill.
+
+Takes the same config file and flags as `run`.
+
+Example: the first quarter, one run a week, with the nightly config
+
+  archetype backfill --config nightly.toml --start 2026-01-04 --end 2026-03-29 --every week
+
+Re-assign those dates with one fixed model (no fit):
+
+  archetype backfill --config nightly.toml --start 2026-01-04 --end 2026-03-29 \\
+    --assign-only --model 2026-03-29"""
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
-    app.command("run")(run_cmd)
-    app.command("backfill")(backfill_cmd)
+    app.command("run", help=RUN_HELP)(run_cmd)
+    app.command("backfill", help=BACKFILL_HELP)(backfill_cmd)
     app.command("forget")(forget_cmd)
     app.add_typer(models_app, name="models")

@@ -83,7 +83,12 @@ def sweep(
     = Path("sweep"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
-    """Choose k: inertia, silhouette, Davies–Bouldin, Calinski–Harabasz, seed stability."""
+    """Choose k: inertia, silhouette, Davies–Bouldin, Calinski–Harabasz, seed stability.
+
+    Example: every even k from 4 to 24, three seeds each
+
+      archetype sweep --features feats --k 4:24:2 --out sweep
+    """
     from archetype._atomic import atomic_file, write_json_atomic
     from archetype.features import load_feature_dir
     from archetype.report.plots import plot_sweep, to_png
@@ -140,7 +145,10 @@ def report(
 ) -> None:
     """Write a self-contained HTML report a marketer can read (no network needed).
 
-    Example: archetype report --features feat/ --assignments asg.parquet --currency €
+    Example:
+
+      archetype report --features feats --assignments assignments.parquet --model model \\
+        --out report.html --currency €
     """
     from archetype.features import load_feature_dir
     from archetype.pipeline.model import SegmentModel
@@ -183,7 +191,9 @@ def profile(
     """Print segment profiles: size, revenue share, name and its evidence, what else sets
     each apart.  Averages count only customers for whom a value is defined.
 
-    Example: archetype profile --features feat/ --assignments asg.parquet --out p.json
+    Example:
+
+      archetype profile --features feats --assignments assignments.parquet --top 5
     """
     from archetype._atomic import atomic_file, write_json_atomic
     from archetype.features import load_feature_dir

@@ -28,7 +28,12 @@ def synth(
     ] = 100_000,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
-    """Write DIR/events/date=YYYY-MM-DD/*.parquet and DIR/truth.parquet (planted archetypes)."""
+    """Write DIR/events/date=YYYY-MM-DD/*.parquet and DIR/truth.parquet (planted archetypes).
+
+    Example: a year of events for 10,000 customers
+
+      archetype synth --customers 10000 --days 365 --seed 1 --out synth
+    """
     from archetype.synth import generate
 
     end = parse_date(end_date, option="--end-date")

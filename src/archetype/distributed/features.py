@@ -71,12 +71,11 @@ def _map_task(files: list[str], ev_cfg: Any, as_of: dt.date, window: int | None,
               n_groups: int) -> tuple:
     """Counts, channel counts and ``n_groups`` frames of used rows, for ``files``."""
     from archetype.events import merge_counts, open_events
-    from archetype.features.base import COLUMNS
 
     counts, chans, pieces = [], [], [[] for _ in range(n_groups)]
     for f in files:
         cs = open_events(f, ev_cfg, as_of=as_of, window_days=window, compact=True)
-        kept = cs.lazy.filter(cs.keep()).select(COLUMNS)
+        kept = cs.kept()
         cnt, chan, rows = cs.collect_all([
             cs.lazy.select(cs.count_exprs()),
             kept.group_by("channel").len(),
@@ -94,7 +93,8 @@ def _map_task(files: list[str], ev_cfg: Any, as_of: dt.date, window: int | None,
     return (meta, *frames)
 
 
-def _reduce_task(as_of: dt.date, cfg: Any, channels: list[str], *frames) -> pl.DataFrame | None:
+def _reduce_task(as_of: dt.date, cfg: Any, channels: list[str], dedupe: str,
+                 *frames) -> pl.DataFrame | None:
     """The local builder's per-partition step on one customer group."""
     from archetype.features.base import drop_duplicates, sort_frame
     from archetype.features.build import aggregate_lazy
@@ -105,7 +105,7 @@ def _reduce_task(as_of: dt.date, cfg: Any, channels: list[str], *frames) -> pl.D
         return None
     events = pl.concat(frames, how="vertical_relaxed")
     ctx = FeatureContext.make(as_of, 1, cfg, list(channels))  # horizon applied in finalize
-    return aggregate_lazy(drop_duplicates(sort_frame(events)).lazy(), ctx).collect()
+    return aggregate_lazy(drop_duplicates(sort_frame(events), dedupe).lazy(), ctx).collect()
 
 
 def ray_compute_features(
@@ -122,11 +122,11 @@ def ray_compute_features(
     tracker: Tracker | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Raw features and run facts, as ``compute_features`` returns them, computed on Ray."""
-    from archetype.events import merge_counts, open_events, window_start
+    from archetype.events import merge_counts, open_events
     from archetype.events.read import HIVE_DATE
     from archetype.features.build import feature_specs, finalize_lazy
     from archetype.features.context import FeatureContext, day_number
-    from archetype.features.featureset import split_config, top_channels
+    from archetype.features.featureset import record_duplicates, split_config, top_channels
 
     ray = ensure_ray(address)
     ev_cfg, cfg = split_config(config, events_config)
@@ -134,7 +134,7 @@ def ray_compute_features(
     whole = open_events(events_path, ev_cfg, as_of=as_of, window_days=window, compact=True)
     files = list(whole.source.files)
     if whole.source.hive and HIVE_DATE not in ev_cfg.columns.values():
-        files = prune_hive_files(files, whole.source.path, as_of, window_start(as_of, window))
+        files = prune_hive_files(files, whole.source.path, *whole.partition_bounds())
     groups = file_groups(files, max(1, files_per_task))
     n_groups = max(1, n_groups or 2 * cluster_cpus(ray))
     track = tracker_or_null(tracker)
@@ -158,7 +158,7 @@ def ray_compute_features(
             pl.col("len").sum())
         channels = top_channels(chan, cfg.max_channels)
     with track.task("building features on Ray", total=n_groups) as task:
-        refs = [reducer.remote(as_of, cfg, list(channels), *[o[g + 1] for o in outs])
+        refs = [reducer.remote(as_of, cfg, list(channels), whole.dedupe, *[o[g + 1] for o in outs])
                 for g in range(n_groups)]
         parts = []
         for ref in refs:
@@ -174,8 +174,7 @@ def ray_compute_features(
     inter = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
     df = finalize_lazy(inter.lazy(), ctx, keep_event_counts=True).collect()
     df = df.sort("customer_id")
-    report.duplicate_events = int(report.rows_used - df["_events"].sum())
-    df = df.drop("_events")
+    df = record_duplicates(report, df)
     facts = {
         "as_of": as_of.isoformat(),
         "window_days": window,

@@ -4,9 +4,11 @@
 ...                    as_of=date(2026, 12, 31), window_days=365)   # doctest: +SKIP
 >>> scan.lazy            # canonical LazyFrame                      # doctest: +SKIP
 >>> scan.report.to_dict()                                            # doctest: +SKIP
+>>> frame, report = canonicalize_frame(df, config, source="request 42")  # doctest: +SKIP
 """
 
 from archetype.events.config import EventsConfig
+from archetype.events.frame import canonicalize_frame
 from archetype.events.read import (
     CanonicalScan,
     EventsScan,
@@ -25,6 +27,7 @@ __all__ = [
     "EventsConfig",
     "EventsScan",
     "ValidationReport",
+    "canonicalize_frame",
     "merge_counts",
     "open_events",
     "read_events",

@@ -5,15 +5,22 @@ Canonical columns (dtype after mapping):
 ========== ============== ========================================================
 column     dtype          meaning
 ========== ============== ========================================================
-customer_id Int64 | String who did it (user dtype kept; nulls dropped)
-ts         Datetime(us)   when (naive wall-clock time of the log)
+customer_id Int64 | String who did it (Parquet integers stay Int64; CSV ids are text)
+ts         Datetime(us)   when: naive wall-clock time in the configured ``timezone``
 event_type String         one of :data:`EVENT_TYPES`
 amount     Float64        money of a purchase; negative = a return (0 when absent)
 quantity   Int32          items (1 when absent)
 discount   Float64        fraction off list price, 0..1 (0 when absent)
 channel    String         acquisition/interaction channel (null when absent)
 category   String         product/content category (null when absent)
+event_id   String         the source's id of the event (null when absent); rows of one
+                          customer with the same id are one event (retries)
 ========== ============== ========================================================
+
+``discount`` read from a text or boolean column (coupon codes, "used" flags) is 1.0 where a
+discount was used (non-empty / true) and 0.0 otherwise: the size is unknown, only "> 0"
+is meaningful.  Missing values (null, empty text) take the defaults below; values that do
+not parse are errors (see ``EventsConfig.on_bad_value``).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "discount",
     "channel",
     "category",
+    "event_id",
 )
 CANONICAL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
@@ -50,6 +58,7 @@ DEFAULTS: dict[str, pl.Expr] = {
     "discount": pl.lit(0.0, dtype=pl.Float64),
     "channel": pl.lit(None, dtype=pl.String),
     "category": pl.lit(None, dtype=pl.String),
+    "event_id": pl.lit(None, dtype=pl.String),
 }
 
 DTYPES: dict[str, pl.DataType] = {
@@ -59,4 +68,19 @@ DTYPES: dict[str, pl.DataType] = {
     "discount": pl.Float64(),
     "channel": pl.String(),
     "category": pl.String(),
+    "event_id": pl.String(),
 }
+
+# Source column names that look like an event type (warned about when none is mapped).
+EVENT_TYPE_LOOKALIKES: tuple[str, ...] = (
+    "event",
+    "type",
+    "action",
+    "event_name",
+    "eventname",
+    "event_type_name",
+    "activity",
+    "eventtype",
+    "event_action",
+    "kind",
+)

@@ -95,12 +95,82 @@ def sort_frame(events: pl.DataFrame) -> pl.DataFrame:
     return df.sort(key)
 
 
-def drop_duplicates(sorted_events: pl.DataFrame) -> pl.DataFrame:
-    """Remove exact duplicate rows from a frame sorted by :func:`sort_events`.
+FINGERPRINT = ("__fp",)  # archetype.events.canonical.FINGERPRINT
 
-    Duplicates share ``(customer_id, ts)``, so they sit in runs of equal keys; only rows
-    in such runs are compared on every column (the order of the rest is kept).
+
+def drop_duplicates(sorted_events: pl.DataFrame, rule: str = "exact") -> pl.DataFrame:
+    """Apply a duplicate rule to a frame sorted by :func:`sort_events` (stable sort).
+
+    ``rule`` (``CanonicalScan.dedupe``):
+
+    * ``"event_id"``: drop a row whose ``(customer_id, event_id)`` occurred earlier in the
+      sorted order, i.e. keep the first by time, then file order; rows without an event id
+      are all kept.
+    * ``"exact"``: drop rows identical to an earlier one: same canonical columns and, when
+      present, the same 64-bit fingerprint of the whole source row (``__fp``), so rows that
+      differ only in an unmapped column are distinct.
+    * ``"none"``: keep every row; add ``_ident`` (row identical to an earlier one, as for
+      ``"exact"``) so the builder can count them.
+
+    Identical rows share ``(customer_id, ts)``, so they sit in runs of equal keys; only rows
+    in such runs are compared (the order of the rest is kept).  The helper columns
+    (``event_id``, fingerprint) are dropped from the result.
     """
+    helpers = [c for c in ("event_id", *FINGERPRINT) if c in sorted_events.columns]
+    dup = (
+        _repeated_event_ids(sorted_events)
+        if rule == "event_id"
+        else _identical_rows(sorted_events)
+    )
+    if rule == "event_id":
+        if dup is None:
+            return sorted_events.drop(helpers)
+        keep = ~pl.int_range(pl.len(), dtype=dup.dtype).is_in(dup.implode())
+        return sorted_events.filter(keep).drop(helpers)
+    if rule == "none":
+        if dup is None:
+            flag = pl.repeat(False, sorted_events.height, dtype=pl.Boolean, eager=True)
+        else:
+            flag = pl.int_range(sorted_events.height, dtype=dup.dtype, eager=True).is_in(
+                dup.implode()
+            )
+        return sorted_events.with_columns(flag.alias("_ident")).drop(helpers)
+    if rule != "exact":
+        raise ValueError(f"rule={rule!r} should be event_id, exact or none")
+    if dup is None:
+        return sorted_events.drop(helpers)
+    keep = ~pl.int_range(pl.len(), dtype=dup.dtype).is_in(dup.implode())
+    return sorted_events.filter(keep).drop(helpers)
+
+
+def _repeated_event_ids(sorted_events: pl.DataFrame) -> pl.Series | None:
+    """Row positions whose ``(customer_id, event_id)`` occurred earlier (``None``: none).
+
+    A 64-bit hash of ``(customer_id, event_id)`` is sorted (a radix sort, far cheaper than a
+    hash table of every row): equal neighbours are the only possible duplicates.  Rows with
+    those hashes are then compared on the ids themselves, in frame order, so a hash
+    collision never drops an event and the first row (by time, then file order) is kept.
+    """
+    if sorted_events.height == 0:
+        return None
+    key = sorted_events.select(pl.struct("customer_id", "event_id").hash(0x5EED)).to_series()
+    srt = key.sort()
+    repeated = srt.filter(srt == srt.shift(1))
+    if repeated.len() == 0:
+        return None
+    idx = "__row"
+    cand = (
+        sorted_events.select("customer_id", "event_id")
+        .with_row_index(idx)
+        .filter(key.is_in(repeated.unique().implode()))
+    )
+    first = pl.struct("customer_id", "event_id").is_first_distinct()
+    dup = cand.filter(~first & pl.col("event_id").is_not_null())[idx]
+    return dup if dup.len() else None
+
+
+def _identical_rows(sorted_events: pl.DataFrame) -> pl.Series | None:
+    """Row positions identical to an earlier row (``None`` if there are none)."""
     cid, ts = pl.col("customer_id"), pl.col("ts")
     run = ((cid == cid.shift(1)) & (ts == ts.shift(1))) | (
         (cid == cid.shift(-1)) & (ts == ts.shift(-1))
@@ -108,13 +178,10 @@ def drop_duplicates(sorted_events: pl.DataFrame) -> pl.DataFrame:
     idx = "__row"
     cand = sorted_events.with_row_index(idx).filter(run.fill_null(False))
     if cand.height == 0:
-        return sorted_events
-    cols = [c for c in COLUMNS if c in sorted_events.columns]
+        return None
+    cols = [c for c in (*COLUMNS, *FINGERPRINT) if c in sorted_events.columns]
     dup = cand.filter(~pl.struct(cols).is_first_distinct())[idx]
-    if dup.len() == 0:
-        return sorted_events
-    keep = ~pl.int_range(pl.len(), dtype=dup.dtype).is_in(dup.implode())
-    return sorted_events.filter(keep)
+    return dup if dup.len() else None
 
 
 def sequence_columns(sorted_events: pl.LazyFrame) -> pl.LazyFrame:

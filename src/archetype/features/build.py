@@ -40,11 +40,15 @@ def aggregate_lazy(sorted_events: pl.LazyFrame, ctx: FeatureContext) -> pl.LazyF
     """Events sorted by :func:`~archetype.features.base.sort_events` -> intermediates.
 
     One row per customer: ``customer_id`` and the ``_``-prefixed sums every family reads
-    (``_events`` included).  Partitions of customers can be aggregated separately and
-    concatenated before :func:`finalize_lazy`.
+    (``_events`` included; ``_identical`` too when the events carry the ``_ident`` flag of
+    :func:`~archetype.features.base.drop_duplicates`).  Partitions of customers can be
+    aggregated separately and concatenated before :func:`finalize_lazy`.
     """
     seq = sequence_columns(sorted_events)
-    out = seq.group_by("_ci").agg(aggregations(ctx))
+    aggs = aggregations(ctx)
+    if "_ident" in sorted_events.collect_schema():
+        aggs.append(pl.col("_ident").sum().alias("_identical"))
+    out = seq.group_by("_ci").agg(aggs)
     for m in FAMILY_MODULES:
         for frame in getattr(m, "frames", lambda _s: [])(seq):
             out = out.join(frame, on="_ci", how="left")
@@ -54,7 +58,11 @@ def aggregate_lazy(sorted_events: pl.LazyFrame, ctx: FeatureContext) -> pl.LazyF
 def finalize_lazy(
     intermediates: pl.LazyFrame, ctx: FeatureContext, *, keep_event_counts: bool = False
 ) -> pl.LazyFrame:
-    """Intermediates -> ``customer_id`` + raw features (Float64), sorted by customer_id."""
+    """Intermediates -> ``customer_id`` + raw features (Float64), sorted by customer_id.
+
+    ``keep_event_counts`` keeps ``_events`` (and ``_identical`` when present) as last
+    columns.
+    """
     out = intermediates
     for m in FAMILY_MODULES:
         out = out.with_columns(m.exprs(ctx))
@@ -62,6 +70,8 @@ def finalize_lazy(
     cols = [pl.col(n).cast(pl.Float64) for n in names]
     if keep_event_counts:
         cols.append(pl.col("_events"))
+        if "_identical" in intermediates.collect_schema():
+            cols.append(pl.col("_identical"))
     return out.select("customer_id", *cols).sort("customer_id")
 
 

@@ -28,8 +28,8 @@ import polars as pl
 from archetype import __version__ as ARCHETYPE_VERSION
 from archetype._atomic import atomic_dir
 from archetype.errors import UserError
-from archetype.events import EventsConfig, open_events
-from archetype.features.base import COLUMNS, drop_duplicates, sort_frame
+from archetype.events import EventsConfig, ValidationReport, open_events
+from archetype.features.base import drop_duplicates, sort_frame
 from archetype.features.build import (
     aggregate_lazy,
     feature_specs,
@@ -119,7 +119,7 @@ def compute_features(
     n_parts = _partition_count(n_rows, cfg.partition_rows)
     if channels is None:
         channels = cfg.channels
-    kept = cs.lazy.filter(cs.keep()).select(COLUMNS)
+    kept = cs.kept()
     parts: list[pl.DataFrame] = []
     ctx: FeatureContext | None = None
 
@@ -133,7 +133,7 @@ def compute_features(
         slices = customer_slices(srt, pl.thread_pool_size() if srt.height >= _SLICE_MIN else 1)
 
         def one(sl: pl.DataFrame) -> pl.DataFrame:
-            return aggregate_lazy(drop_duplicates(sl).lazy(), ctx).collect()
+            return aggregate_lazy(drop_duplicates(sl, cs.dedupe).lazy(), ctx).collect()
 
         if len(slices) == 1:
             parts.append(one(slices[0]))
@@ -146,7 +146,7 @@ def compute_features(
             # One streaming scan: validation counts and the used rows, then in memory.
             cnt, events = cs.collect_all([cs.lazy.select(cs.count_exprs()), kept])
             counts = cnt.row(0, named=True)
-            if not counts["bad_ts"] and events.height:
+            if not cs.has_errors(counts) and events.height:
                 if channels is None:
                     channels = top_channels(events.group_by("channel").len(), cfg.max_channels)
                 build(events)
@@ -170,7 +170,7 @@ def compute_features(
                     files = sorted(
                         glob.glob(os.path.join(tmp, f"_part={p}", "**", "*.ipc"), recursive=True)
                     )
-                    if files and not counts["bad_ts"]:
+                    if files and not cs.has_errors(counts):
                         build(pl.scan_ipc(files).collect())
                     task.advance(1)
     report = cs.report(counts)
@@ -181,9 +181,8 @@ def compute_features(
     ctx = FeatureContext.make(as_of, horizon, cfg, list(channels))
     inter = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
     df = finalize_lazy(inter.lazy(), ctx, keep_event_counts=True).collect()
-    report.duplicate_events = int(report.rows_used - df["_events"].sum())
+    df = record_duplicates(report, df)
     log.info("events: %s", report.summary())
-    df = df.drop("_events")
     facts = {
         "as_of": as_of.isoformat(),
         "window_days": window,
@@ -197,6 +196,18 @@ def compute_features(
         "specs": [s.to_dict() for s in feature_specs(ctx)],
     }
     return df, facts
+
+
+def record_duplicates(report: ValidationReport, df: pl.DataFrame) -> pl.DataFrame:
+    """Put the builder's duplicate counts into ``report``; drop the count columns.
+
+    ``df`` is :func:`finalize_lazy` output with ``keep_event_counts=True``: rows dropped as
+    duplicates are the used rows not aggregated; ``_identical`` (rule ``none``) counts the
+    rows kept although identical to an earlier one.
+    """
+    identical = int(df["_identical"].sum()) if "_identical" in df.columns else None
+    report.add_duplicates(report.rows_used - int(df["_events"].sum()), identical)
+    return df.drop([c for c in ("_events", "_identical") if c in df.columns])
 
 
 def customer_slices(sorted_events: pl.DataFrame, k: int) -> list[pl.DataFrame]:

@@ -29,25 +29,43 @@
     pseudonymize = false          # --pseudonymize / --no-pseudonymize
     key_env = "ARCHETYPE_ID_KEY"  # --key-env
 
-    [events]    # passed through to archetype.events (column mapping, ...)
-    [features]  # passed through to archetype.features
-    [segments]  # passed through to archetype.segments (currency, lifecycle, naming, names)
+    [events]    # archetype.events.EventsConfig (column mapping, timestamps, ...);
+                # --column, --event-type, --timestamp-format, ... override it
+    [features]  # archetype.features.FeatureConfig
+    [segments]  # archetype.segments.SegmentsConfig (currency, lifecycle, naming, names)
 
 :meth:`RunConfig.load` reads the file (optional) and applies the overrides (flag values
-that are not ``None``); everything is validated once, here.
+that are not ``None``); everything is validated once, here, by pydantic: a wrong type or
+an unknown key is one line naming the file, the table, the key and the expected type.
+Relative paths in the file (``events``, ``out``) are relative to the file's folder, so a
+cron job started anywhere reads the same data; paths given as flags are relative to the
+current directory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import (
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+from pydantic.dataclasses import dataclass
+
+from archetype._config import describe_error, expected_phrase
 from archetype.errors import UserError
+from archetype.vocab import Backend, Device, EngineName, Metric
 
 # table -> keys of that table that map onto RunConfig fields
 _TABLES: dict[str, tuple[str, ...]] = {
@@ -56,49 +74,83 @@ _TABLES: dict[str, tuple[str, ...]] = {
     "matching": ("max_cost", "distance_weight"),
     "privacy": ("pseudonymize", "key_env"),
 }
+_TABLE_OF = {key: table for table, keys in _TABLES.items() for key in keys}
 _PASSTHROUGH = ("events", "features", "segments")
-BACKENDS = ("auto", "torch", "faiss", "numba")
-DEVICES = ("auto", "cpu", "cuda")
-METRICS = ("l2", "cosine")
-ENGINES = ("local", "ray")
+_PATHS = ("events", "out")  # resolved relative to the config file
+BACKENDS = tuple(b.value for b in Backend)
+DEVICES = tuple(d.value for d in Device)
+METRICS = tuple(m.value for m in Metric)
+ENGINES = tuple(e.value for e in EngineName)
 # Keys that do not change the model (left out of the config hash).
-_NOT_HASHED = ("events", "out", "engine", "ray_address", "jobs", "refit", "backend", "device",
-               "key_env", "source", "report", "segments_table")
+_NOT_HASHED = (
+    "events",
+    "out",
+    "engine",
+    "ray_address",
+    "jobs",
+    "refit",
+    "backend",
+    "device",
+    "key_env",
+    "source",
+    "report",
+    "segments_table",
+)
+
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+Share = Annotated[StrictFloat, Field(ge=0.0, le=1.0)]
 
 
-@dataclass
+@dataclass(config=ConfigDict(extra="forbid"))
 class RunConfig:
-    """Everything one nightly run needs.  Build with :meth:`load`."""
+    """Everything one nightly run needs.  Build with :meth:`load`.
+
+    A pydantic dataclass: constructing one (``dataclasses.replace`` included) validates
+    every field's type and range.
+    """
 
     events: Path | None = None
     out: Path | None = None
-    k: int | None = None
-    window_days: int | None = None
-    engine: str = "local"
+    k: PositiveInt | None = None
+    window_days: PositiveInt | None = None
+    engine: EngineName = EngineName.LOCAL
     ray_address: str | None = None
-    jobs: int = 2
-    report: bool = True
-    backend: str = "auto"
-    device: str = "auto"
-    metric: str = "l2"
-    seed: int = 0
-    batch_size: int = 4096
-    max_iter: int = 50
-    refit: bool = False
-    max_cost: float = 0.6
-    distance_weight: float = 0.5
-    pseudonymize: bool = False
-    key_env: str = "ARCHETYPE_ID_KEY"
-    events_table: dict[str, Any] = field(default_factory=dict)
-    features_table: dict[str, Any] = field(default_factory=dict)
-    segments_table: dict[str, Any] = field(default_factory=dict)  # archetype.segments.config
+    jobs: PositiveInt = 2
+    report: StrictBool = True
+    backend: Backend = Backend.AUTO
+    device: Device = Device.AUTO
+    metric: Metric = Metric.L2
+    seed: Annotated[StrictInt, Field(ge=0)] = 0
+    batch_size: PositiveInt = 4096
+    max_iter: PositiveInt = 50
+    refit: StrictBool = False
+    max_cost: Share = 0.6
+    distance_weight: Share = 0.5
+    pseudonymize: StrictBool = False
+    key_env: Annotated[str, Field(min_length=1)] = "ARCHETYPE_ID_KEY"
+    events_table: dict[str, Any] = dataclasses.field(default_factory=dict)
+    features_table: dict[str, Any] = dataclasses.field(default_factory=dict)
+    segments_table: dict[str, Any] = dataclasses.field(default_factory=dict)
     source: str | None = None
+
+    @field_validator("ray_address")
+    @classmethod
+    def _empty_is_none(cls, v: str | None) -> str | None:
+        return v or None
 
     @classmethod
     def load(
-        cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None
+        cls,
+        path: str | Path | None = None,
+        overrides: dict[str, Any] | None = None,
+        *,
+        events: dict[str, Any] | None = None,
     ) -> RunConfig:
         """Read ``path`` (TOML, optional) and apply ``overrides`` (``None`` values ignored).
+
+        ``events`` overrides the ``[events]`` table (the CLI's ``--column``,
+        ``--event-type``, ``--timestamp-format``, ... flags): ``columns`` and
+        ``event_types`` are merged key by key, other keys replace the file's.
 
         Raises
         ------
@@ -107,19 +159,15 @@ class RunConfig:
             missing from both file and flags.
         """
         values: dict[str, Any] = {}
+        origin: dict[str, str] = {}  # key -> "file" | "flag"
         passthrough: dict[str, dict[str, Any]] = {}
         source = None
         if path is not None:
             path = Path(path)
             source = str(path)
-            if not path.is_file():
-                raise UserError("config file not found", path=path)
-            try:
-                doc = tomllib.loads(path.read_text())
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-                raise UserError(f"not valid TOML: {e}", path=path) from None
+            doc = _read_toml(path)
             for table, body in doc.items():
-                if table in _PASSTHROUGH and table not in _TABLES:
+                if table in _PASSTHROUGH:
                     if not isinstance(body, dict):
                         raise UserError(f"[{table}] must be a table", path=path)
                     passthrough[table] = body
@@ -135,65 +183,47 @@ class RunConfig:
                             path=path,
                         )
                     values[key] = val
+                    origin[key] = "file"
+            for key in _PATHS:
+                if isinstance(values.get(key), str) and values[key]:
+                    values[key] = _relative_to(path.parent, values[key])
         for key, val in (overrides or {}).items():
             if val is not None:
+                if key not in _TABLE_OF:
+                    raise UserError(f"unknown setting {key!r}")
                 values[key] = val
+                origin[key] = "flag"
         if values.get("ray_address") in (None, "") and os.environ.get("RAY_ADDRESS"):
             values["ray_address"] = os.environ["RAY_ADDRESS"]
-        cfg = cls(
-            events_table=passthrough.get("events", {}),
-            features_table=passthrough.get("features", {}),
-            segments_table=passthrough.get("segments", {}),
-            source=source,
-        )
-        known_fields = {f.name for f in fields(cls)}
-        for key, val in values.items():
-            if key not in known_fields:
-                raise UserError(f"unknown setting {key!r}")
-            setattr(cfg, key, val)
-        cfg._validate(source)
-        return cfg
-
-    def _validate(self, source: str | None) -> None:
         where = f" (in {source} or as a flag)" if source else " (as a flag)"
         for req in ("events", "out", "k"):
-            if getattr(self, req) in (None, ""):
+            if values.get(req) in (None, ""):
                 raise UserError(f"missing setting {req!r}{where}: pass --{req.replace('_', '-')}")
-        self.events = Path(self.events)
-        self.out = Path(self.out)
-        for name, lo in (("k", 1), ("seed", 0), ("batch_size", 1), ("max_iter", 1), ("jobs", 1)):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, int) or val < lo:
-                raise UserError(f"{name}={val!r} should be an integer >= {lo}")
-        if self.window_days is not None and (
-            isinstance(self.window_days, bool)
-            or not isinstance(self.window_days, int)
-            or self.window_days < 1
-        ):
-            raise UserError(f"window_days={self.window_days!r} should be an integer >= 1")
-        for name, allowed in (("backend", BACKENDS), ("device", DEVICES), ("metric", METRICS),
-                              ("engine", ENGINES)):
-            if getattr(self, name) not in allowed:
-                raise UserError(
-                    f"{name}={getattr(self, name)!r} should be one of {', '.join(allowed)}"
-                )
-        for name in ("max_cost", "distance_weight"):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, int | float) or not 0 <= val <= 1:
-                raise UserError(f"{name}={val!r} should be a number in [0, 1]")
-        for name in ("refit", "pseudonymize", "report"):
-            if not isinstance(getattr(self, name), bool):
-                raise UserError(f"{name}={getattr(self, name)!r} should be true or false")
-        if not isinstance(self.key_env, str) or not self.key_env:
-            raise UserError(f"key_env={self.key_env!r} should be an environment variable name")
-        if self.ray_address == "":
-            self.ray_address = None
-        from archetype.segments.config import SegmentsConfig  # [segments]: validated here
-
-        SegmentsConfig.from_dict(self.segments_table, where=f"[segments]{where}")
+        file_events = passthrough.get("events", {})
+        events_table = _merge_events(file_events, events or {})
+        features_table = passthrough.get("features", {})
+        segments_table = passthrough.get("segments", {})
+        _validate_passthrough(file_events, events_table, features_table, segments_table, source)
+        try:
+            return cls(
+                **values,
+                events_table=events_table,
+                features_table=features_table,
+                segments_table=segments_table,
+                source=source,
+            )
+        except ValidationError as e:
+            err = e.errors()[0]
+            key = str(err["loc"][0]) if err["loc"] else ""
+            if origin.get(key) == "flag":
+                flag = f"--{key.replace('_', '-')}"
+                got = f"{flag} {values[key]!r}"
+                raise UserError(f"{got}: expected {expected_phrase(err)}") from None
+            table = _TABLE_OF.get(key, "pipeline")
+            raise UserError(describe_error(err, table, values), path=source) from None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = dataclasses.asdict(self)
         for key in ("events", "out"):
             d[key] = None if d[key] is None else str(d[key])
         return d
@@ -203,3 +233,46 @@ class RunConfig:
         d = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError("config file not found", path=path)
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise UserError(f"not valid TOML: {e}", path=path) from None
+
+
+def _relative_to(folder: Path, value: str) -> str:
+    """``value`` (a path or glob) taken relative to ``folder`` unless absolute or ``~``."""
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else folder / p)
+
+
+def _merge_events(table: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    out = dict(table)
+    for key, val in flags.items():
+        if val is None:
+            continue
+        if key in ("columns", "event_types"):
+            out[key] = {**dict(out.get(key) or {}), **dict(val)}
+        else:
+            out[key] = val
+    return out
+
+
+def _validate_passthrough(
+    file_events: dict, events: dict, features: dict, segments: dict, source: str | None
+) -> None:
+    """Check [events], [features] and [segments] now, so a bad key fails before any work:
+    the file's tables name the file; a bad event-reading flag names no file."""
+    from archetype.events.config import EventsConfig
+    from archetype.features.config import FeatureConfig
+    from archetype.segments.config import SegmentsConfig
+
+    EventsConfig.from_dict(file_events, path=source)
+    FeatureConfig.from_dict(features, path=source)
+    SegmentsConfig.from_dict(segments, path=source)
+    if events != file_events:
+        EventsConfig.from_dict(events)

@@ -35,11 +35,13 @@ Parsed by :meth:`SegmentsConfig.from_dict` (pydantic): a wrong key or type is a 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pathlib import Path
+from typing import Any, ClassVar
 
-from archetype.errors import UserError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from archetype._config import ConfigModel, validate_table
 
 
 class _Model(BaseModel):
@@ -99,8 +101,10 @@ class NamingConfig(_Model):
         return self
 
 
-class SegmentsConfig(_Model):
+class SegmentsConfig(ConfigModel):
     """The ``[segments]`` table."""
+
+    TABLE: ClassVar[str] = "segments"
 
     currency: str = Field("", max_length=8)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
@@ -108,18 +112,12 @@ class SegmentsConfig(_Model):
     names: dict[int, str] = Field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None, where: str = "[segments]") -> SegmentsConfig:
-        """Validate a ``[segments]`` table (``None``: defaults); errors name the key."""
-        try:
-            return cls.model_validate(dict(d or {}))
-        except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            got = err.get("input")
-            got_s = "" if isinstance(got, Mapping) else f" (got {got!r})"
-            key = f" {loc}:" if loc else ""
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            raise UserError(f"{where}{key} {msg}{got_s}") from None
+    def from_dict(
+        cls, d: Mapping[str, Any] | None, *, path: str | Path | None = None
+    ) -> SegmentsConfig:
+        """Validate a ``[segments]`` table (``None``: defaults); an error is one line
+        naming the file, the table, the key and what was expected."""
+        return validate_table(cls, d, "segments", path=path)
 
 
 def as_config(config: SegmentsConfig | Mapping[str, Any] | None) -> SegmentsConfig:

@@ -3,6 +3,9 @@
 Layout: ``events/date=YYYY-MM-DD/part-BBBBB.parquet``, one file per (day, block), rows
 sorted by ``customer_id`` then ``ts``.  Columns and dtypes are those of
 :data:`EVENT_SCHEMA` (docs/CONTRACTS.md); codes become strings, sentinel values nulls.
+``event_id`` is ``"<customer_id>-<n>"``, ``n`` the event's position in its customer's
+history (time order, ties in generation order): unique, and the same for a seed whatever
+the block size.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "discount": pl.Float64(),
     "channel": pl.String(),
     "category": pl.String(),
+    "event_id": pl.String(),
 }
 
 _EVENT_TYPES = pl.Series(A.EVENT_TYPES, dtype=pl.String)
@@ -66,7 +70,10 @@ def events_frame(ev: ChunkEvents, start: dt.date) -> tuple[pl.DataFrame, np.ndar
             "category": _CATEGORIES.gather(cat),
         }
     ).with_columns(
-        pl.when(pl.col("quantity") >= 0).then(pl.col("quantity")).alias("quantity")
+        pl.when(pl.col("quantity") >= 0).then(pl.col("quantity")).alias("quantity"),
+        pl.format(
+            "{}-{}", pl.col("customer_id"), pl.int_range(pl.len()).over("customer_id")
+        ).alias("event_id"),
     )
     return frame, day[order]
 
