@@ -45,7 +45,7 @@ def test_pipeline_passes_segments_table_through(tmp_path):
 def test_pipeline_rejects_a_bad_segments_table(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text(TOML.replace("lapsed_days = 200", "lapsed_days = -1"))
-    with pytest.raises(UserError, match=r"\[segments\].*lifecycle.lapsed_days"):
+    with pytest.raises(UserError, match=r"c.toml: \[segments.lifecycle\] lapsed_days = -1"):
         RunConfig.load(p)
 
 
