@@ -1,6 +1,10 @@
-"""The live side: per-event feature state, durable stores, the live segmenter.
+"""The live side: per-event feature state, live assignment, triggers (see docs/serve.md).
 
-Heavy modules load lazily, so ``import archetype.live`` stays cheap.
+Nothing here knows HTTP (``archetype.serve`` wraps it).  Submodules are imported on
+demand, so ``import archetype.live`` stays light:
+
+>>> from archetype.live.state import FeatureDefinition, LiveEvent   # doctest: +SKIP
+>>> from archetype.live import LiveSegmenter                         # doctest: +SKIP
 """
 
 from __future__ import annotations
