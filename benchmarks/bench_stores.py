@@ -50,8 +50,15 @@ class LmdbStore:
         import lmdb
 
         self.path = path
-        self.env = lmdb.open(str(path), map_size=1 << 36, max_dbs=4, sync=True,
-                             readahead=False, metasync=True, writemap=self.writemap)
+        self.env = lmdb.open(
+            str(path),
+            map_size=1 << 36,
+            max_dbs=4,
+            sync=True,
+            readahead=False,
+            metasync=True,
+            writemap=self.writemap,
+        )
         self.db = self.env.open_db(b"state")
         self.meta = self.env.open_db(b"meta")
 
@@ -84,8 +91,9 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.con = sqlite3.connect(path / "db.sqlite", isolation_level=None,
-                                   check_same_thread=False)
+        self.con = sqlite3.connect(
+            path / "db.sqlite", isolation_level=None, check_same_thread=False
+        )
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=FULL")
         self.con.execute(
@@ -108,7 +116,7 @@ class SqliteStore:
         return None if row is None else row[0]
 
     def get_many(self, ks):
-        q = "SELECT k, v FROM state WHERE k IN (%s)" % ",".join("?" * len(ks))
+        q = f"SELECT k, v FROM state WHERE k IN ({','.join('?' * len(ks))})"
         found = dict(self.rd.execute(q, ks).fetchall())
         return [found.get(k) for k in ks]
 
@@ -150,7 +158,12 @@ class RocksStore:
         self.db.close()
 
 
-BACKENDS = {"lmdb": LmdbStore, "lmdb-writemap": LmdbWritemapStore, "sqlite": SqliteStore, "rocksdb": RocksStore}
+BACKENDS = {
+    "lmdb": LmdbStore,
+    "lmdb-writemap": LmdbWritemapStore,
+    "sqlite": SqliteStore,
+    "rocksdb": RocksStore,
+}
 
 
 def _pcts(xs) -> tuple[float, float]:
@@ -165,7 +178,7 @@ def run_one(cls, root: Path, n: int, batch: int, rng) -> dict:
     st = cls(path)
     t0 = time.perf_counter()
     for s in range(0, n, 10_000):
-        st.commit([(k, vals[i % 1024]) for i, k in enumerate(keys[s:s + 10_000])], b"x")
+        st.commit([(k, vals[i % 1024]) for i, k in enumerate(keys[s : s + 10_000])], b"x")
     fill = time.perf_counter() - t0
     # durable update batches of `batch` random customers + the offset, one transaction each
     n_tx = max(20, 100_000 // batch)
@@ -220,13 +233,16 @@ def main() -> None:
         for name in args.stores:
             for b in args.batch:
                 shutil.rmtree(root / name, ignore_errors=True)
-                rows.append(run_one(BACKENDS[name], root, args.customers, b,
-                                    np.random.default_rng(0)))
+                rows.append(
+                    run_one(BACKENDS[name], root, args.customers, b, np.random.default_rng(0))
+                )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     cols = list(rows[0])
-    print(f"# {args.customers:,} customers x {VALUE_BYTES} B, durable commits (fsync); "
-          f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(
+        f"# {args.customers:,} customers x {VALUE_BYTES} B, durable commits (fsync); "
+        f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in r.values()))

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +105,6 @@ def redis_url():
                 proc.wait()
             shutil.rmtree(workdir, ignore_errors=True)
         return
-    log = os.path.join(workdir, "redis.log")
-    tail = open(log).read()[-2000:] if os.path.exists(log) else ""
+    log = Path(workdir) / "redis.log"
+    tail = log.read_text()[-2000:] if log.exists() else ""
     pytest.fail(f"redis-server ({binary}) did not start: {tail}")

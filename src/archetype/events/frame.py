@@ -97,8 +97,9 @@ def canonicalize_frame(
         null_customer_ids=int(null_ids),
         unknown_event_types=unknown.height,
         returns=int(
-            kept.select(((pl.col("event_type") == "purchase") & (pl.col("amount") < 0)).sum())
-            .item()
+            kept.select(
+                ((pl.col("event_type") == "purchase") & (pl.col("amount") < 0)).sum()
+            ).item()
         ),
         rows_used=kept.height,
         first_day=None if kept.height == 0 else kept["ts"].min().date().isoformat(),

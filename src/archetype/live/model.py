@@ -102,8 +102,9 @@ class LiveModel:
         fast = getattr(self.transform, "transform_numpy", None)
         if fast is not None:
             return fast(raw)
-        df = pl.DataFrame(np.asarray(raw, dtype=np.float64), schema=list(self.feature_names),
-                          orient="row")
+        df = pl.DataFrame(
+            np.asarray(raw, dtype=np.float64), schema=list(self.feature_names), orient="row"
+        )
         return self.transform.transform(df)
 
     def nearest(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,8 +112,13 @@ class LiveModel:
         if emb.shape[0] == 0:
             z = np.empty(0, np.float32)
             return np.empty(0, np.int64), z, z
-        a = assign(emb, self.model.centroids, metric=self.model.metric,
-                   backend=self.assign_backend, device="cpu")
+        a = assign(
+            emb,
+            self.model.centroids,
+            metric=self.model.metric,
+            backend=self.assign_backend,
+            device="cpu",
+        )
         return self.segment_ids[a.labels], a.distances, a.margin
 
 

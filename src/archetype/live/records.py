@@ -59,11 +59,8 @@ def event_key(
     if event_id is not None:
         material = b"i" + event_id.encode()
     else:
-        material = b"c" + struct.pack("<qddq", ts_us, float(amount), float(discount),
-                                      int(quantity))
-        material += b"\x00".join(
-            (event_type.encode(), _opt(channel), _opt(category))
-        )
+        material = b"c" + struct.pack("<qddq", ts_us, float(amount), float(discount), int(quantity))
+        material += b"\x00".join((event_type.encode(), _opt(channel), _opt(category)))
     return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "little")
 
 
@@ -84,12 +81,14 @@ class CustomerRecord:
 
     def encode(self) -> bytes:
         n = len(self.event_keys)
-        return b"".join((
-            _CR_HEAD.pack(1, n),
-            np.ascontiguousarray(self.event_keys, dtype="<u8").tobytes(),
-            np.ascontiguousarray(self.event_days, dtype="<i4").tobytes(),
-            self.state,
-        ))
+        return b"".join(
+            (
+                _CR_HEAD.pack(1, n),
+                np.ascontiguousarray(self.event_keys, dtype="<u8").tobytes(),
+                np.ascontiguousarray(self.event_days, dtype="<i4").tobytes(),
+                self.state,
+            )
+        )
 
     @classmethod
     def decode(cls, blob: bytes) -> CustomerRecord:
@@ -99,7 +98,7 @@ class CustomerRecord:
         o = _CR_HEAD.size
         keys = np.frombuffer(blob, dtype="<u8", count=n, offset=o)
         days = np.frombuffer(blob, dtype="<i4", count=n, offset=o + 8 * n)
-        return cls(keys, days, bytes(blob[o + 12 * n:]))
+        return cls(keys, days, bytes(blob[o + 12 * n :]))
 
     def prune(self, min_day: int) -> None:
         """Forget event ids of days before ``min_day`` (they are too late to arrive again)."""
@@ -129,22 +128,26 @@ class SegRecord:
     def encode(self) -> bytes:
         v = self.model_version.encode()
         vec = b"" if self.vector is None else np.asarray(self.vector, "<f4").tobytes()
-        return b"".join((
-            _SEG.pack(
-                1,
-                NO_SEGMENT if self.segment_id is None else int(self.segment_id),
-                NO_SEGMENT if self.previous_segment_id is None else int(self.previous_segment_id),
-                np.nan if self.distance is None else float(self.distance),
-                np.nan if self.margin is None else float(self.margin),
-                NO_TIME if self.moved_at_us is None else int(self.moved_at_us),
-                int(self.as_of_day),
-                int(self.horizon),
-                len(vec) // 4,
-                len(v),
-            ),
-            v,
-            vec,
-        ))
+        return b"".join(
+            (
+                _SEG.pack(
+                    1,
+                    NO_SEGMENT if self.segment_id is None else int(self.segment_id),
+                    NO_SEGMENT
+                    if self.previous_segment_id is None
+                    else int(self.previous_segment_id),
+                    np.nan if self.distance is None else float(self.distance),
+                    np.nan if self.margin is None else float(self.margin),
+                    NO_TIME if self.moved_at_us is None else int(self.moved_at_us),
+                    int(self.as_of_day),
+                    int(self.horizon),
+                    len(vec) // 4,
+                    len(v),
+                ),
+                v,
+                vec,
+            )
+        )
 
     @classmethod
     def decode(cls, blob: bytes) -> SegRecord:
@@ -152,7 +155,7 @@ class SegRecord:
         if ver != 1:
             raise ValueError(f"segment record version {ver} is not supported")
         o = _SEG.size
-        version = bytes(blob[o:o + vlen]).decode()
+        version = bytes(blob[o : o + vlen]).decode()
         vec = np.frombuffer(blob, dtype="<f4", count=dim, offset=o + vlen) if dim else None
         return cls(
             None if seg == NO_SEGMENT else seg,

@@ -66,7 +66,7 @@ class _LmdbView(ReadView):
             for full, value in cur.iternext(keys=True, values=True):
                 if not full.startswith(p):
                     return
-                k = full[len(p):]
+                k = full[len(p) :]
                 if stop_b is not None and k >= stop_b:
                     return
                 if pre_b is not None and not k.startswith(pre_b):
@@ -118,8 +118,15 @@ class LmdbStore(Store):
             self._lock.acquire()
         try:
             self.env = lmdb.open(
-                str(self.path), map_size=map_size, subdir=True, readonly=readonly,
-                sync=True, metasync=True, readahead=False, max_readers=512, max_dbs=0,
+                str(self.path),
+                map_size=map_size,
+                subdir=True,
+                readonly=readonly,
+                sync=True,
+                metasync=True,
+                readahead=False,
+                max_readers=512,
+                max_dbs=0,
             )
         except Exception:
             if self._lock is not None:

@@ -9,9 +9,9 @@ atomically.  Durability across a crash of the *Redis server* is Redis's own
 the service loses nothing acknowledged, because acknowledgement follows ``EXEC``.
 
 One writer per prefix: the service is the only writer of its shard (a second writer of
-the same prefix is refused: an owner key with a lease, checked at every commit).  ``scan`` reads the whole
-hash (``HSCAN``) and sorts client-side, so ranges over large namespaces are O(namespace)
-on this backend.
+the same prefix is refused: an owner key with a lease, checked at every commit).
+``scan`` reads the whole hash (``HSCAN``) and sorts client-side, so ranges over large
+namespaces are O(namespace) on this backend.
 """
 
 from __future__ import annotations
@@ -159,9 +159,7 @@ class RedisStore(Store):
 
     kind = "redis"
 
-    def __init__(
-        self, url: str, *, prefix: str | None = None, lease_ms: int = LEASE_MS
-    ) -> None:
+    def __init__(self, url: str, *, prefix: str | None = None, lease_ms: int = LEASE_MS) -> None:
         import redis
 
         parts = urlsplit(url)
@@ -169,14 +167,14 @@ class RedisStore(Store):
         self.prefix = prefix or query.get("prefix", ["archetype:"])[0]
         clean = urlunsplit((parts.scheme, parts.hostname or "localhost", parts.path, "", ""))
         if parts.port:
-            clean = urlunsplit(
-                (parts.scheme, f"{parts.hostname}:{parts.port}", parts.path, "", "")
-            )
+            clean = urlunsplit((parts.scheme, f"{parts.hostname}:{parts.port}", parts.path, "", ""))
         self.location = f"{clean}?prefix={self.prefix}"
         password = parts.password or os.environ.get("ARCHETYPE_REDIS_PASSWORD")
         self.client = redis.Redis.from_url(
             urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
-            password=password, socket_timeout=30, health_check_interval=30,
+            password=password,
+            socket_timeout=30,
+            health_check_interval=30,
         )
         try:
             self.client.ping()
