@@ -51,6 +51,7 @@ class IngestResult:
     duplicates: int = 0
     too_old: int = 0
     ignored: int = 0
+    other_shard: int = 0
     customers: int = 0
     moved: int = 0
     watermark: str | None = None
@@ -82,10 +83,12 @@ class Job:
 
 
 class IngestJob(Job):
-    def __init__(self, batch: Batch, source: str, offset: tuple[bytes, bytes] | None) -> None:
+    def __init__(self, batch: Batch, source: str, offset: tuple[bytes, bytes] | None,
+                 kind: str = "api") -> None:
         super().__init__()
         self.batch = batch
         self.source = source
+        self.kind = kind
         self.offset = offset
         self.result = IngestResult(
             received=batch.report.rows_scanned,

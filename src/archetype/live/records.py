@@ -40,6 +40,11 @@ def customer_id(key: bytes) -> int | str:
     return bytes(key[1:]).decode()
 
 
+def shard_of(key: bytes, shards: int) -> int:
+    """The replica (0..shards-1) that owns a customer key: a stable hash, any process."""
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") % shards
+
+
 def event_key(
     event_id: str | None,
     ts_us: int,

@@ -49,7 +49,7 @@ from archetype.live.ingest import parse_json_body, prepare
 from archetype.live.meta import Meta, load_meta
 from archetype.live.metrics import Metrics
 from archetype.live.model import LiveModel, load_live_model
-from archetype.live.records import CustomerRecord, customer_key
+from archetype.live.records import CustomerRecord, customer_key, shard_of
 from archetype.live.store import Store, open_store
 from archetype.live.transitions import NS as TR_NS
 from archetype.live.transitions import Subscription, Transition, TransitionHub, tr_key
@@ -58,6 +58,11 @@ from archetype.pipeline.privacy import pseudonym
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+
+class WrongShard(UserError):
+    """The customer is owned by another replica (see ``shard``)."""
+
 MAX_BATCH_GET = 1000
 
 
@@ -82,6 +87,10 @@ class LiveSegmenter:
         Moves kept in the store for ``transitions(after=...)``.
     background : bool
         Run the background re-assign (off: stale answers are computed on each lookup).
+    shard : (int, int), optional
+        ``(i, n)``: this replica owns the customers whose key hashes to ``i`` of ``n``
+        (:func:`archetype.live.records.shard_of`); events of other customers are skipped
+        (counted) and lookups of them refused with the owning shard's number.
     """
 
     def __init__(
@@ -95,7 +104,11 @@ class LiveSegmenter:
         reassign_chunk: int = 2_000,
         keep_transitions: int = 100_000,
         background: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> None:
+        if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+            raise UserError(f"shard={shard[0]}/{shard[1]}: want i/n with 0 <= i < n")
+        self.shard = None if shard is None or shard[1] == 1 else (int(shard[0]), int(shard[1]))
         self.store = store
         self.root = None if root is None else Path(root)
         self.metrics = Metrics()
@@ -221,6 +234,7 @@ class LiveSegmenter:
         row_label: Any = None,
         received_at: float | None = None,
         timeout: float | None = None,
+        kind: str | None = None,
     ) -> IngestResult:
         """Validate, map, pseudonymize, de-duplicate and apply events; durable on return.
 
@@ -235,6 +249,8 @@ class LiveSegmenter:
             position in its input).
         received_at : float, optional
             ``time.perf_counter()`` when the events arrived (for the visibility metric).
+        kind : str, optional
+            Metrics label of the source (default ``source``).
 
         Raises
         ------
@@ -253,9 +269,17 @@ class LiveSegmenter:
                 row_label=row_label,
             )
         except UserError:
-            self.metrics.rejected.labels(source.split(":")[0]).inc()
+            self.metrics.rejected.labels(kind or source).inc()
             raise
-        job = IngestJob(batch, source, offset)
+        other = 0
+        if self.shard is not None:
+            i, n = self.shard
+            mine = {k: v for k, v in batch.groups.items() if shard_of(k, n) == i}
+            other = sum(len(v) for k, v in batch.groups.items() if k not in mine)
+            batch.groups = mine
+            batch.n_events -= other
+        job = IngestJob(batch, source, offset, kind=kind or source)
+        job.result.other_shard = other
         if received_at is not None:
             job.received_at = received_at
         if batch.n_events == 0 and offset is None:
@@ -523,7 +547,7 @@ class LiveSegmenter:
             self.metrics.transitions.labels(t.cause).inc()
         for j in group:
             if isinstance(j, IngestJob):
-                self.metrics.batches.labels(j.source.split(":")[0]).inc()
+                self.metrics.batches.labels(j.kind).inc()
             j.finish()
         self.hub.publish(out.transitions)
         if out.outputs:
@@ -624,6 +648,7 @@ class LiveSegmenter:
             "events_applied": meta.applied,
             "duplicates": meta.duplicates,
             "commits": meta.seq,
+            "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
             "store": self.store.stats(),
         }
 

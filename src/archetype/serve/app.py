@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from archetype import __version__
 from archetype.errors import UserError
 from archetype.live.answers import CustomerNotFound
+from archetype.live.segmenter import WrongShard
 from archetype.serve.guard import Guard, error_body
 from archetype.serve.models import (
     BatchGetRequest,
@@ -98,6 +99,8 @@ def create_app(
     # ------------------------------------------------------------ errors: one JSON line
     @app.exception_handler(UserError)
     async def _user_error(_: Request, e: UserError) -> Response:
+        if isinstance(e, WrongShard):
+            return _err(421, "wrong_shard", str(e))
         return _err(400, "bad_request", str(e))
 
     @app.exception_handler(CustomerNotFound)
@@ -245,8 +248,12 @@ def create_app(
 
     # ------------------------------------------------------------ operations
     @app.get("/healthz", response_model=HealthResponse, tags=["operations"])
-    async def healthz() -> Any:
-        return segmenter.health()
+    async def healthz(request: Request) -> Any:
+        h = segmenter.health()
+        follower = getattr(request.app.state, "follower", None)
+        if follower is not None:
+            h["follow"] = await run_in_threadpool(follower.status)
+        return h
 
     @app.get(
         "/metrics",

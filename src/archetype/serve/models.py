@@ -78,6 +78,7 @@ class IngestResponse(BaseModel):
         "(they change no feature)"
     )
     ignored: int = Field(description="Records without customer id or with an unknown type")
+    other_shard: int = Field(0, description="Events of customers another replica owns")
     customers: int = Field(description="Customers whose state changed")
     moved: int = Field(description="Of those, customers whose segment changed")
     watermark: str | None = Field(description="Latest event time seen (the default as-of)")
