@@ -18,16 +18,23 @@ END = dt.date(2026, 12, 31)
 @pytest.fixture(scope="session")
 def root_now(tmp_path_factory):
     """(events dir, root, log) with the model of the log's last day (window 30)."""
-    ev, root = make_pipeline_root(tmp_path_factory.mktemp("now"), customers=600, days=60,
-                                  seed=7, window_days=30)
+    ev, root = make_pipeline_root(
+        tmp_path_factory.mktemp("now"), customers=600, days=60, seed=7, window_days=30
+    )
     return ev, root, read_log(ev)
 
 
 @pytest.fixture(scope="session")
 def root_earlier(tmp_path_factory):
     """A model of 2026-12-20 over a log running to 12-31 (events after the model's date)."""
-    ev, root = make_pipeline_root(tmp_path_factory.mktemp("earlier"), customers=500, days=50,
-                                  seed=3, window_days=21, model_date=dt.date(2026, 12, 20))
+    ev, root = make_pipeline_root(
+        tmp_path_factory.mktemp("earlier"),
+        customers=500,
+        days=50,
+        seed=3,
+        window_days=21,
+        model_date=dt.date(2026, 12, 20),
+    )
     return ev, root, read_log(ev)
 
 
@@ -35,8 +42,14 @@ def root_earlier(tmp_path_factory):
 def root_private(tmp_path_factory):
     """A pseudonymizing run (key in KEY_ENV, set for the session)."""
     os.environ[KEY_ENV] = "test-secret-key"
-    ev, root = make_pipeline_root(tmp_path_factory.mktemp("private"), customers=300, days=40,
-                                  seed=5, window_days=None, pseudonymize_env=KEY_ENV)
+    ev, root = make_pipeline_root(
+        tmp_path_factory.mktemp("private"),
+        customers=300,
+        days=40,
+        seed=5,
+        window_days=None,
+        pseudonymize_env=KEY_ENV,
+    )
     return ev, root, read_log(ev)
 
 

@@ -58,8 +58,9 @@ def test_follow_equals_direct_ingest_and_batch(root_now, tmp_path):
         assert Follower(seg, tmp_path / "in").scan_once() == 0  # offsets survive a restart
         assert seg.meta.applied == applied
     for cid, row in zip(ids, feats.iter_rows(named=True), strict=True):
-        assert follow_f[cid] == pytest.approx({k: v for k, v in row.items()
-                                               if k != "customer_id"}, rel=1e-9, abs=1e-12)
+        assert follow_f[cid] == pytest.approx(
+            {k: v for k, v in row.items() if k != "customer_id"}, rel=1e-9, abs=1e-12
+        )
 
 
 def test_growing_files_and_partial_lines(root_now, tmp_path):
@@ -93,8 +94,9 @@ def test_bad_file_is_reported_and_skipped_until_it_changes(root_now, tmp_path):
     good.write_parquet(folder / "a.parquet")
     text = good.write_csv().splitlines(keepends=True)
     row8 = text[8].split(",")
-    (folder / "b.csv").write_text("".join([*text[:8], ",".join([row8[0], "not-a-time",
-                                                               *row8[2:]]), *text[9:]]))
+    (folder / "b.csv").write_text(
+        "".join([*text[:8], ",".join([row8[0], "not-a-time", *row8[2:]]), *text[9:]])
+    )
     with LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False) as seg:
         f = Follower(seg, folder)
         assert f.scan_once() == 40

@@ -47,8 +47,9 @@ def test_ingest_json_and_ndjson_then_lookups_equal_python_api(served):
     r = client.post("/v1/events", content=nd, headers={"content-type": "application/x-ndjson"})
     assert r.status_code == 200, r.text
     assert r.json()["watermark"].startswith("2026-12-31")
-    again = client.post("/v1/events", content=nd,
-                        headers={"content-type": "application/x-ndjson"}).json()
+    again = client.post(
+        "/v1/events", content=nd, headers={"content-type": "application/x-ndjson"}
+    ).json()
     assert again["accepted"] == 0 and again["duplicates"] + again["too_old"] == len(rows) - half
 
     feats = pl.read_parquet(Layout(root).features(END) / "features.parquet")
@@ -59,8 +60,10 @@ def test_ingest_json_and_ndjson_then_lookups_equal_python_api(served):
         f = client.get(f"/v1/customers/{cid}/features", params={"as_of": "2026-12-31"}).json()
         assert list(f["features"]) == feats.columns[1:]
         row = feats.filter(pl.col("customer_id") == cid).row(0, named=True)
-        assert all(f["features"][n] == pytest.approx(row[n], rel=1e-9, abs=1e-12)
-                   for n in feats.columns[1:])
+        assert all(
+            f["features"][n] == pytest.approx(row[n], rel=1e-9, abs=1e-12)
+            for n in feats.columns[1:]
+        )
     b = client.post("/v1/customers:batch_get", json={"ids": ids[:100]}).json()["customers"]
     assert [x["segment_id"] for x in b] == [seg.get(i).segment_id for i in ids[:100]]
     unknown = client.post("/v1/customers:batch_get", json={"ids": [10**9]}).json()
@@ -167,11 +170,21 @@ def test_transitions_sse_on_a_real_server(root_now, tmp_path):
         r = httpx.post(f"{base}/v1/events", json=_json_rows(log.head(300)), timeout=30)
         assert r.status_code == 200 and r.json()["moved"] >= 5
         t.join(20)
-        assert len(got) >= 5 and {"customer_id", "from_segment", "to_segment", "at",
-                                  "model_version", "cause"} <= set(got[0])
+        assert len(got) >= 5 and {
+            "customer_id",
+            "from_segment",
+            "to_segment",
+            "at",
+            "model_version",
+            "cause",
+        } <= set(got[0])
         # resume with Last-Event-ID: the kept moves after it
-        with httpx.stream("GET", f"{base}/v1/transitions",
-                          headers={"last-event-id": str(got[1]["seq"])}, timeout=30) as r:
+        with httpx.stream(
+            "GET",
+            f"{base}/v1/transitions",
+            headers={"last-event-id": str(got[1]["seq"])},
+            timeout=30,
+        ) as r:
             for line in r.iter_lines():
                 if line.startswith("id: "):
                     assert int(line[4:]) == got[2]["seq"]

@@ -30,12 +30,14 @@ def live_frames(seg: LiveSegmenter, ids: list) -> tuple[pl.DataFrame, pl.DataFra
         assert f.in_window
         rows.append({"customer_id": cid, **f.features})
     for s in range(0, len(ids), 1000):
-        segs.extend(seg.batch_get(ids[s:s + 1000]))
-    a = pl.DataFrame({
-        "customer_id": [x.customer_id for x in segs],
-        "segment_id": [x.segment_id for x in segs],
-        "distance": [x.distance for x in segs],
-    })
+        segs.extend(seg.batch_get(ids[s : s + 1000]))
+    a = pl.DataFrame(
+        {
+            "customer_id": [x.customer_id for x in segs],
+            "segment_id": [x.segment_id for x in segs],
+            "distance": [x.distance for x in segs],
+        }
+    )
     return pl.DataFrame(rows), a
 
 
@@ -80,11 +82,9 @@ def test_live_equals_batch_features_plus_assign_after_the_models_day(root_earlie
     transform) + assign(model), i.e. `archetype features` + `archetype assign`."""
     ev, root, log = root_earlier
     model = Registry(root).load(Registry(root).current())
-    fs = compute_feature_dir(ev, END, tmp_path / "feat", window_days=21,
-                             transform=model.transform)
+    fs = compute_feature_dir(ev, END, tmp_path / "feat", window_days=21, transform=model.transform)
     a = assign(np.asarray(fs.embedding), model.centroids, metric=model.metric)
-    ref = pl.DataFrame({"customer_id": fs.ids,
-                        "segment_id": model.segment_id_array()[a.labels]})
+    ref = pl.DataFrame({"customer_id": fs.ids, "segment_id": model.segment_id_array()[a.labels]})
     with LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False) as seg:
         assert seg.model.version == "2026-12-20"
         for b in batches(shuffled_with_duplicates(log, seed=2), 1500):
@@ -137,8 +137,9 @@ def test_pseudonymized_ids_match_the_nightly_run(root_private, tmp_path):
             keys = [k for k, _ in r.scan("st")]
         assert all(k[1:].decode() in set(feats["customer_id"]) for k in keys)
         pseudos = feats["customer_id"].to_list()
-        live_f = pl.DataFrame([{"customer_id": p, **seg.features(p, pseudonymized=True).features}
-                               for p in pseudos])
+        live_f = pl.DataFrame(
+            [{"customer_id": p, **seg.features(p, pseudonymized=True).features} for p in pseudos]
+        )
     assert_features_equal(feats, live_f)
 
 
@@ -237,10 +238,55 @@ def test_counts_and_health(root_now, tmp_path):
     with LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False) as seg:
         seg.ingest(log.slice(0, 500))
         h = seg.health()
-        assert h["events_applied"] == seg.meta.applied == 500 - (
-            500 - log.slice(0, 500).unique().height)
+        assert (
+            h["events_applied"]
+            == seg.meta.applied
+            == 500 - (500 - log.slice(0, 500).unique().height)
+        )
         assert h["store"]["kind"] == "lmdb" and h["commits"] == 1
         text = seg.metrics.render().decode()
         assert 'archetype_ingest_events_total{outcome="applied"}' in text
         assert 'archetype_model_info{version="2026-12-31"} 1.0' in text
         json.dumps(h)
+
+
+def test_nightly_promotion_is_swapped_in(root_earlier, tmp_path):
+    """The nightly run promotes a new model under the running service: it is swapped in
+    (watcher on models/CURRENT), answers carry its version, stale ones are re-assigned."""
+    import shutil
+    import time
+
+    from archetype.pipeline import RunConfig, run_date
+
+    ev, root0, log = root_earlier
+    root = tmp_path / "root"
+    shutil.copytree(root0, root)
+    with LiveSegmenter.open(root, state_dir=tmp_path / "st", watch_s=0.1) as seg:
+        seg.ingest(log)
+        cid = log["customer_id"][0]
+        assert seg.get(cid).model_version == "2026-12-20"
+        cfg = RunConfig.load(
+            None,
+            {
+                "events": str(ev),
+                "out": str(root),
+                "k": 5,
+                "window_days": 21,
+                "report": False,
+                "backend": "numba",
+                "max_iter": 20,
+            },
+        )
+        run_date(cfg, END)
+        deadline = time.monotonic() + 30
+        while seg.model.version != "2026-12-31" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seg.model.version == "2026-12-31"
+        assert seg.get(cid).model_version == "2026-12-31"
+        deadline = time.monotonic() + 60
+        while seg.pending_reassign() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert seg.pending_reassign() == 0  # the background re-assign caught up
+        nightly = pl.read_parquet(Layout(root).assignments(END) / PART)
+        got = {a.customer_id: a.segment_id for a in seg.batch_get(nightly["customer_id"].to_list())}
+        assert got == dict(zip(nightly["customer_id"], nightly["segment_id"], strict=True))

@@ -43,41 +43,76 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
 
 
 def serve(
-    root: Annotated[Path, typer.Option("--root", help="Pipeline root of `archetype run` "
-                                       "(its models/CURRENT is served).")],
-    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the service "
-                                      "to the network.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: any free port, printed).", min=0,
-                                      max=65535)] = 8000,
-    follow: Annotated[Path | None, typer.Option(
-        "--follow", help="Folder to tail: new Parquet/CSV/NDJSON files are ingested, "
-        "exactly once across restarts.")] = None,
+    root: Annotated[
+        Path,
+        typer.Option(
+            "--root", help="Pipeline root of `archetype run` (its models/CURRENT is served)."
+        ),
+    ],
+    host: Annotated[
+        str, typer.Option(help="Address to bind; 0.0.0.0 exposes the service to the network.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port (0: any free port, printed).", min=0, max=65535)
+    ] = 8000,
+    follow: Annotated[
+        Path | None,
+        typer.Option(
+            "--follow",
+            help="Folder to tail: new Parquet/CSV/NDJSON files are ingested, "
+            "exactly once across restarts.",
+        ),
+    ] = None,
     store: Annotated[str, typer.Option(help="State store: lmdb (embedded) or redis.")] = "lmdb",
-    state_dir: Annotated[Path | None, typer.Option(
-        "--state-dir", help="Folder of the lmdb store (default ROOT/live/state).")] = None,
-    redis_url: Annotated[str, typer.Option(
-        "--redis-url", envvar="ARCHETYPE_REDIS_URL",
-        help="Redis for --store redis (password: ARCHETYPE_REDIS_PASSWORD).")]
-    = "redis://localhost:6379/0",
-    shard: Annotated[str | None, typer.Option(
-        help="I/N: this replica owns the customers hashing to I of N (Redis keyspace "
-        "archetype:I:).")] = None,
-    token_env: Annotated[str, typer.Option(
-        "--token-env", help="Environment variable holding the bearer token (unset: no "
-        "token needed).")] = "ARCHETYPE_SERVE_TOKEN",
-    max_body_mb: Annotated[float, typer.Option(help="Largest request body, MiB.", min=0.001)]
-    = 16.0,
-    bootstrap: Annotated[bool, typer.Option(
-        help="On an empty state, first ingest the model's event log (its feature "
-        "manifest's events path).")] = True,
-    poll: Annotated[float, typer.Option(help="Seconds between scans of --follow.", min=0.01)]
-    = 1.0,
-    chunk_rows: Annotated[int, typer.Option(
-        help="Events of a followed file per commit (its offset commits with them).", min=1)]
-    = 20_000,
-    watch_models: Annotated[float, typer.Option(
-        help="Seconds between checks of models/CURRENT for a new model (0: never).", min=0)]
-    = 2.0,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option("--state-dir", help="Folder of the lmdb store (default ROOT/live/state)."),
+    ] = None,
+    redis_url: Annotated[
+        str,
+        typer.Option(
+            "--redis-url",
+            envvar="ARCHETYPE_REDIS_URL",
+            help="Redis for --store redis (password: ARCHETYPE_REDIS_PASSWORD).",
+        ),
+    ] = "redis://localhost:6379/0",
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="I/N: this replica owns the customers hashing to I of N (Redis keyspace "
+            "archetype:I:)."
+        ),
+    ] = None,
+    token_env: Annotated[
+        str,
+        typer.Option(
+            "--token-env",
+            help="Environment variable holding the bearer token (unset: no token needed).",
+        ),
+    ] = "ARCHETYPE_SERVE_TOKEN",
+    max_body_mb: Annotated[
+        float, typer.Option(help="Largest request body, MiB.", min=0.001)
+    ] = 16.0,
+    bootstrap: Annotated[
+        bool,
+        typer.Option(
+            help="On an empty state, first ingest the model's event log (its feature "
+            "manifest's events path)."
+        ),
+    ] = True,
+    poll: Annotated[float, typer.Option(help="Seconds between scans of --follow.", min=0.01)] = 1.0,
+    chunk_rows: Annotated[
+        int,
+        typer.Option(
+            help="Events of a followed file per commit (its offset commits with them).", min=1
+        ),
+    ] = 20_000,
+    watch_models: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between checks of models/CURRENT for a new model (0: never).", min=0
+        ),
+    ] = 2.0,
 ) -> None:
     """Serve the live segment of every customer: events in (HTTP, or a followed folder),
     answers in about a millisecond, from the nightly run's current model."""
@@ -90,17 +125,24 @@ def serve(
     spec = "lmdb" if store == "lmdb" else _redis_spec(redis_url, sh)
     if follow is not None and not follow.exists():
         raise UserError("--follow: no such file or folder", path=follow)
-    seg = LiveSegmenter.open(root, spec, state_dir=state_dir,
-                             watch_s=watch_models or None, shard=sh)
+    seg = LiveSegmenter.open(
+        root, spec, state_dir=state_dir, watch_s=watch_models or None, shard=sh
+    )
     follower = None
     try:
         events = seg.model.events_path
-        if bootstrap and seg.meta.seq == 0 and events and Path(events).exists() and (
-                follow is None or Path(events).resolve() != follow.resolve()):
+        if (
+            bootstrap
+            and seg.meta.seq == 0
+            and events
+            and Path(events).exists()
+            and (follow is None or Path(events).resolve() != follow.resolve())
+        ):
             err_console.print(f"bootstrapping the live state from {events} ...", highlight=False)
             n = Follower(seg, events, chunk_rows=chunk_rows).scan_once()
-            err_console.print(f"bootstrapped {n:,} events, {seg.meta.customers:,} customers",
-                              highlight=False)
+            err_console.print(
+                f"bootstrapped {n:,} events, {seg.meta.customers:,} customers", highlight=False
+            )
         if follow is not None:
             follower = Follower(seg, follow, poll_s=poll, chunk_rows=chunk_rows).start()
         _run_server(seg, host, port, token_env, int(max_body_mb * 1024 * 1024), follower)
@@ -141,8 +183,10 @@ def _run_server(seg, host: str, port: int, token_env: str, max_body: int, follow
     console.print(
         f"serving model {m.version} on http://{host}:{actual} ({auth}; state "
         f"{seg.store.location}; {seg.meta.customers:,} customers)",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
-    cfg = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                         timeout_graceful_shutdown=5)
+    cfg = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+    )
     uvicorn.Server(cfg).run(sockets=[sock])

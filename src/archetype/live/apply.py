@@ -83,8 +83,9 @@ class Job:
 
 
 class IngestJob(Job):
-    def __init__(self, batch: Batch, source: str, offset: tuple[bytes, bytes] | None,
-                 kind: str = "api") -> None:
+    def __init__(
+        self, batch: Batch, source: str, offset: tuple[bytes, bytes] | None, kind: str = "api"
+    ) -> None:
         super().__init__()
         self.batch = batch
         self.source = source
@@ -116,7 +117,17 @@ class ReassignJob(Job):
 
 
 class _Entry:
-    __slots__ = ("rec", "state", "new_keys", "new_days", "events", "is_new", "job", "cause")
+    __slots__ = (
+        "rec",
+        "state",
+        "new_keys",
+        "new_days",
+        "events",
+        "is_new",
+        "job",
+        "cause",
+        "touched",
+    )
 
     def __init__(self, rec: CustomerRecord, is_new: bool) -> None:
         self.rec = rec
@@ -127,6 +138,7 @@ class _Entry:
         self.is_new = is_new
         self.job: Job | None = None
         self.cause = "event"
+        self.touched = False  # the state changed (possibly only its first-seen time)
 
 
 def is_fresh(seg: SegRecord | None, model: LiveModel, as_of_day: int, horizon: int) -> bool:
@@ -196,16 +208,20 @@ def commit_group(
                 if ek in have:
                     res.duplicates += 1
                     continue
-                if window is not None and st.last_ts_us is not None and (
-                    day <= st.last_ts_us // US_PER_DAY - window
+                if (
+                    window is not None
+                    and st.last_ts_us is not None
+                    and (day <= st.last_ts_us // US_PER_DAY - window)
                 ):
                     # older than any window this customer can be asked about: it changes
                     # no feature (its id need not be kept; a re-send is as harmless)
                     st.apply(ev)
+                    e.touched = True
                     res.too_old += 1
                     continue
                 have.add(ek)
                 st.apply(ev)
+                e.touched = True
                 e.new_keys.append(ek)
                 e.new_days.append(day)
                 e.events.append(ev)
@@ -219,7 +235,7 @@ def commit_group(
                 e.job = j
     meta.watermark_us, meta.first_day = wm, first
     changed = [k for k, e in work.items() if e.new_keys]
-    for k in changed:
+    for k in (k for k, e in work.items() if e.touched):
         e = work[k]
         rec = e.rec
         rec.event_keys = np.concatenate([rec.event_keys, np.asarray(e.new_keys, "<u8")])
@@ -231,7 +247,7 @@ def commit_group(
         tx.put(ST, k, rec.encode())
         if e.is_new:
             meta.customers += 1
-        if e.job is not None:
+        if e.job is not None and e.new_keys:
             e.job.result.customers += 1
 
     # 3. re-assign at the watermark's day
@@ -265,6 +281,7 @@ def commit_group(
             j.reassigned = sum(1 for k in j.keys if k in done)
     meta.applied += sum(j.result.accepted for j in ingest)
     meta.duplicates += sum(j.result.duplicates for j in ingest)
+    meta.too_old += sum(j.result.too_old for j in ingest)
     meta.ignored += sum(j.result.ignored for j in ingest)
 
     # 4. transitions log (bounded), listeners

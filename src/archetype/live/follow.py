@@ -88,8 +88,9 @@ class Follower:
         Events per ingest call (and per committed offset).
     """
 
-    def __init__(self, segmenter: Any, path: str | Path, *, poll_s: float = 1.0,
-                 chunk_rows: int = 20_000) -> None:
+    def __init__(
+        self, segmenter: Any, path: str | Path, *, poll_s: float = 1.0, chunk_rows: int = 20_000
+    ) -> None:
         self.segmenter = segmenter
         self.path = Path(path).resolve()
         self.poll_s = float(poll_s)
@@ -106,8 +107,11 @@ class Follower:
             return [self.path] if _kind(self.path) else []
         if not self.path.is_dir():
             return []
-        out = [p for p in self.path.rglob("*")
-               if p.is_file() and _kind(p) and not _hidden(p, self.path)]
+        out = [
+            p
+            for p in self.path.rglob("*")
+            if p.is_file() and _kind(p) and not _hidden(p, self.path)
+        ]
         return sorted(out)
 
     def _offset(self, key: bytes) -> FileOffset:
@@ -130,8 +134,12 @@ class Follower:
         m.follow_files.labels("pending").set(pending)
         m.follow_files.labels("failed").set(len(self.failed))
         m.follow_lag.set(0 if oldest is None else max(0.0, time.time() - oldest))
-        return {"path": str(self.path), "files_done": done, "files_pending": pending,
-                "files_failed": dict(self.failed)}
+        return {
+            "path": str(self.path),
+            "files_done": done,
+            "files_pending": pending,
+            "files_failed": dict(self.failed),
+        }
 
     # ------------------------------------------------------------------ ingest
     def scan_once(self) -> int:
@@ -170,10 +178,14 @@ class Follower:
             return self._parquet(f, st, key, off)
         return self._text(f, st, key, off, kind)
 
-    def _commit(self, frame, f: Path, key: bytes, off: FileOffset, first_row: int,
-                label=None) -> int:
+    def _commit(
+        self, frame, f: Path, key: bytes, off: FileOffset, first_row: int, label=None
+    ) -> int:
         r = self.segmenter.ingest(
-            frame, source=str(f), kind="follow", offset=(key, off.encode()),
+            frame,
+            source=str(f),
+            kind="follow",
+            offset=(key, off.encode()),
             row_label=label or (lambda i, s=first_row: f"row {s + i + 1}"),
         )
         return r.received
@@ -186,8 +198,7 @@ class Follower:
         except Exception as e:  # noqa: BLE001 - a file being written, or a broken one
             if time.time() - st.st_mtime < 30:
                 raise _NotReady from None
-            raise UserError(f"unreadable Parquet file ({str(e).splitlines()[0]})",
-                            path=f) from None
+            raise UserError(f"unreadable Parquet file ({str(e).splitlines()[0]})", path=f) from None
         n = 0
         if start >= df.height:
             self._mark_done(key, df.height, st)
@@ -222,7 +233,7 @@ class Follower:
                 cut = data.rfind(b"\n")
                 if cut < 0:
                     break  # an incomplete last line: wait for the rest
-                data = data[:cut + 1]
+                data = data[: cut + 1]
                 lines = data.count(b"\n")
                 if kind == "csv":
                     frame = self._csv(f, header + data)
@@ -244,8 +255,9 @@ class Follower:
     def _csv(f: Path, data: bytes) -> pl.DataFrame:
         sep = "\t" if f.name.lower().endswith(".tsv") else ","
         try:
-            return pl.read_csv(io.BytesIO(data), separator=sep, infer_schema_length=10_000,
-                               try_parse_dates=False)
+            return pl.read_csv(
+                io.BytesIO(data), separator=sep, infer_schema_length=10_000, try_parse_dates=False
+            )
         except Exception as e:  # noqa: BLE001
             raise UserError(f"unreadable CSV ({str(e).splitlines()[0]})", path=f) from None
 

@@ -4,7 +4,8 @@
              the default as-of of every answer is its day.
 * ``first``  day number of the earliest event applied (the batch horizon without a window).
 * ``seq``    commit sequence number (one per committed batch).
-* ``counts`` applied / duplicate / ignored event counters, number of customers.
+* counters: events applied / duplicate / too old (older than the window of their
+  customer's latest event: applied, no feature changes) / ignored, customers, moves.
 * ``src:<name>`` an ingest source's offset (e.g. a followed file's rows and bytes done),
              written in the same transaction as the events it covers.
 """
@@ -29,6 +30,7 @@ class Meta:
     customers: int = 0
     applied: int = 0
     duplicates: int = 0
+    too_old: int = 0
     ignored: int = 0
     transitions: int = 0
     model_version: str | None = None

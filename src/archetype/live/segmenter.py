@@ -63,6 +63,7 @@ _STOP = object()
 class WrongShard(UserError):
     """The customer is owned by another replica (see ``shard``)."""
 
+
 MAX_BATCH_GET = 1000
 
 
@@ -121,6 +122,7 @@ class LiveSegmenter:
             self._meta: Meta = load_meta(r)
         self._check_compatible(model)
         self._model = model
+        self._seen_current = model.version
         self._remember_model_shape(model)
         self.metrics.set_model(model.version)
         self.metrics.customers.set(self._meta.customers)
@@ -470,16 +472,18 @@ class LiveSegmenter:
         self._wake.set()
 
     def reload_model(self) -> bool:
-        """Swap in ``models/CURRENT`` of the root if it changed; True if swapped."""
+        """Swap in ``models/CURRENT`` of the root if it moved since the last look (a model
+        swapped in by hand is not undone until the nightly run promotes a new one)."""
         if self.root is None:
             return False
         from archetype.pipeline.registry import Registry
 
         v = Registry(self.root).current()
-        if v is None or v == self._model.version:
+        if v is None or v == self._seen_current:
             return False
         new = load_live_model(self.root, v, assign_backend=self._model.assign_backend)
         self.swap_model(new)
+        self._seen_current = v
         return True
 
     def _watch_loop(self) -> None:
