@@ -18,14 +18,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import time
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import orjson
-from fastapi import FastAPI, Header, Path, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from archetype import __version__
@@ -63,6 +66,105 @@ _ERRORS = {
 }
 
 
+_LOOKUP_QUERY = [
+    {
+        "name": "as_of",
+        "in": "query",
+        "required": False,
+        "description": "YYYY-MM-DD; default: the latest event time seen",
+        "schema": {"type": "string", "format": "date"},
+    },
+    {
+        "name": "pseudonymized",
+        "in": "query",
+        "required": False,
+        "description": "The id is already a pseudonym",
+        "schema": {"type": "boolean", "default": False},
+    },
+]
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _lookup_query(q: Any) -> tuple[dt.date | None, bool]:
+    """``as_of`` and ``pseudonymized`` of a lookup's query string (422 when malformed)."""
+    as_of = q.get("as_of")
+    day = None
+    if as_of is not None:
+        try:
+            day = dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise _Invalid(f"as_of: {as_of!r} is not a date YYYY-MM-DD") from None
+    p = q.get("pseudonymized", "false").lower()
+    if p not in _TRUE | _FALSE:
+        raise _Invalid(f"pseudonymized: {p!r} is not a boolean")
+    return day, p in _TRUE
+
+
+class _Invalid(ValueError):
+    """A malformed query parameter (422)."""
+
+
+_LOOKUP = re.compile(r"^/v1/customers/([^/:]+)$")
+
+
+def _error_of(e: Exception) -> tuple[int, str, str] | None:
+    """(status, code, message) of the errors a lookup may raise; None for a bug."""
+    if isinstance(e, WrongShard):
+        return 421, "wrong_shard", str(e)
+    if isinstance(e, UserError):
+        return 400, "bad_request", str(e)
+    if isinstance(e, CustomerNotFound):
+        return 404, "not_found", str(e)
+    if isinstance(e, _Invalid):
+        return 422, "invalid", str(e)
+    return None
+
+
+class FastLookup:
+    """``GET /v1/customers/{id}`` without the framework's routing (see ``fast_lookup``)."""
+
+    def __init__(self, app: Any, *, segmenter: Any) -> None:
+        self.app = app
+        self.segmenter = segmenter
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        m = _LOOKUP.match(scope["path"]) if scope["type"] == "http" else None
+        if m is None or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        try:
+            q = QueryParams(scope.get("query_string", b""))
+            as_of, pseudo = _lookup_query(q)
+            cid = unquote(m.group(1))
+            status, body = (
+                200,
+                orjson.dumps(self.segmenter.get(cid, as_of, pseudonymized=pseudo).to_dict()),
+            )
+        except Exception as e:
+            err = _error_of(e)
+            if err is None:
+                raise
+            status, body = err[0], error_body(err[1], err[2])
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _json(obj: Any) -> Response:
+    """A JSON response serialized once with orjson (the route's response_model documents
+    the shape; returning a Response skips FastAPI's second validation pass)."""
+    return Response(orjson.dumps(obj), media_type="application/json")
+
+
 def _err(status: int, code: str, message: str) -> Response:
     return Response(error_body(code, message), status_code=status, media_type="application/json")
 
@@ -74,6 +176,7 @@ def create_app(
     token_env: str = TOKEN_ENV,
     max_body: int = DEFAULT_MAX_BODY,
     heartbeat_s: float = 15.0,
+    fast_lookup: bool = True,
 ) -> Any:
     """The ASGI app over ``segmenter`` (a :class:`~archetype.live.LiveSegmenter`).
 
@@ -86,6 +189,10 @@ def create_app(
         Largest request body in bytes (413 above it).
     heartbeat_s : float
         Seconds between keep-alive comments on the transitions stream.
+    fast_lookup : bool
+        Answer ``GET /v1/customers/{id}`` in a thin ASGI layer in front of FastAPI (same
+        code and errors as the route, which still defines the schema): the hot lookup skips
+        FastAPI's routing and parameter machinery (~2/3 of its CPU per request).
     """
     token = token if token is not None else os.environ.get(token_env) or None
     app = FastAPI(
@@ -98,14 +205,10 @@ def create_app(
 
     # ------------------------------------------------------------ errors: one JSON line
     @app.exception_handler(UserError)
-    async def _user_error(_: Request, e: UserError) -> Response:
-        if isinstance(e, WrongShard):
-            return _err(421, "wrong_shard", str(e))
-        return _err(400, "bad_request", str(e))
-
     @app.exception_handler(CustomerNotFound)
-    async def _not_found(_: Request, e: CustomerNotFound) -> Response:
-        return _err(404, "not_found", str(e))
+    @app.exception_handler(_Invalid)
+    async def _known(_: Request, e: Exception) -> Response:
+        return _err(*_error_of(e))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, e: RequestValidationError) -> Response:
@@ -152,7 +255,7 @@ def create_app(
         res = await run_in_threadpool(
             segmenter.ingest_json, body, ndjson=ndjson, source="POST /v1/events", received_at=t0
         )
-        return res.to_dict()
+        return _json(res.to_dict())
 
     # ------------------------------------------------------------ lookups
     @app.get(
@@ -160,15 +263,14 @@ def create_app(
         response_model=CustomerResponse,
         tags=["lookup"],
         summary="The segment of one customer",
+        openapi_extra={"parameters": _LOOKUP_QUERY},
     )
-    async def get_customer(
-        customer_id: Annotated[str, Path(description="Raw customer id (or pseudonym)")],
-        as_of: Annotated[
-            dt.date | None, Query(description="YYYY-MM-DD; default: latest event time seen")
-        ] = None,
-        pseudonymized: Annotated[bool, Query(description="The id is already a pseudonym")] = False,
-    ) -> Any:
-        return segmenter.get(customer_id, as_of, pseudonymized=pseudonymized).to_dict()
+    async def get_customer(request: Request) -> Any:
+        # the hot path: query parameters read directly (documented via openapi_extra),
+        # which saves FastAPI's per-parameter validation on every lookup
+        cid = request.path_params["customer_id"]
+        as_of, pseudo = _lookup_query(request.query_params)
+        return _json(segmenter.get(cid, as_of, pseudonymized=pseudo).to_dict())
 
     @app.post(
         "/v1/customers:batch_get",
@@ -178,7 +280,7 @@ def create_app(
     )
     async def batch_get(req: BatchGetRequest) -> Any:
         ans = segmenter.batch_get(req.ids, req.as_of, pseudonymized=req.pseudonymized)
-        return {"customers": [a.to_dict() for a in ans]}
+        return _json({"customers": [a.to_dict() for a in ans]})
 
     @app.get(
         "/v1/customers/{customer_id}/features",
@@ -191,7 +293,7 @@ def create_app(
         as_of: dt.date | None = None,
         pseudonymized: bool = False,
     ) -> Any:
-        return segmenter.features(customer_id, as_of, pseudonymized=pseudonymized).to_dict()
+        return _json(segmenter.features(customer_id, as_of, pseudonymized=pseudonymized).to_dict())
 
     # ------------------------------------------------------------ transitions (SSE)
     @app.get(
@@ -280,5 +382,7 @@ def create_app(
         return schema
 
     app.openapi = openapi
+    if fast_lookup:
+        app.add_middleware(FastLookup, segmenter=segmenter)
     app.add_middleware(Guard, token=token, max_body=max_body, metrics=segmenter.metrics)
     return app
