@@ -200,11 +200,17 @@ def test_fast_lookup_layer_answers_exactly_like_the_route(served):
     client.post("/v1/events", json=_json_rows(log.head(400)))
     slow = TestClient(create_app(seg, token="", fast_lookup=False))
     cid = int(log["customer_id"][0])
-    cases = [f"/v1/customers/{cid}", f"/v1/customers/{cid}?as_of=2026-12-31",
-             f"/v1/customers/{cid}?as_of=2027-01-05&pseudonymized=false",
-             "/v1/customers/999999999", "/v1/customers/abc", f"/v1/customers/{cid}?as_of=x",
-             f"/v1/customers/{cid}?pseudonymized=maybe", f"/v1/customers/{cid}?as_of=2026-11-01",
-             "/v1/customers/%20"]
+    cases = [
+        f"/v1/customers/{cid}",
+        f"/v1/customers/{cid}?as_of=2026-12-31",
+        f"/v1/customers/{cid}?as_of=2027-01-05&pseudonymized=false",
+        "/v1/customers/999999999",
+        "/v1/customers/abc",
+        f"/v1/customers/{cid}?as_of=x",
+        f"/v1/customers/{cid}?pseudonymized=maybe",
+        f"/v1/customers/{cid}?as_of=2026-11-01",
+        "/v1/customers/%20",
+    ]
     for url in cases:
         a, b = client.get(url), slow.get(url)
         assert (a.status_code, a.json()) == (b.status_code, b.json()), url

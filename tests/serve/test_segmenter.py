@@ -290,3 +290,49 @@ def test_nightly_promotion_is_swapped_in(root_earlier, tmp_path):
         nightly = pl.read_parquet(Layout(root).assignments(END) / PART)
         got = {a.customer_id: a.segment_id for a in seg.batch_get(nightly["customer_id"].to_list())}
         assert got == dict(zip(nightly["customer_id"], nightly["segment_id"], strict=True))
+
+
+def test_redis_backend_gives_the_same_answers(root_now, tmp_path, redis_url):
+    ev, root, log = root_now
+    sample = log.sample(2500, seed=3)
+    ids = sample["customer_id"].unique().sort().to_list()[:80]
+    out = {}
+    for name, spec in (("lmdb", "lmdb"), ("redis", f"{redis_url}?prefix=seg-test:")):
+        with LiveSegmenter.open(root, spec, state_dir=tmp_path / "st", background=False) as seg:
+            for b in batches(sample, 600):
+                seg.ingest(b)
+            seg.ingest(sample.head(50))  # a retry: all duplicates on both backends
+            out[name] = (
+                [seg.features(i).features for i in ids],
+                [a.segment_id for a in seg.batch_get(ids)],
+                seg.meta.applied,
+            )
+    assert out["lmdb"] == out["redis"]
+
+
+def test_shards_split_customers_between_replicas(root_now, tmp_path):
+    from archetype.live.segmenter import WrongShard
+
+    ev, root, log = root_now
+    sample = log.head(3000)
+    seen = {}
+    for i in range(3):
+        with LiveSegmenter.open(
+            root, state_dir=tmp_path / f"s{i}", background=False, shard=(i, 3)
+        ) as seg:
+            r = seg.ingest(sample)
+            assert r.accepted + r.duplicates + r.too_old + r.other_shard == sample.height
+            mine = [c for c in sample["customer_id"].unique().to_list() if _owns(seg, c)]
+            seen[i] = set(mine)
+            assert seg.meta.customers == len(mine)
+            other = next(c for c in sample["customer_id"].to_list() if c not in seen[i])
+            with pytest.raises(WrongShard, match="belongs to shard"):
+                seg.get(other)
+    assert set().union(*seen.values()) == set(sample["customer_id"].to_list())
+    assert sum(len(s) for s in seen.values()) == sample["customer_id"].n_unique()
+
+
+def _owns(seg, cid) -> bool:
+    from archetype.live.records import customer_key, shard_of
+
+    return shard_of(customer_key(cid), seg.shard[1]) == seg.shard[0]

@@ -9,6 +9,8 @@ without writing (the background re-assign persists it later).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,7 @@ class CustomerNotFound(KeyError):
         return str(self.args[0]) if self.args else "customer not found"
 
 
+@functools.lru_cache(maxsize=4096)
 def iso_day(day: int) -> str:
     return (EPOCH + dt.timedelta(days=int(day))).isoformat()
 
@@ -71,7 +74,7 @@ class FeaturesAnswer:
 
 
 def _finite(v: float | None) -> float | None:
-    return None if v is None or not np.isfinite(v) else float(v)
+    return None if v is None or not math.isfinite(v) else float(v)
 
 
 def not_found(cid: int | str, model: LiveModel, day: int | None) -> CustomerAnswer:
@@ -110,7 +113,7 @@ def from_seg(cid: int | str, seg: SegRecord, model: LiveModel) -> CustomerAnswer
 
 def compute_many(
     cids: list,
-    seg_blobs: list,
+    seg_recs: list,
     st_blobs: list,
     model: LiveModel,
     day: int,
@@ -119,14 +122,14 @@ def compute_many(
     watermark_us: int | None,
     default_as_of: bool,
 ) -> list[CustomerAnswer]:
-    """Answers for customers (``None`` blobs: not found); stale ones computed together."""
+    """Answers for customers from their decoded :class:`SegRecord` (``None``: not found)
+    and, for the stale ones, their state blobs; stale ones are computed together."""
     out: list[CustomerAnswer | None] = [None] * len(cids)
     todo, segs, states = [], [], []
-    for i, (cid, sb) in enumerate(zip(cids, seg_blobs, strict=True)):
-        if sb is None:
+    for i, (cid, seg) in enumerate(zip(cids, seg_recs, strict=True)):
+        if seg is None:
             out[i] = not_found(cid, model, day)
             continue
-        seg = SegRecord.decode(sb)
         if seg.model_version == model.version and seg.as_of_day == day and seg.horizon == horizon:
             out[i] = from_seg(cid, seg, model)
             continue

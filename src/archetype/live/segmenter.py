@@ -49,7 +49,7 @@ from archetype.live.ingest import parse_json_body, prepare
 from archetype.live.meta import Meta, load_meta
 from archetype.live.metrics import Metrics
 from archetype.live.model import LiveModel, load_live_model
-from archetype.live.records import CustomerRecord, customer_key, shard_of
+from archetype.live.records import CustomerRecord, SegRecord, customer_key, shard_of
 from archetype.live.store import Store, open_store
 from archetype.live.transitions import NS as TR_NS
 from archetype.live.transitions import Subscription, Transition, TransitionHub, tr_key
@@ -58,6 +58,10 @@ from archetype.pipeline.privacy import pseudonym
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+
+def _fresh(s: SegRecord, m: LiveModel, day: int, horizon: int) -> bool:
+    return s.model_version == m.version and s.as_of_day == day and s.horizon == horizon
 
 
 class WrongShard(UserError):
@@ -126,6 +130,8 @@ class LiveSegmenter:
         self._remember_model_shape(model)
         self.metrics.set_model(model.version)
         self.metrics.customers.set(self._meta.customers)
+        self._t_get = self.metrics.lookup_seconds.labels("get")
+        self._t_batch = self.metrics.lookup_seconds.labels("batch_get")
         if self._meta.watermark_us is not None:
             self.metrics.watermark.set(self._meta.watermark_us / 1e6)
         self._queue: queue.Queue = queue.Queue()
@@ -309,17 +315,23 @@ class LiveSegmenter:
     # ------------------------------------------------------------------ lookups
     def _key(self, cid: Any, m: LiveModel, pseudonymized: bool) -> tuple[Any, bytes]:
         if m.pseudonymize_key is not None:
-            p = str(cid) if pseudonymized else pseudonym(m.pseudonymize_key, cid)
-            return p, customer_key(p)
-        if m.id_dtype == "int":
+            v: Any = str(cid) if pseudonymized else pseudonym(m.pseudonymize_key, cid)
+        elif m.id_dtype == "int":
             try:
                 v = int(cid)
             except (TypeError, ValueError):
                 raise UserError(
                     f"customer id {cid!r} is not an integer; this model's ids are integers"
                 ) from None
-            return v, customer_key(v)
-        return str(cid), customer_key(str(cid))
+        else:
+            v = str(cid)
+        key = customer_key(v)
+        if self.shard is not None and shard_of(key, self.shard[1]) != self.shard[0]:
+            raise WrongShard(
+                f"customer {cid!r} belongs to shard {shard_of(key, self.shard[1])} of "
+                f"{self.shard[1]}; this replica serves shard {self.shard[0]}"
+            )
+        return v, key
 
     def _day(self, as_of: Any) -> int:
         if as_of is None:
@@ -355,13 +367,13 @@ class LiveSegmenter:
         pairs = [self._key(c, m, pseudonymized) for c in customer_ids]
         keys = [k for _, k in pairs]
         with self.store.read() as r:
-            segs = r.get_many(SEG, keys)
-            need = [k for k, s in zip(keys, segs, strict=True) if s is not None]
-            states = (
-                dict(zip(need, r.get_many(ST, need), strict=True))
-                if self._stale(segs, m, day, horizon)
-                else {}
-            )
+            segs = [None if b is None else SegRecord.decode(b) for b in r.get_many(SEG, keys)]
+            stale = [
+                k
+                for k, s in zip(keys, segs, strict=True)
+                if s is not None and not _fresh(s, m, day, horizon)
+            ]
+            states = dict(zip(stale, r.get_many(ST, stale), strict=True)) if stale else {}
         out = compute_many(
             [c for c, _ in pairs],
             segs,
@@ -372,21 +384,8 @@ class LiveSegmenter:
             watermark_us=meta.watermark_us,
             default_as_of=as_of is None,
         )
-        self.metrics.lookup_seconds.labels("batch_get").observe(time.perf_counter() - t0)
+        self._t_batch.observe(time.perf_counter() - t0)
         return out
-
-    @staticmethod
-    def _stale(segs: list, m: LiveModel, day: int, horizon: int) -> bool:
-        from archetype.live.records import SegRecord
-
-        for s in segs:
-            if s is not None:
-                r = SegRecord.decode(s)
-                if not (
-                    r.model_version == m.version and r.as_of_day == day and r.horizon == horizon
-                ):
-                    return True
-        return False
 
     def get(
         self, customer_id: Any, as_of: Any = None, *, pseudonymized: bool = False
@@ -401,10 +400,11 @@ class LiveSegmenter:
         day = self._day(as_of)
         horizon = m.horizon(day, meta.first_day)
         with self.store.read() as r:
-            seg = r.get(SEG, key)
-            if seg is None:
+            blob = r.get(SEG, key)
+            if blob is None:
                 raise CustomerNotFound(f"customer {customer_id!r} has no events")
-            st = None if not self._stale([seg], m, day, horizon) else r.get(ST, key)
+            seg = SegRecord.decode(blob)
+            st = None if _fresh(seg, m, day, horizon) else r.get(ST, key)
         ans = compute_many(
             [cid],
             [seg],
@@ -415,7 +415,7 @@ class LiveSegmenter:
             watermark_us=meta.watermark_us,
             default_as_of=as_of is None,
         )[0]
-        self.metrics.lookup_seconds.labels("get").observe(time.perf_counter() - t0)
+        self._t_get.observe(time.perf_counter() - t0)
         return ans
 
     def features(

@@ -49,6 +49,7 @@ class Guard:
         self.token = None if not token else f"Bearer {token}".encode()
         self.max_body = int(max_body)
         self.metrics = metrics
+        self._hist: dict[str, Any] = {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -107,5 +108,10 @@ class Guard:
                 )
         finally:
             route = scope.get("route")
-            name = getattr(route, "path", None) or "unmatched"
-            self.metrics.http_seconds.labels(name).observe(time.perf_counter() - t0)
+            name = getattr(route, "path", None) or (
+                "/v1/customers/{customer_id}" if path.startswith("/v1/customers/") else "other"
+            )
+            h = self._hist.get(name)
+            if h is None:
+                h = self._hist[name] = self.metrics.http_seconds.labels(name)
+            h.observe(time.perf_counter() - t0)
