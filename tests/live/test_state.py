@@ -101,15 +101,17 @@ def test_hand_worked_values():
 def test_same_events_any_order_same_bytes_and_features():
     fd = FeatureDefinition(["app", "web"], window_days=30)
     rng = np.random.default_rng(0)
-    blobs, feats = set(), []
+    blobs, bytes_, feats = set(), set(), []
     for _ in range(5):
         st = fd.new_state()
         order = rng.permutation(len(TINY))
         for k in order:
             st.apply(TINY[k])
-        blobs.add(st.encode())
+        blobs.add(st.canonical())
+        bytes_.add(st.encode())
+        assert st.canonical() == fd.decode(st.encode()).canonical()
         feats.append(fd.features(st, A))
-    assert len(blobs) == 1
+    assert len(blobs) == 1 and len(bytes_) == 1
     assert all(np.array_equal(feats[0], f) for f in feats)
 
 
@@ -118,14 +120,17 @@ def test_encode_decode_round_trip_on_random_log():
     r = Replay(fd)
     r.ingest(events_from_frame(random_events(4000, 150, seed=3)))
     as_of = max(s.last_day for s in r.states.values())
+    kinds = set()
     for st in r.states.values():
         blob = st.encode()
+        kinds.add(blob[2])  # 0: raw MessagePack, 1: zlib (large states)
         back = fd.decode(blob)
         assert back.encode() == blob
-        assert back == st
+        assert back == st and back.canonical() == st.canonical()
         np.testing.assert_array_equal(
             fd.features_many([back], as_of), fd.features_many([st], as_of)
         )
+    assert kinds == {0, 1}
 
 
 def test_decode_refuses_foreign_bytes_and_a_shorter_window():
@@ -151,7 +156,8 @@ def test_window_prunes_old_material_and_old_as_of_is_refused():
     late = fd.new_state()
     for e in reversed(TINY):  # the old ones arrive after the last one: never stored
         late.apply(e)
-    assert late.encode() == st.encode()
+    assert late == st and late.encode() == st.encode()
+    assert st.channels == [] and st.categories == []  # values of dropped days forgotten
     with pytest.raises(ValueError, match="before the customer's last event day"):
         fd.features(st, day_number(dt.date(2026, 1, 8)))
     with pytest.raises(NotInWindow):
@@ -203,6 +209,9 @@ def test_a_feature_added_to_the_batch_only_is_caught(monkeypatch):
     monkeypatch.setattr(build, "FAMILY_MODULES", (*build.FAMILY_MODULES, NewFamily))
     with pytest.raises(NotImplementedError, match="batch only \\['brand_new'\\]"):
         FeatureDefinition()
+    NewFamily.FAMILY = "brand_new_family"
+    with pytest.raises(NotImplementedError, match="without a live form: \\('brand_new_family',"):
+        FeatureDefinition()
 
 
 def test_definition_from_a_feature_dir(tmp_path):
@@ -241,3 +250,85 @@ def test_features_frame_matches_feature_dir(tmp_path):
 def test_state_is_small():
     st = CustomerState()
     assert len(st.encode()) < 40
+
+
+H = 3_600_000_000  # microseconds per hour
+D14 = 14 * 24 * H
+
+
+def _lead_case(events, as_of=AS_OF, window=None):
+    """Live lead_time_hours and the batch's, for (ts_us, type) events of one customer."""
+    from tests.live.conftest import batch_features
+
+    rows = [
+        (1, dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=t), et, 1.0, 1, 0.0, None, None)
+        for t, et in events
+    ]
+    log = pl.DataFrame(
+        rows,
+        schema={"customer_id": pl.Int64, "ts": pl.Datetime("us"), "event_type": pl.String,
+                "amount": pl.Float64, "quantity": pl.Int32, "discount": pl.Float64,
+                "channel": pl.String, "category": pl.String},
+        orient="row",
+    )  # fmt: skip
+    batch, horizon = batch_features(log, as_of, [], window)
+    fd = FeatureDefinition([], window_days=window)
+    st = fd.new_state()
+    for t, et in reversed(events):
+        st.apply(LiveEvent(1, t, et, 1.0))
+    live = fd.features(st, as_of, None if window else horizon)
+    j = fd.feature_names.index("lead_time_hours")
+    return live[j], batch["lead_time_hours"][0]
+
+
+P0 = us(9, 12)  # a purchase at noon on Jan 9
+
+
+@pytest.mark.parametrize(
+    "events,expected",
+    [
+        ([(P0 - D14, "view"), (P0, "purchase")], 14 * 24.0),  # exactly 14 days: counts
+        ([(P0 - D14 - 1, "view"), (P0, "purchase")], 0.0),  # 1 us more: does not
+        ([(P0, "view"), (P0, "purchase")], 0.0),  # same instant: the view comes first
+        ([(P0 - H, "view"), (P0, "purchase"), (P0, "purchase")], 1.0),  # one cycle, one lead
+        # a view at the instant of the previous purchase belongs to that purchase
+        ([(P0 - 2 * H, "view"), (P0 - H, "view"), (P0 - H, "purchase"), (P0, "purchase")], 1.0),
+        ([(P0 - H, "view"), (P0 - H, "purchase"), (P0 + H, "view"), (P0 + 3 * H, "purchase")],
+         1.0),  # leads 0 and 2 hours: median 1
+        # previous purchase exactly 14 days before, with a view at its instant
+        ([(P0 - D14, "view"), (P0 - D14, "purchase"), (P0 - H, "view"), (P0, "purchase")],
+         (0.0 + 1.0) / 2),
+        ([(P0 - 3 * H, "purchase"), (P0 - 2 * H, "view"), (P0, "purchase")], 2.0),
+    ],
+)  # fmt: skip
+def test_lead_time_edge_cases(events, expected):
+    live, batch = _lead_case(events)
+    assert batch == pytest.approx(expected)
+    assert live == batch
+
+
+def test_window_start_cuts_the_look_back():
+    day_start = us(5)  # window of 5 days ending Jan 9 starts Jan 5, 00:00
+    events = [(day_start - 1, "view"), (day_start, "view"), (us(9, 12), "purchase")]
+    live, batch = _lead_case(events, dt.date(2026, 1, 9), window=5)
+    assert batch == pytest.approx((us(9, 12) - day_start) / H)
+    assert live == batch
+    events = [(day_start - 1, "view"), (us(9, 23, 59, 59) + 999_999, "purchase")]
+    live, batch = _lead_case(events, dt.date(2026, 1, 9), window=5)
+    assert live == batch == 0.0
+
+
+@pytest.mark.parametrize("window", [None, 20])
+def test_any_arrival_order_gives_the_same_bytes(window):
+    fd = FeatureDefinition(window_days=window)
+    events = list(events_from_frame(random_events(3000, 40, seed=2, days=60)))
+    rng = np.random.default_rng(1)
+    orders = [events, events[::-1], [events[k] for k in rng.permutation(len(events))]]
+    encoded = []
+    for order in orders:
+        r = Replay(fd)
+        for k in range(0, len(order), 500):  # encoded and decoded between batches
+            r.ingest(order[k : k + 500])
+            r.states = {c: fd.decode(s.encode()) for c, s in r.states.items()}
+        encoded.append({c: s.encode() for c, s in r.states.items()})
+    assert encoded[0] == encoded[1] == encoded[2]

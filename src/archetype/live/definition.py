@@ -20,7 +20,7 @@ from archetype.features.config import DEFAULT_OCCASIONS, FeatureConfig
 from archetype.features.context import FeatureContext, day_number, slug
 from archetype.features.spec import FeatureSpec
 from archetype.live.codec import decode_state
-from archetype.live.incremental import LIVE_FAMILIES, MISSING_FAMILIES
+from archetype.live.incremental import live_families, missing_families
 from archetype.live.incremental.base import LiveContext, aggregate, window_days
 from archetype.live.state import CustomerState
 
@@ -65,6 +65,8 @@ class FeatureDefinition:
         self._slugs = tuple(slug(c) for c in self.channels)
         self.specs: tuple[FeatureSpec, ...] = tuple(feature_specs(ctx))
         self.feature_names: tuple[str, ...] = tuple(s.name for s in self.specs)
+        self._families = live_families()
+        self._extra = [m.intermediates for m in self._families if hasattr(m, "intermediates")]
         self._check_live_forms()
 
     # ------------------------------------------------------------ constructors
@@ -153,23 +155,21 @@ class FeatureDefinition:
         w, last = self.window_days, state.last_day
         if w is not None and last is not None and c.as_of_day < last:
             raise ValueError(
-                f"as-of day {c.as_of_day} is before the customer's last event day {last}; "
-                f"a {w}-day state only answers as-of days at or after it"
+                f"as-of {_iso(c.as_of_day)} is before the customer's last event day "
+                f"{_iso(last)}; a {w}-day window state answers as-of days from that day on"
             )
         days = window_days(state, c)
         if not days:
             return None
-        i = aggregate(days, c)
-        for m in LIVE_FAMILIES:
-            extra = getattr(m, "intermediates", None)
-            if extra is not None:
-                i.update(extra(state, days, c))
+        i = aggregate(state, days, c)
+        for extra in self._extra:
+            i.update(extra(state, days, c))
         return i
 
     def values(self, i: dict, c: LiveContext) -> list[float]:
         """Feature values in :attr:`feature_names` order from intermediates."""
         out: dict[str, float] = {}
-        for m in LIVE_FAMILIES:
+        for m in self._families:
             out.update(m.values(i, c))
         return [out[n] for n in self.feature_names]
 
@@ -185,7 +185,7 @@ class FeatureDefinition:
         c = self.context(as_of_day, horizon_days)
         i = self.intermediates(state, c)
         if i is None:
-            raise NotInWindow(f"no event in the window ending at day {c.as_of_day}")
+            raise NotInWindow(f"no event in the window ending {_iso(c.as_of_day)}")
         return np.array(self.values(i, c), dtype=np.float64)
 
     def features_many(
@@ -211,10 +211,9 @@ class FeatureDefinition:
     # ------------------------------------------------------------ checks
     def _check_live_forms(self) -> None:
         """Every batch feature has a live form, and no live form lacks a batch feature."""
-        if MISSING_FAMILIES:
-            raise NotImplementedError(
-                f"feature families without a live form: {', '.join(MISSING_FAMILIES)}"
-            )
+        missing = missing_families()
+        if missing:
+            raise NotImplementedError(f"feature families without a live form: {missing}")
         names = set(live_feature_names(self))
         batch = set(self.feature_names)
         if names != batch:
@@ -224,12 +223,16 @@ class FeatureDefinition:
             )
 
 
+def _iso(day: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+
+
 def live_feature_names(fd: FeatureDefinition) -> list[str]:
     """Names the live families produce for this definition (from sample intermediates)."""
     c = fd.context(0, 1)
     sample: dict[str, Any] = _SampleIntermediates()
     out: list[str] = []
-    for m in LIVE_FAMILIES:
+    for m in live_families():
         out.extend(m.values(sample, c))
     return out
 

@@ -3,7 +3,9 @@
 The mirror of :func:`archetype.features.base.aggregations` (same names, same meaning):
 counts are summed over the day buckets inside the window ``[start_day, as_of_day]``,
 distinct days are the buckets themselves, float sums use :func:`math.fsum` (correctly
-rounded, so independent of the order events arrived in).
+rounded, so independent of the order events arrived in).  Divisions by a constant are
+written as the batch's Polars evaluates them (:func:`recip`), so most values match the
+batch bit for bit.
 """
 
 from __future__ import annotations
@@ -66,16 +68,23 @@ def in_occasion(md: int, lo: int, hi: int) -> bool:
     return lo <= md <= hi if lo <= hi else (md >= lo or md <= hi)
 
 
+def recip(x: float) -> float:
+    """``1 / x``: Polars evaluates ``expr / literal`` as ``expr * (1 / literal)``; the live
+    side multiplies by the same reciprocal so that it rounds the same way."""
+    return 1.0 / x
+
+
 def _hour_tables() -> tuple[np.ndarray, np.ndarray]:
     """sin/cos of 2*pi*h/24 per second of day, the same float steps as the batch."""
     s = np.arange(86_400, dtype=np.int64)
-    hours = (s // 3600).astype(np.float64) + ((s % 3600) // 60).astype(np.float64) / 60.0
-    hours = hours + (s % 60).astype(np.float64) / 3600.0
+    hours = (s // 3600).astype(np.float64) + ((s % 3600) // 60).astype(np.float64) * recip(60.0)
+    hours = hours + (s % 60).astype(np.float64) * recip(3600.0)
     angle = hours * (2.0 * math.pi / 24.0)
     return np.sin(angle), np.cos(angle)
 
 
 _SIN, _COS = (t.tolist() for t in _hour_tables())
+_SEVENTH = recip(7.0)
 
 
 def window_days(state: CustomerState, c: LiveContext) -> list[tuple[int, list]]:
@@ -86,50 +95,38 @@ def window_days(state: CustomerState, c: LiveContext) -> list[tuple[int, list]]:
     return sorted((d, b) for d, b in state.days.items() if s <= d <= a)
 
 
-def aggregate(days: list[tuple[int, list]], c: LiveContext) -> dict:
-    """The batch ``aggregations`` of one customer from its window's buckets (non-empty)."""
+def aggregate(state: CustomerState, days: list[tuple[int, list]], c: LiveContext) -> dict:
+    """The batch ``aggregations`` of one customer from its window's buckets (non-empty).
+
+    One pass over the buckets (the per-request path: tens of microseconds).
+    """
     a = c.as_of_day
+    recent_from, last30_from, prior90_from = a - RECENT_DAYS, a - 30, a - 120
     tot = [0] * N_COUNTS
+    secs: list[int] = []
     amounts: list[float] = []
-    hs: list[float] = []
-    hc: list[float] = []
-    recent = last30 = prior90 = 0
     pdays: list[int] = []
-    weekend = 0
-    occ = dict.fromkeys(c.occasions, 0)
-    chans = dict.fromkeys(c.channels, 0)
-    n_events = 0
-    sin, cos = _SIN, _COS
+    chans: dict[int, int] = {}
+    recent = last30 = prior90 = weekend = 0
     for d, b in days:
-        for k in range(N_COUNTS):
-            tot[k] += b[k]
-        secs = b[SECONDS]
-        n_events += len(secs)
-        hs.extend([sin[x] for x in secs])
-        hc.extend([cos[x] for x in secs])
-        if d > a - RECENT_DAYS:
+        tot = [x + y for x, y in zip(tot, b, strict=False)]  # the 12 counts
+        secs += b[SECONDS]
+        if d > recent_from:
             recent += 1
-        if d > a - 30:
+        if d > last30_from:
             last30 += 1
-        elif d > a - 120:
+        elif d > prior90_from:
             prior90 += 1
         p = b[PURCHASE]
         if p:
             pdays.append(d)
-            amounts.extend(b[AMOUNTS])
+            amounts += b[AMOUNTS]
             if is_weekend(d):
                 weekend += p
-            if occ:
-                md = month_day(d)
-                for name, (lo, hi) in c.occasions.items():
-                    if in_occasion(md, lo, hi):
-                        occ[name] += p
-        if chans:
-            for ch, n in b[CHANNELS].items():
-                if ch in chans:
-                    chans[ch] += n
+        for k, n in b[CHANNELS].items():
+            chans[k] = chans.get(k, 0) + n
     i = {
-        "_events": n_events,
+        "_events": len(secs),
         "_first_day": days[0][0],
         "_last_day": days[-1][0],
         "_active_days": len(days),
@@ -150,16 +147,23 @@ def aggregate(days: list[tuple[int, list]], c: LiveContext) -> dict:
         "_email_clicks": tot[EMAIL_CLICK],
         "_ad_clicks": tot[AD_CLICK],
         "_referrals": tot[REFERRAL],
-        "_hour_sin": math.fsum(hs),
-        "_hour_cos": math.fsum(hc),
+        "_hour_sin": math.fsum(map(_SIN.__getitem__, secs)),
+        "_hour_cos": math.fsum(map(_COS.__getitem__, secs)),
         "_channel_events": tot[WITH_CHANNEL],
     }
     i["_gap_mean"], i["_gap_std"] = gap_stats(pdays)
-    for name, n in occ.items():
-        i[f"_occ_{name}"] = n
+    if c.occasions:
+        mds = [(month_day(d), days_p) for d, days_p in _purchases_by_day(days)]
+        for name, (lo, hi) in c.occasions.items():
+            i[f"_occ_{name}"] = sum(p for md, p in mds if in_occasion(md, lo, hi))
     for ch, slug in zip(c.channels, c.slugs, strict=True):
-        i[f"_ch_{slug}"] = chans[ch]
+        k = state.channel_index(ch)
+        i[f"_ch_{slug}"] = 0 if k is None else chans.get(k, 0)
     return i
+
+
+def _purchases_by_day(days: list[tuple[int, list]]) -> list[tuple[int, int]]:
+    return [(d, b[PURCHASE]) for d, b in days if b[PURCHASE]]
 
 
 def gap_stats(pdays: list[int]) -> tuple[float | None, float | None]:
@@ -182,4 +186,4 @@ def safe_div(num, den, default: float = 0.0) -> float:
 
 def weeks(i: dict, c: LiveContext) -> float:
     """max(tenure_days + 1, 7) / 7."""
-    return max(float(c.as_of_day - i["_first_day"]) + 1.0, 7.0) / 7.0
+    return max(float(c.as_of_day - i["_first_day"]) + 1.0, 7.0) * _SEVENTH

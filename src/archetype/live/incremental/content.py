@@ -13,14 +13,15 @@ FAMILY = "content"
 def intermediates(state: CustomerState, days: list, c: LiveContext) -> dict:
     """The batch ``frames`` of this family: ``_cat_entropy``, ``_cat_top`` (None: no
     category events in the window)."""
-    counts: dict[str, int] = {}
+    counts: dict[int, int] = {}
     for _, b in days:
-        for cat, n in b[CATEGORIES].items():
-            counts[cat] = counts.get(cat, 0) + n
+        for k, n in b[CATEGORIES].items():
+            counts[k] = counts.get(k, 0) + n
     if not counts:
         return {"_cat_entropy": None, "_cat_top": None}
     total = float(sum(counts.values()))
-    shares = [n / total for _, n in sorted(counts.items())]
+    inv = 1.0 / total  # the batch divides by the broadcast sum as n * (1 / sum)
+    shares = [n * inv for n in counts.values()]
     return {
         "_cat_entropy": -math.fsum(p * math.log(p) for p in shares),
         "_cat_top": max(shares),

@@ -18,11 +18,12 @@ import statistics
 from bisect import bisect_left
 
 from archetype.features.base import LEAD_LOOKBACK_DAYS, US_PER_HOUR
-from archetype.live.incremental.base import LiveContext
+from archetype.live.incremental.base import LiveContext, recip
 from archetype.live.state import US_PER_DAY, CustomerState
 
 FAMILY = "timing"
 LOOKBACK_US = LEAD_LOOKBACK_DAYS * US_PER_DAY
+_PER_HOUR = recip(US_PER_HOUR)
 
 
 def lead_hours(state: CustomerState, c: LiveContext) -> float | None:
@@ -46,7 +47,7 @@ def lead_hours(state: CustomerState, c: LiveContext) -> float | None:
                 lower = lo
             j = bisect_left(views, lower)
             if j < nv and views[j] <= t:
-                leads.append(float(t - views[j]) / US_PER_HOUR)
+                leads.append(float(t - views[j]) * _PER_HOUR)
         prev = t
     return statistics.median(leads) if leads else None
 
