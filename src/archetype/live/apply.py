@@ -152,10 +152,25 @@ def is_fresh(seg: SegRecord | None, model: LiveModel, as_of_day: int, horizon: i
 
 @dataclass
 class CommitOutcome:
+    """What a commit did; ``stages``: seconds spent per step (load, apply = decode + dedupe +
+    apply, encode, assign = features + transform + nearest centroid, listeners, meta)."""
+
     meta: Meta
     transitions: list[Transition]
     outputs: list[tuple[Any, list]]  # (listener, what its hooks returned)
     customers_changed: int
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self.t
+        self.t = now
 
 
 def commit_group(
@@ -173,6 +188,7 @@ def commit_group(
     ingest = [j for j in jobs if isinstance(j, IngestJob)]
     reassign = [j for j in jobs if isinstance(j, ReassignJob)]
 
+    clock = _Clock()
     # 1. load the touched customers once
     keys: list[bytes] = []
     seen_keys: set[bytes] = set()
@@ -193,6 +209,7 @@ def commit_group(
         else:
             work[k] = _Entry(CustomerRecord.decode(blob), False)
 
+    clock.lap("load")
     # 2. de-duplicate and apply, batch after batch, in arrival order
     wm, first = meta.watermark_us, meta.first_day
     for j in ingest:
@@ -234,6 +251,7 @@ def commit_group(
             if evs and e.events:
                 e.job = j
     meta.watermark_us, meta.first_day = wm, first
+    clock.lap("apply")
     changed = [k for k, e in work.items() if e.new_keys]
     for k in (k for k, e in work.items() if e.touched):
         e = work[k]
@@ -250,6 +268,7 @@ def commit_group(
         if e.job is not None and e.new_keys:
             e.job.result.customers += 1
 
+    clock.lap("encode")
     # 3. re-assign at the watermark's day
     transitions: list[Transition] = []
     applied: list[Applied] = []
@@ -284,6 +303,7 @@ def commit_group(
     meta.too_old += sum(j.result.too_old for j in ingest)
     meta.ignored += sum(j.result.ignored for j in ingest)
 
+    clock.lap("assign")
     # 4. transitions log (bounded), listeners
     for t in transitions:
         tx.put(TR_NS, tr_key(t.seq), t.encode())
@@ -306,6 +326,7 @@ def commit_group(
         if out:
             outputs.append((lst, out))
 
+    clock.lap("listeners")
     # 5. offsets and meta
     for j in ingest:
         if j.offset is not None:
@@ -318,7 +339,8 @@ def commit_group(
         j.result.seq = meta.seq
         j.result.watermark = wm_iso
         j.result.model_version = model.version
-    return CommitOutcome(meta, transitions, outputs, len(changed))
+    clock.lap("meta")
+    return CommitOutcome(meta, transitions, outputs, len(changed), clock.laps)
 
 
 def _reassign(

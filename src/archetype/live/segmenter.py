@@ -530,6 +530,8 @@ class LiveSegmenter:
         t0 = time.perf_counter()
         with self.store.transaction() as tx:
             out = commit_group(tx, group, m, self._meta, self.listeners, self.keep_transitions)
+            t1 = time.perf_counter()
+        out.stages["store"] = time.perf_counter() - t1
         old_day = self._meta.watermark_day
         self._meta = out.meta
         try:
@@ -544,6 +546,8 @@ class LiveSegmenter:
         self, group: list[Job], out: Any, old_day: int | None, seconds: float
     ) -> None:
         self.metrics.commit_seconds.observe(seconds)
+        for stage, sec in out.stages.items():
+            self.metrics.stage_seconds.labels(stage).inc(sec)
         self.metrics.customers.set(out.meta.customers)
         if out.meta.watermark_us is not None:
             self.metrics.watermark.set(out.meta.watermark_us / 1e6)
