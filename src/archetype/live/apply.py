@@ -84,13 +84,19 @@ class Job:
 
 class IngestJob(Job):
     def __init__(
-        self, batch: Batch, source: str, offset: tuple[bytes, bytes] | None, kind: str = "api"
+        self,
+        batch: Batch,
+        source: str,
+        offset: tuple[bytes, bytes] | None,
+        kind: str = "api",
+        defer_assign: bool = False,
     ) -> None:
         super().__init__()
         self.batch = batch
         self.source = source
         self.kind = kind
         self.offset = offset
+        self.defer_assign = defer_assign
         self.result = IngestResult(
             received=batch.report.rows_scanned,
             ignored=batch.report.null_customer_ids + batch.report.unknown_event_types,
@@ -103,12 +109,13 @@ class IngestJob(Job):
 
 
 class ReassignJob(Job):
-    """Re-assign these customers if their stored assignment is stale (``cause``)."""
+    """Re-assign these customers if their stored assignment is stale; ``causes``: why each
+    is stale ("time", "model", or "event" for a deferred bulk ingest), or one for all."""
 
-    def __init__(self, keys: list[bytes], cause: str) -> None:
+    def __init__(self, keys: list[bytes], causes: str | list[str]) -> None:
         super().__init__()
         self.keys = keys
-        self.cause = cause
+        self.causes = [causes] * len(keys) if isinstance(causes, str) else list(causes)
         self.reassigned = 0
 
     @property
@@ -127,6 +134,7 @@ class _Entry:
         "job",
         "cause",
         "touched",
+        "assign_now",
     )
 
     def __init__(self, rec: CustomerRecord, is_new: bool) -> None:
@@ -139,6 +147,7 @@ class _Entry:
         self.job: Job | None = None
         self.cause = "event"
         self.touched = False  # the state changed (possibly only its first-seen time)
+        self.assign_now = False  # new events from a batch that is not deferring assignment
 
 
 def is_fresh(seg: SegRecord | None, model: LiveModel, as_of_day: int, horizon: int) -> bool:
@@ -250,6 +259,8 @@ def commit_group(
                     first = day
             if evs and e.events:
                 e.job = j
+                if e.new_keys and not j.defer_assign:
+                    e.assign_now = True
     meta.watermark_us, meta.first_day = wm, first
     clock.lap("apply")
     changed = [k for k, e in work.items() if e.new_keys]
@@ -281,13 +292,30 @@ def commit_group(
             k: (None if b is None else SegRecord.decode(b))
             for k, b in zip(cand, tx.get_many(SEG, cand), strict=True)
         }
+        deferred = [k for k in changed if not work[k].assign_now]
+        if deferred:  # bulk ingest: mark stale; the background re-assign does them once
+            for k in deferred:
+                old = olds[k]
+                tx.put(
+                    SEG,
+                    k,
+                    (
+                        old
+                        if old is not None
+                        else SegRecord(None, None, None, None, None, -1, 0, "", None)
+                    )
+                    .stale()
+                    .encode(),
+                )
+            skip = set(deferred)
+            cand = [k for k in cand if k not in skip]
         todo = [
             k
             for k in cand
-            if work[k].new_keys
+            if work[k].assign_now
             or (not work[k].is_new and not is_fresh(olds[k], model, as_of_day, horizon))
         ]
-        cause_of = {k: j.cause for j in reassign for k in j.keys}
+        cause_of = {k: c for j in reassign for k, c in zip(j.keys, j.causes, strict=True)}
         for k in todo:
             e = work[k]
             if e.state is None:

@@ -186,6 +186,21 @@ class SegRecord:
     model_version: str
     vector: np.ndarray | None  # float32 (d,) embedding, None when not in the window
 
+    def stale(self) -> SegRecord:
+        """The same record marked out of date (as-of day -1): lookups compute the answer,
+        the background re-assign rewrites it (and records a move against this segment)."""
+        return SegRecord(
+            self.segment_id,
+            self.previous_segment_id,
+            self.distance,
+            self.margin,
+            self.moved_at_us,
+            -1,
+            self.horizon,
+            self.model_version,
+            self.vector,
+        )
+
     def encode(self) -> bytes:
         v = self.model_version.encode()
         vec = b"" if self.vector is None else np.asarray(self.vector, "<f4").tobytes()

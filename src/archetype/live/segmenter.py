@@ -243,6 +243,7 @@ class LiveSegmenter:
         received_at: float | None = None,
         timeout: float | None = None,
         kind: str | None = None,
+        defer_assign: bool = False,
     ) -> IngestResult:
         """Validate, map, pseudonymize, de-duplicate and apply events; durable on return.
 
@@ -259,6 +260,11 @@ class LiveSegmenter:
             ``time.perf_counter()`` when the events arrived (for the visibility metric).
         kind : str, optional
             Metrics label of the source (default ``source``).
+        defer_assign : bool
+            Bulk ingest (bootstrap, backlog): store the states but leave the re-assignment
+            of the changed customers to the background pass (once per customer instead of
+            once per batch); no ``on_applied`` for them and no moves until then.  Lookups
+            in between compute the answer from the state.
 
         Raises
         ------
@@ -286,7 +292,7 @@ class LiveSegmenter:
             other = sum(len(v) for k, v in batch.groups.items() if k not in mine)
             batch.groups = mine
             batch.n_events -= other
-        job = IngestJob(batch, source, offset, kind=kind or source)
+        job = IngestJob(batch, source, offset, kind=kind or source, defer_assign=defer_assign)
         job.result.other_shard = other
         if received_at is not None:
             job.received_at = received_at
@@ -601,26 +607,27 @@ class LiveSegmenter:
                 if not (
                     s.model_version == m.version and s.as_of_day == day and s.horizon == horizon
                 ):
-                    yield k, "model" if s.model_version != m.version else "time"
+                    cause = "event" if s.as_of_day == -1 else "time"  # -1: deferred bulk ingest
+                    yield k, "model" if s.model_version not in (m.version, "") else cause
             start = rows[-1][0] + b"\x00"
 
     def reassign_now(self) -> int:
         """Re-assign every stale customer now (blocking); the number re-assigned."""
         n = 0
-        chunk: list[bytes] = []
-        cause = "time"
+        keys: list[bytes] = []
+        causes: list[str] = []
         for k, c in self._stale_keys():
-            chunk.append(k)
-            cause = "model" if c == "model" else cause
-            if len(chunk) >= self.reassign_chunk:
-                n += self._submit_reassign(chunk, cause)
-                chunk, cause = [], "time"
-        if chunk:
-            n += self._submit_reassign(chunk, cause)
+            keys.append(k)
+            causes.append(c)
+            if len(keys) >= self.reassign_chunk:
+                n += self._submit_reassign(keys, causes)
+                keys, causes = [], []
+        if keys:
+            n += self._submit_reassign(keys, causes)
         return n
 
-    def _submit_reassign(self, keys: list[bytes], cause: str) -> int:
-        job = ReassignJob(keys, cause)
+    def _submit_reassign(self, keys: list[bytes], causes: list[str]) -> int:
+        job = ReassignJob(keys, causes)
         self._queue.put(job)
         job.wait()
         return job.reassigned
