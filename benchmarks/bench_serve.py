@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+CHILDREN: list[subprocess.Popen] = []
 GOALS = {
     "http_get_p99_ms": 1.5,
     "http_rps": 2000,
@@ -99,6 +100,7 @@ def start_hello(tmp: Path):
     p = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    CHILDREN.append(p)
     return p, _wait_port(p, "hello on")
 
 
@@ -124,6 +126,7 @@ def start_serve(root: Path, *args: str):
         text=True,
         env=env,
     )
+    CHILDREN.append(p)
     return p, _wait_port(p, "serving model")
 
 
@@ -432,6 +435,10 @@ def main() -> None:
             print("restart", res["restart"], flush=True)
     finally:
         res["machine"]["load_after"] = os.getloadavg()[0]
+        for p in CHILDREN:  # servers this run started, whatever happened
+            if p.poll() is None:
+                p.terminate()
+                p.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
     report(res)
     if args.json:
@@ -464,6 +471,7 @@ def start_redis(tmp: Path):
         ],
         stdout=subprocess.DEVNULL,
     )
+    CHILDREN.append(p)
     import redis
 
     c = redis.Redis(port=port)

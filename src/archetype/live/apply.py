@@ -40,6 +40,7 @@ ST, SEG = "st", "seg"
 _EMPTY_U8 = np.empty(0, "<u8")
 _EMPTY_I4 = np.empty(0, "<i4")
 PRUNE_PER_COMMIT = 10_000
+PRUNE_EVERY = 1_000
 
 
 @dataclass
@@ -335,7 +336,9 @@ def commit_group(
     # 4. transitions log (bounded), listeners
     for t in transitions:
         tx.put(TR_NS, tr_key(t.seq), t.encode())
-    if transitions and meta.transitions > keep_transitions:
+    crossed = meta.transitions // PRUNE_EVERY != meta0.transitions // PRUNE_EVERY
+    if crossed and meta.transitions > keep_transitions:
+        # every PRUNE_EVERY moves (a scan is O(namespace) on Redis): drop the oldest
         stop = tr_key(meta.transitions - keep_transitions + 1)
         old = [k for k, _ in tx.scan(TR_NS, stop=stop, limit=PRUNE_PER_COMMIT)]
         for k in old:
