@@ -139,7 +139,8 @@ def serve(
             and (follow is None or Path(events).resolve() != follow.resolve())
         ):
             err_console.print(f"bootstrapping the live state from {events} ...", highlight=False)
-            n = Follower(seg, events, chunk_rows=chunk_rows, defer_assign=True).scan_once()
+            with seg.bulk():
+                n = Follower(seg, events, chunk_rows=chunk_rows, defer_assign=True).scan_once()
             err_console.print(
                 f"bootstrapped {n:,} events, {seg.meta.customers:,} customers", highlight=False
             )

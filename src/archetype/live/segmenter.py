@@ -138,6 +138,7 @@ class LiveSegmenter:
         self._deliveries: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._bulk_depth = 0
         self._threads = [
             threading.Thread(target=self._write_loop, name="live-writer", daemon=True),
             threading.Thread(target=self._deliver_loop, name="live-deliver", daemon=True),
@@ -632,12 +633,26 @@ class LiveSegmenter:
         job.wait()
         return job.reassigned
 
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[LiveSegmenter]:
+        """Hold the background re-assign while a bulk ingest (``defer_assign=True``) runs,
+        then run one pass: each customer is assigned once, not once per day of backlog."""
+        self._bulk_depth += 1
+        try:
+            yield self
+        finally:
+            self._bulk_depth -= 1
+            self._wake.set()
+
     def _reassign_loop(self) -> None:
         while not self._stop.is_set():
             if not self._wake.wait(5.0):
                 continue
             if self._stop.is_set():
                 return
+            if self._bulk_depth:
+                time.sleep(0.2)  # a bulk ingest runs: one pass after it, not one per day
+                continue
             self._wake.clear()
             try:
                 n = self.reassign_now()
