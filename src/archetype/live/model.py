@@ -82,12 +82,13 @@ class LiveModel:
         return self.model.segment_id_array()
 
     def segment_name(self, segment_id: int | None) -> str | None:
-        if segment_id is None or not self.model.segment_names:
+        if segment_id is None:
             return None
-        try:
-            return self.model.segment_names[self.model.segment_ids.index(int(segment_id))]
-        except ValueError:
-            return None
+        names = self.__dict__.get("_names")
+        if names is None:  # built once per model (frozen dataclass: set through __dict__)
+            names = dict(zip(self.model.segment_ids, self.model.segment_names or [], strict=False))
+            self.__dict__["_names"] = names
+        return names.get(int(segment_id))
 
     def horizon(self, as_of_day: int, first_day: int | None) -> int:
         """Horizon of the feature build: the window, or days since the log's first event."""

@@ -226,13 +226,15 @@ class SegRecord:
         )
 
     @classmethod
-    def decode(cls, blob: bytes) -> SegRecord:
+    def decode(cls, blob: bytes, *, vector: bool = True) -> SegRecord:
         ver, seg, prev, dist, margin, moved, day, hor, dim, vlen = _SEG.unpack_from(blob, 0)
         if ver != 1:
             raise ValueError(f"segment record version {ver} is not supported")
         o = _SEG.size
         version = bytes(blob[o : o + vlen]).decode()
-        vec = np.frombuffer(blob, dtype="<f4", count=dim, offset=o + vlen) if dim else None
+        vec = (
+            np.frombuffer(blob, dtype="<f4", count=dim, offset=o + vlen) if dim and vector else None
+        )
         return cls(
             None if seg == NO_SEGMENT else seg,
             None if prev == NO_SEGMENT else prev,

@@ -374,7 +374,10 @@ class LiveSegmenter:
         pairs = [self._key(c, m, pseudonymized) for c in customer_ids]
         keys = [k for _, k in pairs]
         with self.store.read() as r:
-            segs = [None if b is None else SegRecord.decode(b) for b in r.get_many(SEG, keys)]
+            segs = [
+                None if b is None else SegRecord.decode(b, vector=False)
+                for b in r.get_many(SEG, keys)
+            ]
             stale = [
                 k
                 for k, s in zip(keys, segs, strict=True)
@@ -410,7 +413,7 @@ class LiveSegmenter:
             blob = r.get(SEG, key)
             if blob is None:
                 raise CustomerNotFound(f"customer {customer_id!r} has no events")
-            seg = SegRecord.decode(blob)
+            seg = SegRecord.decode(blob, vector=False)
             st = None if _fresh(seg, m, day, horizon) else r.get(ST, key)
         ans = compute_many(
             [cid],
