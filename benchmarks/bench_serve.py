@@ -148,7 +148,10 @@ def load(spec: dict, tmp: Path) -> dict:
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"load generator printed no result: {out.stdout[-500:]}")
+    return json.loads(lines[-1])
 
 
 def http_level(
