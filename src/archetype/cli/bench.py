@@ -39,16 +39,11 @@ def results_table(doc: dict[str, Any]) -> Table:
     recs = doc["records"]
     devices = len({r["device"] for r in recs}) > 1
     gpu = any("gpu_peak_mem_bytes" in r for r in recs)
-    t = Table(
-        title=f"archetype bench --suite {doc['suite']} ({doc['device']})", header_style="bold"
-    )
-    cols = (
-        ["stage", "impl"]
-        + (["dev"] if devices else [])
-        + ["n", "k", "time s", "rows/s", "inertia", "peak mem"]
-        + (["gpu mem"] if gpu else [])
-        + ["ratio", "vs"]
-    )
+    t = Table(title=f"archetype bench --suite {doc['suite']} ({doc['device']})",
+              header_style="bold")
+    cols = ["stage", "impl"] + (["dev"] if devices else []) + [
+        "n", "k", "time s", "rows/s", "inertia", "peak mem"] + (["gpu mem"] if gpu else []) + [
+        "ratio", "vs"]
     for col in cols:
         t.add_column(col, justify="left" if col in ("stage", "impl", "dev", "vs") else "right")
     prev = None
@@ -58,18 +53,11 @@ def results_table(doc: dict[str, Any]) -> Table:
             t.add_section()
         prev = key
         style = "bold cyan" if r.get("role") == "ours" else ("dim" if r.get("derived") else None)
-        row = (
-            [r["stage"], r["impl"]]
-            + ([r["device"]] if devices else [])
-            + [
-                f"{r['n']:,}",
-                str(r["k"] or ""),
-                f"{r.get('seconds_per_pass') or r['seconds']:.3g}",
-                _num(r.get("rows_per_s"), ".3g"),
-                _num(r["inertia"], ".6g"),
-                _human_bytes(r["peak_mem_bytes"]),
-            ]
-        )
+        row = [r["stage"], r["impl"]] + ([r["device"]] if devices else []) + [
+            f"{r['n']:,}", str(r["k"] or ""),
+            f"{r.get('seconds_per_pass') or r['seconds']:.3g}",
+            _num(r.get("rows_per_s"), ".3g"), _num(r["inertia"], ".6g"),
+            _human_bytes(r["peak_mem_bytes"])]
         if gpu:
             row.append(_human_bytes(r.get("gpu_peak_mem_bytes")))
         row += [_num(r.get("ratio"), ".3g"), r.get("ratio_vs") or ""]
@@ -83,20 +71,10 @@ def scaling_table(doc: dict[str, Any]) -> Table:
     for col in ("stage", "impl", "device", "vs", "at", "points", "slope"):
         t.add_column(col, justify="right" if col in ("slope", "points") else "left")
     for s in doc["scaling"]:
-        at = (
-            ""
-            if s["fixed"] is None
-            else (f"k={s['fixed']}" if s["vs"] == "n" else f"n={s['fixed']:,}")
-        )
-        t.add_row(
-            s["stage"],
-            s["impl"],
-            s["device"],
-            s["vs"],
-            at,
-            str(len(s["points"])),
-            f"{s['slope']:.2f}",
-        )
+        at = "" if s["fixed"] is None else (f"k={s['fixed']}" if s["vs"] == "n"
+                                            else f"n={s['fixed']:,}")
+        t.add_row(s["stage"], s["impl"], s["device"], s["vs"], at, str(len(s["points"])),
+                  f"{s['slope']:.2f}")
     return t
 
 
@@ -105,63 +83,30 @@ def register(app: typer.Typer) -> None:
 
     @app.command("bench")
     def bench(
-        suite: Annotated[
-            str,
-            typer.Option(
-                help="quick (minutes on a laptop) or full (real machines, up to 10M rows)."
-            ),
-        ] = "quick",
-        device: Annotated[
-            str, typer.Option(help="auto, cpu or cuda (cuda also measures every line on the CPU).")
-        ] = "auto",
-        json_out: Annotated[
-            Path | None,
-            typer.Option(
-                "--json",
-                help="Write the results (machine info + one record per measurement) to this file.",
-            ),
-        ] = None,
-        stages: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--stages",
-                help="Only these stages: synth, features, fit, assign, nightly "
-                "(repeat or comma-separate).",
-            ),
-        ] = None,
-        impl: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--impl",
-                help="Only these implementations, e.g. archetype,faiss (floors are "
-                "always measured).",
-            ),
-        ] = None,
-        n: Annotated[
-            list[int] | None,
-            typer.Option("--n", help="Override the fit/assign row counts (repeat)."),
-        ] = None,
-        k: Annotated[
-            list[int] | None,
-            typer.Option(
-                "--k", help="Override the cluster counts (repeat; the first is used vs n)."
-            ),
-        ] = None,
-        customers: Annotated[
-            list[int] | None,
-            typer.Option(
-                "--customers", help="Override the synth/features customer counts (repeat)."
-            ),
-        ] = None,
-        threads: Annotated[
-            int | None,
-            typer.Option(help="Threads for every implementation (default: each library's own)."),
-        ] = None,
+        suite: Annotated[str, typer.Option(
+            help="quick (minutes on a laptop) or full (real machines, up to 10M rows).")] = "quick",
+        device: Annotated[str, typer.Option(
+            help="auto, cpu or cuda (cuda also measures every line on the CPU).")] = "auto",
+        json_out: Annotated[Path | None, typer.Option(
+            "--json", help="Write the results (machine info + one record per measurement) "
+            "to this file.")] = None,
+        stages: Annotated[list[str] | None, typer.Option(
+            "--stages", help="Only these stages: synth, features, fit, assign, nightly "
+            "(repeat or comma-separate).")] = None,
+        impl: Annotated[list[str] | None, typer.Option(
+            "--impl", help="Only these implementations, e.g. archetype,faiss (floors are "
+            "always measured).")] = None,
+        n: Annotated[list[int] | None, typer.Option(
+            "--n", help="Override the fit/assign row counts (repeat).")] = None,
+        k: Annotated[list[int] | None, typer.Option(
+            "--k", help="Override the cluster counts (repeat; the first is used vs n).")] = None,
+        customers: Annotated[list[int] | None, typer.Option(
+            "--customers", help="Override the synth/features customer counts (repeat).")] = None,
+        threads: Annotated[int | None, typer.Option(
+            help="Threads for every implementation (default: each library's own).")] = None,
         seed: Annotated[int, typer.Option(help="Seed of the shared data.")] = 0,
-        work_dir: Annotated[
-            Path | None,
-            typer.Option(help="Scratch directory for the shared data (default: a temporary one)."),
-        ] = None,
+        work_dir: Annotated[Path | None, typer.Option(
+            help="Scratch directory for the shared data (default: a temporary one).")] = None,
     ) -> None:
         """Benchmark every stage against DuckDB, scikit-learn, FAISS, plain torch and the
         machine's own limits (GEMM, memory bandwidth), each measurement in a fresh process."""
@@ -177,25 +122,14 @@ def register(app: typer.Typer) -> None:
         with tempfile.TemporaryDirectory(prefix="archetype-bench-") as tmp:
             scratch = work_dir or Path(tmp)
             with progress_tracker() as tracker:
-                doc = run_suite(
-                    chosen,
-                    device=device,
-                    stages=stages,
-                    work_dir=scratch,
-                    seed=seed,
-                    threads=threads,
-                    impls=impl,
-                    tracker=tracker,
-                )
+                doc = run_suite(chosen, device=device, stages=stages, work_dir=scratch,
+                                seed=seed, threads=threads, impls=impl, tracker=tracker)
         console.print(results_table(doc))
         if doc["scaling"]:
             console.print(scaling_table(doc))
         for s in doc["skipped"]:
-            err_console.print(
-                f"[yellow]skipped[/] {s['stage']} {s['impl']} ({s['device']}): {s['reason']}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            err_console.print(f"[yellow]skipped[/] {s['stage']} {s['impl']} ({s['device']}): "
+                              f"{s['reason']}", highlight=False, soft_wrap=True)
         if json_out is not None:
             _write(json_out, doc)
             console.print(f"results written to {json_out}")

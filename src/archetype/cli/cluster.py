@@ -22,15 +22,12 @@ def _check_model_fits_features(model, fs, model_path: Path, features_path: Path)
         raise UserError(
             f"model features do not match the feature dir {features_path} "
             f"(model has {len(model.feature_names)}, dir has {len(names)}"
-            + (f"; missing {missing[:5]}" if missing else "")
-            + ")",
+            + (f"; missing {missing[:5]}" if missing else "") + ")",
             path=model_path,
         )
     if model.dim != fs.embedding.shape[1]:
-        raise UserError(
-            f"model dim {model.dim} != embedding width {fs.embedding.shape[1]} of {features_path}",
-            path=model_path,
-        )
+        raise UserError(f"model dim {model.dim} != embedding width {fs.embedding.shape[1]} "
+                        f"of {features_path}", path=model_path)
 
 
 def fit(
@@ -39,23 +36,18 @@ def fit(
     out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    seed: Annotated[
-        int, typer.Option(help="Random seed (same seed, backend, device: same centroids).")
-    ] = 0,
-    init_from: Annotated[
-        Path | None, typer.Option("--init-from", help="Warm start from this model.")
-    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, backend, device: same "
+                                           "centroids).")] = 0,
+    init_from: Annotated[Path | None, typer.Option("--init-from",
+                                                   help="Warm start from this model.")] = None,
     metric: Annotated[str, typer.Option(help="l2 or cosine (spherical k-means).")] = "l2",
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.", min=1)] = 4096,
     max_iter: Annotated[int, typer.Option(help="Max full-data Lloyd passes.", min=0)] = 50,
     n_init: Annotated[int, typer.Option(help="Runs; the best is kept.", min=1)] = 1,
-    engine: Annotated[
-        str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray."),
-    ] = None,
+    engine: Annotated[str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")
+                      ] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Cluster a feature directory's embedding into K segments and write a model directory."""
@@ -71,9 +63,8 @@ def fit(
         prev = SegmentModel.load(init_from)
         _check_model_fits_features(prev, fs, init_from, features)
         if prev.k != k:
-            raise UserError(
-                f"--k {k} but the --init-from model has {prev.k} centroids", path=init_from
-            )
+            raise UserError(f"--k {k} but the --init-from model has {prev.k} centroids",
+                            path=init_from)
         init, parent, segment_ids = prev.centroids, prev.version or str(init_from), prev.segment_ids
     _check_engine(engine)
     if engine == "ray":
@@ -82,32 +73,17 @@ def fit(
         eng = get_engine("ray", ray_address, batch_size=batch_size, max_iter=max_iter)
         with progress_tracker(enabled=not quiet) as tracker:
             centers, info = eng.fit(
-                fs.embedding,
-                k,
-                init=None if isinstance(init, str) else init,
-                seed=seed,
-                backend=backend,
-                device=device,
-                metric=metric,
-                tracker=tracker,
+                fs.embedding, k, init=None if isinstance(init, str) else init, seed=seed,
+                backend=backend, device=device, metric=metric, tracker=tracker,
             )
-            labels = eng.assign(
-                fs.embedding, centers, metric=metric, backend=backend, device=device
-            ).labels
+            labels = eng.assign(fs.embedding, centers, metric=metric, backend=backend,
+                                device=device).labels
         inertia, n_iter, n_steps = info["inertia"], info.get("n_iter"), info.get("n_steps")
         used_backend, used_device = info.get("backend", backend), info.get("device", device)
     else:
-        km = MiniBatchKMeans(
-            k,
-            init=init,
-            n_init=n_init,
-            max_iter=max_iter,
-            batch_size=batch_size,
-            random_state=seed,
-            metric=metric,
-            backend=backend,
-            device=device,
-        )
+        km = MiniBatchKMeans(k, init=init, n_init=n_init, max_iter=max_iter,
+                             batch_size=batch_size, random_state=seed, metric=metric,
+                             backend=backend, device=device)
         with progress_tracker(enabled=not quiet) as tracker:
             km.fit(fs.embedding, tracker=tracker)
         centers, labels, inertia = km.cluster_centers_, km.labels_, km.inertia_
@@ -115,30 +91,17 @@ def fit(
         used_backend, used_device = km.backend_, km.device_
     counts = np.bincount(labels, minlength=k)
     model = SegmentModel(
-        centroids=centers,
-        feature_names=list(fs.feature_names),
-        transform=fs.transform.to_dict(),
-        metric=metric,
-        segment_ids=segment_ids,
-        parent=parent,
-        backend=used_backend,
-        device=used_device,
-        metrics={
-            "inertia": inertia,
-            "n_samples": int(fs.embedding.shape[0]),
-            "n_iter": n_iter,
-            "n_steps": n_steps,
-            "sizes": counts.tolist(),
-            "seed": seed,
-            "engine": engine,
-        },
+        centroids=centers, feature_names=list(fs.feature_names),
+        transform=fs.transform.to_dict(), metric=metric, segment_ids=segment_ids,
+        parent=parent, backend=used_backend, device=used_device,
+        metrics={"inertia": inertia, "n_samples": int(fs.embedding.shape[0]),
+                 "n_iter": n_iter, "n_steps": n_steps, "sizes": counts.tolist(),
+                 "seed": seed, "engine": engine},
         extra={"features_dir": str(features), "output_names": list(fs.transform.output_names)},
     )
     model.save(out)
-    console.print(
-        f"wrote model {out}: k={k}, n={fs.embedding.shape[0]}, "
-        f"inertia={inertia:.6g}, backend={used_backend}/{used_device}, engine={engine}"
-    )
+    console.print(f"wrote model {out}: k={k}, n={fs.embedding.shape[0]}, "
+                  f"inertia={inertia:.6g}, backend={used_backend}/{used_device}, engine={engine}")
 
 
 def assign_cmd(
@@ -148,13 +111,10 @@ def assign_cmd(
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     chunk_size: Annotated[int, typer.Option(help="Rows per chunk.", min=1)] = 1 << 18,
-    engine: Annotated[
-        str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray."),
-    ] = None,
+    engine: Annotated[str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")
+                      ] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Assign every customer to its nearest segment: customer_id, segment_id, distance, margin."""
@@ -177,13 +137,14 @@ def assign_cmd(
     labels = np.empty(n, np.int64)
     dist = np.empty(n, np.float32)
     margin = np.empty(n, np.float32)
-    with progress_tracker(enabled=not quiet) as tracker, tracker.task("assigning", total=n) as task:
+    with progress_tracker(enabled=not quiet) as tracker, tracker.task(
+        "assigning", total=n
+    ) as task:
         if engine == "ray":
             from archetype.pipeline.engine import get_engine
 
             a = get_engine("ray", ray_address).assign(
-                X, m.centroids, metric=m.metric, backend=backend, device=device
-            )
+                X, m.centroids, metric=m.metric, backend=backend, device=device)
             labels[:], dist[:], margin[:] = a.labels, a.distances, a.margin
             task.advance(n)
         be = None if engine == "ray" else get_backend(backend, device)
@@ -192,14 +153,12 @@ def assign_cmd(
             e = s + len(a)
             labels[s:e], dist[s:e], margin[s:e] = a.labels, a.distances, a.margin
             task.advance(len(a))
-    df = pl.DataFrame(
-        {
-            "customer_id": fs.ids,
-            "segment_id": m.segment_id_array()[labels],
-            "distance": dist,
-            "margin": margin,
-        }
-    )
+    df = pl.DataFrame({
+        "customer_id": fs.ids,
+        "segment_id": m.segment_id_array()[labels],
+        "distance": dist,
+        "margin": margin,
+    })
     with atomic_file(out) as tmp:
         df.write_parquet(tmp)
     console.print(f"wrote {out}: {n} customers in {m.k} segments")

@@ -36,13 +36,8 @@ EXPECTED_NAMES: dict[str, frozenset[str]] = {
     "cart_abandoner": frozenset({"Cart abandoners"}),
     "window_shopper": frozenset({"Window shoppers", "Weekend browsers"}),
     "lapsed": frozenset(
-        {
-            "Lapsed loyalists",
-            "Lapsed customers",
-            "Lapsing loyalists",
-            "Lapsing customers",
-            "Fading regulars",
-        }
+        {"Lapsed loyalists", "Lapsed customers", "Lapsing loyalists", "Lapsing customers",
+         "Fading regulars"}
     ),  # fmt: skip
     "vip": frozenset({"VIP big spenders"}),
     "email_engaged_non_buyer": frozenset({"Email fans (non-buyers)"}),
@@ -164,10 +159,8 @@ def _purity(df, names: dict[int, str]) -> list[dict[str, Any]]:
     """Per segment: dominant planted archetype, its share (purity), and name match."""
     import polars as pl
 
-    counts = (
-        df.group_by("segment_id", "archetype")
-        .len()
-        .sort(["segment_id", "len", "archetype"], descending=[False, True, False])
+    counts = df.group_by("segment_id", "archetype").len().sort(
+        ["segment_id", "len", "archetype"], descending=[False, True, False]
     )
     rows = []
     for sid in sorted(names):
@@ -181,9 +174,8 @@ def _purity(df, names: dict[int, str]) -> list[dict[str, Any]]:
 
 
 def demo(
-    out: Annotated[
-        Path, typer.Option("--out", help="Directory to write (a previous demo there is replaced).")
-    ] = Path("archetype-demo"),  # fmt: skip
+    out: Annotated[Path, typer.Option("--out", help="Directory to write (a previous demo "
+                                      "there is replaced).")] = Path("archetype-demo"),  # fmt: skip
     customers: Annotated[int, typer.Option(help="Synthetic customers.", min=100)] = 30_000,
     seed: Annotated[int, typer.Option(help="Random seed.", min=0)] = 1,
     days: Annotated[int, typer.Option(help="Days of events.", min=30, max=3660)] = 365,
@@ -196,14 +188,8 @@ def demo(
     for c in ("segment", "automatic name", "customers", "dominant archetype", "purity", "name ok"):
         table.add_column(c, justify="right" if c in ("customers", "purity") else "left")
     for r in res.rows:
-        table.add_row(
-            str(r["segment_id"]),
-            r["name"],
-            f"{r['size']:,}",
-            r["archetype"],
-            f"{100 * r['purity']:.0f}%",
-            "yes" if r["name_matches"] else "no",
-        )
+        table.add_row(str(r["segment_id"]), r["name"], f"{r['size']:,}", r["archetype"],
+                      f"{100 * r['purity']:.0f}%", "yes" if r["name_matches"] else "no")
     console.print(table)
     ok = sum(r["name_matches"] for r in res.rows)
     total = sum(res.seconds.values())

@@ -41,10 +41,8 @@ BatchSize = Annotated[int | None, typer.Option(help="Mini-batch size. \\[cluster
 MaxIter = Annotated[int | None, typer.Option(help="Max k-means passes. \\[cluster] max_iter")]
 Refit = Annotated[
     bool | None,
-    typer.Option(
-        "--refit/--no-refit",
-        help="Fresh fit and fresh feature transform (no warm start). \\[cluster] refit",
-    ),
+    typer.Option("--refit/--no-refit",
+                 help="Fresh fit and fresh feature transform (no warm start). \\[cluster] refit"),
 ]
 MaxCost = Annotated[
     float | None,
@@ -58,10 +56,8 @@ DistanceWeight = Annotated[
 ]
 Pseudonymize = Annotated[
     bool | None,
-    typer.Option(
-        "--pseudonymize/--no-pseudonymize",
-        help="Replace customer ids by keyed HMAC-SHA256. \\[privacy] pseudonymize",
-    ),
+    typer.Option("--pseudonymize/--no-pseudonymize",
+                 help="Replace customer ids by keyed HMAC-SHA256. \\[privacy] pseudonymize"),
 ]
 KeyEnv = Annotated[
     str | None, typer.Option(help="Env var holding the HMAC key. \\[privacy] key_env")
@@ -71,7 +67,8 @@ Jobs = Annotated[
 ]
 Report = Annotated[
     bool | None,
-    typer.Option("--report/--no-report", help="Write reports/<date>.html. \\[pipeline] report"),
+    typer.Option("--report/--no-report",
+                 help="Write reports/<date>.html. \\[pipeline] report"),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
@@ -93,25 +90,12 @@ def _runtime_failure(what: str, e: Exception, record: Path | None) -> typer.Exit
 
 def run_cmd(
     date: Annotated[str, typer.Option("--date", help="As-of date, YYYY-MM-DD.")],
-    config: Config = None,
-    events: Events = None,
-    out: Out = None,
-    k: K = None,
-    window_days: WindowDays = None,
-    engine: Engine = None,
-    ray_address: RayAddress = None,
-    backend: Backend = None,
-    device: Device = None,
-    metric: Metric = None,
-    seed: Seed = None,
-    batch_size: BatchSize = None,
-    max_iter: MaxIter = None,
-    refit: Refit = None,
-    max_cost: MaxCost = None,
-    distance_weight: DistanceWeight = None,
-    pseudonymize: Pseudonymize = None,
-    key_env: KeyEnv = None,
-    report: Report = None,
+    config: Config = None, events: Events = None, out: Out = None, k: K = None,
+    window_days: WindowDays = None, engine: Engine = None, ray_address: RayAddress = None,
+    backend: Backend = None, device: Device = None, metric: Metric = None, seed: Seed = None,
+    batch_size: BatchSize = None, max_iter: MaxIter = None, refit: Refit = None,
+    max_cost: MaxCost = None, distance_weight: DistanceWeight = None,
+    pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, report: Report = None,
     quiet: Quiet = False,
 ) -> None:
     """Nightly run for one date: features → warm-started fit → stable ids → assign →
@@ -120,27 +104,11 @@ def run_cmd(
     from archetype.pipeline.run import run_date
 
     day = parse_date(date)
-    cfg = _load(
-        config,
-        events=events,
-        out=out,
-        k=k,
-        window_days=window_days,
-        engine=engine,
-        ray_address=ray_address,
-        backend=backend,
-        device=device,
-        metric=metric,
-        seed=seed,
-        batch_size=batch_size,
-        max_iter=max_iter,
-        refit=refit,
-        max_cost=max_cost,
-        distance_weight=distance_weight,
-        pseudonymize=pseudonymize,
-        key_env=key_env,
-        report=report,
-    )
+    cfg = _load(config, events=events, out=out, k=k, window_days=window_days, engine=engine,
+                ray_address=ray_address, backend=backend, device=device, metric=metric,
+                seed=seed, batch_size=batch_size, max_iter=max_iter, refit=refit,
+                max_cost=max_cost, distance_weight=distance_weight,
+                pseudonymize=pseudonymize, key_env=key_env, report=report)
     try:
         with progress_tracker(not quiet) as tracker:
             rec = run_date(cfg, day, tracker=tracker)
@@ -183,27 +151,13 @@ def backfill_cmd(
         str | None, typer.Option("--model", help="Model version for --assign-only.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Redo dates that are already complete.")] = False,
-    config: Config = None,
-    events: Events = None,
-    out: Out = None,
-    k: K = None,
-    window_days: WindowDays = None,
-    engine: Engine = None,
-    ray_address: RayAddress = None,
-    backend: Backend = None,
-    device: Device = None,
-    metric: Metric = None,
-    seed: Seed = None,
-    batch_size: BatchSize = None,
-    max_iter: MaxIter = None,
-    refit: Refit = None,
-    max_cost: MaxCost = None,
-    distance_weight: DistanceWeight = None,
-    pseudonymize: Pseudonymize = None,
-    key_env: KeyEnv = None,
-    jobs: Jobs = None,
-    report: Report = None,
-    quiet: Quiet = False,
+    config: Config = None, events: Events = None, out: Out = None, k: K = None,
+    window_days: WindowDays = None, engine: Engine = None, ray_address: RayAddress = None,
+    backend: Backend = None, device: Device = None, metric: Metric = None, seed: Seed = None,
+    batch_size: BatchSize = None, max_iter: MaxIter = None, refit: Refit = None,
+    max_cost: MaxCost = None, distance_weight: DistanceWeight = None,
+    pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, jobs: Jobs = None,
+    report: Report = None, quiet: Quiet = False,
 ) -> None:
     """Run a range of dates in order (each warm-starts from the one before); complete dates
     are skipped, so re-running resumes an interrupted backfill."""
@@ -216,28 +170,11 @@ def backfill_cmd(
         raise UserError("--model is only used with --assign-only")
     if assign_only and k is None:
         k = 1  # k comes from the fixed model; the setting is not used
-    cfg = _load(
-        config,
-        events=events,
-        out=out,
-        k=k,
-        window_days=window_days,
-        engine=engine,
-        ray_address=ray_address,
-        backend=backend,
-        device=device,
-        metric=metric,
-        seed=seed,
-        batch_size=batch_size,
-        max_iter=max_iter,
-        refit=refit,
-        max_cost=max_cost,
-        distance_weight=distance_weight,
-        pseudonymize=pseudonymize,
-        key_env=key_env,
-        jobs=jobs,
-        report=report,
-    )
+    cfg = _load(config, events=events, out=out, k=k, window_days=window_days, engine=engine,
+                ray_address=ray_address, backend=backend, device=device, metric=metric,
+                seed=seed, batch_size=batch_size, max_iter=max_iter, refit=refit,
+                max_cost=max_cost, distance_weight=distance_weight,
+                pseudonymize=pseudonymize, key_env=key_env, jobs=jobs, report=report)
     t0 = time.perf_counter()
     try:
         with progress_tracker(not quiet) as tracker:
@@ -291,12 +228,8 @@ def models_list(root: Root = None, config: Config = None) -> None:
         t.add_column(name)
     for r in rows:
         t.add_row(
-            "*" if r["current"] else "",
-            r["version"],
-            str(r["parent"] or "-"),
-            str(r["k"]),
-            f"{r['backend']}/{r['device']}",
-            str(r["customers"] or "-"),
+            "*" if r["current"] else "", r["version"], str(r["parent"] or "-"), str(r["k"]),
+            f"{r['backend']}/{r['device']}", str(r["customers"] or "-"),
             f"{r['inertia']:.4g}" if r["inertia"] is not None else "-",
             f"{r['share_moved']:.2%}" if r["share_moved"] is not None else "-",
             r["config_hash"][:8],
@@ -307,8 +240,7 @@ def models_list(root: Root = None, config: Config = None) -> None:
 @models_app.command("show")
 def models_show(
     version: Annotated[str | None, typer.Argument(help="Version (default: current).")] = None,
-    root: Root = None,
-    config: Config = None,
+    root: Root = None, config: Config = None,
 ) -> None:
     """One model's manifest: lineage, metrics, segments and names."""
     from archetype.pipeline.registry import Registry
@@ -320,26 +252,14 @@ def models_show(
     m = reg.manifest(version)
     metrics = m.get("metrics") or {}
     drift = metrics.get("drift") or {}
-    for key in (
-        "version",
-        "date",
-        "parent",
-        "config_hash",
-        "k",
-        "dim",
-        "metric",
-        "backend",
-        "device",
-        "next_segment_id",
-        "retired_ids",
-    ):
+    for key in ("version", "date", "parent", "config_hash", "k", "dim", "metric", "backend",
+                "device", "next_segment_id", "retired_ids"):
         console.print(f"[bold]{key}[/]: {m.get(key)}", highlight=False)
-    console.print(f"[bold]features[/]: {', '.join(m.get('feature_names') or [])}", highlight=False)
-    console.print(
-        f"[bold]inertia[/]: {metrics.get('inertia')}  [bold]customers[/]: "
-        f"{metrics.get('customers')}  [bold]share moved[/]: {drift.get('share_moved')}",
-        highlight=False,
-    )
+    console.print(f"[bold]features[/]: {', '.join(m.get('feature_names') or [])}",
+                  highlight=False)
+    console.print(f"[bold]inertia[/]: {metrics.get('inertia')}  [bold]customers[/]: "
+                  f"{metrics.get('customers')}  [bold]share moved[/]: {drift.get('share_moved')}",
+                  highlight=False)
     sizes = metrics.get("sizes") or {}
     shift = drift.get("centroid_shift") or {}
     names = m.get("segment_names") or [None] * len(m.get("segment_ids") or [])
@@ -347,22 +267,15 @@ def models_show(
     t = Table("segment id", "name", "customers", "centroid shift", title="segments")
     for sid, name in zip(m.get("segment_ids") or [], names, strict=False):
         sh = shift.get(str(sid))
-        t.add_row(
-            str(sid),
-            name or "-",
-            str(sizes.get(str(sid), "-")),
-            "new" if sid in new_ids else (f"{sh:.4f}" if sh is not None else "-"),
-        )
+        t.add_row(str(sid), name or "-", str(sizes.get(str(sid), "-")),
+                  "new" if sid in new_ids else (f"{sh:.4f}" if sh is not None else "-"))
     console.print(t)
 
 
 def forget_cmd(
     ids: Annotated[Path, typer.Option("--ids", help="File of customer ids (txt/csv/parquet).")],
-    root: Root = None,
-    config: Config = None,
-    pseudonymize: Pseudonymize = None,
-    key_env: KeyEnv = None,
-    quiet: Quiet = False,
+    root: Root = None, config: Config = None, pseudonymize: Pseudonymize = None,
+    key_env: KeyEnv = None, quiet: Quiet = False,
 ) -> None:
     """Remove customers from every stored features, assignments and transitions partition."""
     import tomllib

@@ -27,10 +27,8 @@ def load_name_overrides(path: Path | None) -> dict[int, str]:
     if not path.is_file():
         raise UserError("names file not found", path=path)
     try:
-        raw = (
-            json.loads(path.read_text())
-            if path.suffix == ".json"
-            else tomllib.loads(path.read_text())
+        raw = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(
+            path.read_text()
         )
     except (ValueError, tomllib.TOMLDecodeError) as e:
         raise UserError(f"unreadable names file: {e}", path=path) from None
@@ -49,19 +47,15 @@ def sweep(
     k: Annotated[str, typer.Option("--k", help="k values: 4:32, 4:32:2 or 4,6,8.")] = "4:32",
     step: Annotated[int | None, typer.Option("--step", help="Step of an a:b range.", min=1)] = None,
     seeds: Annotated[int, typer.Option(help="Fits per k (stability needs >= 2).", min=1)] = 3,
-    sample: Annotated[
-        int, typer.Option(help="Rows sampled for every fit and measure.", min=3)
-    ] = 50_000,  # fmt: skip
-    silhouette_sample: Annotated[
-        int, typer.Option(help="Rows for the silhouette.", min=2)
-    ] = 5_000,  # fmt: skip
-    min_stability: Annotated[
-        float, typer.Option(help="Stability a k needs to be recommended.")
-    ] = 0.9,  # fmt: skip
+    sample: Annotated[int, typer.Option(help="Rows sampled for every fit and measure.",
+                                        min=3)] = 50_000,  # fmt: skip
+    silhouette_sample: Annotated[int, typer.Option(help="Rows for the silhouette.",
+                                                   min=2)] = 5_000,  # fmt: skip
+    min_stability: Annotated[float, typer.Option(help="Stability a k needs to be "
+                                                 "recommended.")] = 0.9,  # fmt: skip
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    out: Annotated[
-        Path, typer.Option("--out", help="Directory for sweep.json and sweep.png.")
-    ] = Path("sweep"),
+    out: Annotated[Path, typer.Option("--out", help="Directory for sweep.json and sweep.png.")]
+    = Path("sweep"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Choose k: inertia, silhouette, Davies–Bouldin, Calinski–Harabasz, seed stability."""
@@ -89,14 +83,8 @@ def sweep(
     for r in res.rows():
         mark = " ←" if r["k"] == res.recommended_k else ""
         stab = "–" if r["stability"] is None else f"{r['stability']:.3f}"
-        table.add_row(
-            f"{r['k']}{mark}",
-            f"{r['inertia']:.4g}",
-            f"{r['silhouette']:.3f}",
-            f"{r['davies_bouldin']:.3f}",
-            f"{r['calinski_harabasz']:.1f}",
-            stab,
-        )
+        table.add_row(f"{r['k']}{mark}", f"{r['inertia']:.4g}", f"{r['silhouette']:.3f}",
+                      f"{r['davies_bouldin']:.3f}", f"{r['calinski_harabasz']:.1f}", stab)
     console.print(table)
     console.print(f"[bold]recommended k = {res.recommended_k}[/]: {res.reason}")
     console.print(f"wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
@@ -104,32 +92,23 @@ def sweep(
 
 def report(
     features: Annotated[Path, typer.Option("--features", help="Feature directory.")],
-    assignments: Annotated[
-        Path,
-        typer.Option(
-            "--assignments",
-            help="Assignments Parquet (customer_id, segment_id[, previous_segment_id]).",
-        ),
-    ],  # fmt: skip
+    assignments: Annotated[Path, typer.Option("--assignments",
+                                              help="Assignments Parquet (customer_id, "
+                                              "segment_id[, previous_segment_id]).")],  # fmt: skip
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
-    model: Annotated[
-        Path | None, typer.Option("--model", help="Model directory (its segment names are kept).")
-    ] = None,  # fmt: skip
-    previous: Annotated[
-        Path | None,
-        typer.Option("--previous", help="Previous run's assignments: adds the migration matrix."),
-    ] = None,  # fmt: skip
-    sweep_json: Annotated[
-        Path | None, typer.Option("--sweep", help="sweep.json from `archetype sweep`.")
-    ] = None,  # fmt: skip
-    names: Annotated[
-        Path | None, typer.Option("--names", help="TOML/JSON {segment_id: name} overrides.")
-    ] = None,  # fmt: skip
+    model: Annotated[Path | None, typer.Option("--model", help="Model directory (its segment "
+                                               "names are kept).")] = None,  # fmt: skip
+    previous: Annotated[Path | None, typer.Option("--previous", help="Previous run's "
+                                                  "assignments: adds the migration "
+                                                  "matrix.")] = None,  # fmt: skip
+    sweep_json: Annotated[Path | None, typer.Option("--sweep", help="sweep.json from "
+                                                    "`archetype sweep`.")] = None,  # fmt: skip
+    names: Annotated[Path | None, typer.Option("--names", help="TOML/JSON {segment_id: "
+                                               "name} overrides.")] = None,  # fmt: skip
     title: Annotated[str, typer.Option(help="Report title.")] = "Customer segments",
     sample: Annotated[int, typer.Option(help="Customers in the 2-D map.", min=10)] = 5_000,
-    no_projection: Annotated[
-        bool, typer.Option("--no-projection", help="Skip the 2-D map.")
-    ] = False,
+    no_projection: Annotated[bool, typer.Option("--no-projection", help="Skip the 2-D map.")]
+    = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Write a self-contained HTML report a marketer can read (no network needed)."""
@@ -162,9 +141,8 @@ def report(
 def profile(
     features: Annotated[Path, typer.Option("--features", help="Feature directory.")],
     assignments: Annotated[Path, typer.Option("--assignments", help="Assignments Parquet.")],
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Write profiles as JSON (or .parquet: long table).")
-    ] = None,  # fmt: skip
+    out: Annotated[Path | None, typer.Option("--out", help="Write profiles as JSON "
+                                             "(or .parquet: long table).")] = None,  # fmt: skip
     names: Annotated[Path | None, typer.Option("--names", help="TOML/JSON overrides.")] = None,
     top: Annotated[int, typer.Option(help="Features listed per segment.", min=1)] = 3,
 ) -> None:
