@@ -362,15 +362,18 @@ def test_deferred_bulk_ingest_gives_the_same_answers(root_now, tmp_path):
         assert seg.recent_transitions()[0].cause == "event"  # moves of the bulk events
 
 
-def test_transitions_log_is_bounded(root_now, tmp_path):
+def test_transitions_log_is_bounded(root_now, tmp_path, monkeypatch):
+    import archetype.live.apply as apply_mod
+
+    monkeypatch.setattr(apply_mod, "PRUNE_EVERY", 100)
     ev, root, log = root_now
     with LiveSegmenter.open(
-        root, state_dir=tmp_path / "st", background=False, keep_transitions=100
+        root, state_dir=tmp_path / "st", background=False, keep_transitions=50
     ) as seg:
         for b in batches(log, 500):
             seg.ingest(b)
         n = seg.meta.transitions
-        assert n > 1000
+        assert n > 300
         kept = seg.recent_transitions(after=0, limit=10**6)
-        assert len(kept) < 100 + 1000  # pruned each time the count passes a multiple of 1000
+        assert len(kept) < 50 + 100  # pruned each time the count passes a multiple of 100
         assert kept[-1].seq == n and [t.seq for t in kept] == list(range(kept[0].seq, n + 1))

@@ -98,14 +98,25 @@ class LiveModel:
             return 1
         return max(1, as_of_day - first_day + 1)
 
+    @property
+    def transform_columns(self) -> np.ndarray:
+        """Column of each transform input among the raw features (the transform may leave
+        some raw features out of the embedding: constant, never defined, duplicates)."""
+        cols = self.__dict__.get("_cols")
+        if cols is None:  # once per model (frozen dataclass: set through __dict__)
+            pos = {n: j for j, n in enumerate(self.feature_names)}
+            cols = np.array([pos[n] for n in self.transform.feature_names], dtype=np.intp)
+            self.__dict__["_cols"] = cols
+        return cols
+
     def embed(self, raw: np.ndarray) -> np.ndarray:
-        """Raw features (n, d_raw) float64 -> embedding (n, d) float32, as the batch does."""
+        """Raw features (n, d_raw) float64, in :attr:`feature_names` order -> embedding
+        (n, d) float32, exactly as the batch transform computes it."""
+        x = np.asarray(raw, dtype=np.float64)[:, self.transform_columns]
         fast = getattr(self.transform, "transform_numpy", None)
         if fast is not None:
-            return fast(raw)
-        df = pl.DataFrame(
-            np.asarray(raw, dtype=np.float64), schema=list(self.feature_names), orient="row"
-        )
+            return fast(x)
+        df = pl.DataFrame(x, schema=list(self.transform.feature_names), orient="row")
         return self.transform.transform(df)
 
     def nearest(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -185,10 +196,11 @@ def load_live_model(
         raise UserError(f"unreadable feature manifest ({e})", path=mf) from None
     definition = (definition_factory or _definition_from_manifest)(manifest)
     transform = FeatureTransform.from_dict(model.transform)
-    if list(definition.feature_names) != list(transform.feature_names):
+    missing = [n for n in transform.feature_names if n not in set(definition.feature_names)]
+    if missing:
         raise UserError(
-            f"model {v}: its transform's features differ from the live feature definition's "
-            f"({len(transform.feature_names)} vs {len(definition.feature_names)} names)",
+            f"model {v}: its transform needs feature(s) {', '.join(missing[:5])} that the live "
+            "feature definition does not compute",
             path=reg.path(v),
         )
     pseudo, key_env = _privacy(root, model.date)
