@@ -17,8 +17,16 @@ from archetype.events.validate import (
 )
 
 
+ROW = "__row"  # with ``keep_row``: the input row (1-based) of each output row
+EVENT_ID = "event_id"
+
+
 def canonicalize_frame(
-    df: pl.DataFrame, config: EventsConfig | None = None, *, source: str = "<frame>"
+    df: pl.DataFrame,
+    config: EventsConfig | None = None,
+    *,
+    source: str = "<frame>",
+    keep_row: bool = False,
 ) -> tuple[pl.DataFrame, ValidationReport]:
     """Map, parse and validate an in-memory frame of events like the batch reader does.
 
@@ -33,7 +41,9 @@ def canonicalize_frame(
         The usable rows in input order, canonical columns (``customer_id``, ``ts``,
         ``event_type``, ``amount``, ``quantity``, ``discount``, ``channel``, ``category``,
         ``event_id``), String dtypes; and the counts (rows without an id or with an unknown
-        type are dropped and counted; ``after_as_of``/``before_window`` are 0).
+        type are dropped and counted; ``after_as_of``/``before_window`` are 0).  With
+        ``keep_row`` a last column :data:`ROW` holds each row's input row (1-based), so a
+        caller can name the record a later check refuses.
 
     Raises
     ------
@@ -45,12 +55,12 @@ def canonicalize_frame(
     plan = plan_columns(
         df.schema, cfg, where=source, sample=lambda c: df.get_column(c).head(10_000)
     )
-    out = df.lazy().select(plan.exprs).with_row_index("__row", offset=1).collect()
+    out = df.lazy().select(plan.exprs).with_row_index(ROW, offset=1).collect()
     counts = out.select(count_exprs(plan)).row(0, named=True)
 
     def locate(canon: str) -> tuple[str, int | None, str | None]:
         first = out.filter(pl.col(bad_col(canon))).row(0, named=True)
-        return source, first["__row"], as_text(first[raw_col(canon)])
+        return source, first[ROW], as_text(first[raw_col(canon)])
 
     check_counts(plan, counts, source, locate)
     report = ValidationReport(
@@ -83,7 +93,7 @@ def canonicalize_frame(
             ~dropped & pl.col("event_type").is_null() & pl.col(TYPE_RAW).is_not_null()
         )
         report.unknown_event_values = unknown_values(unknown.lazy()).collect()[TYPE_RAW].to_list()
-    used = out.filter(keep).select(CANONICAL_COLUMNS)
+    used = out.filter(keep).select(*CANONICAL_COLUMNS, *([ROW] if keep_row else []))
     report.rows_used = used.height
     report.returns = used.filter(
         (pl.col("event_type") == "purchase") & (pl.col("amount") < 0)
