@@ -160,7 +160,7 @@ def test_bad_record_refuses_the_whole_batch(root_now, tmp_path):
         assert seg.meta.seq == 0
         with pytest.raises(CustomerNotFound):
             seg.get(1)
-        with pytest.raises(DataError, match="amount.*not a finite number"):
+        with pytest.raises(DataError, match="amount.*not finite numbers.*12,50.*item 0"):
             seg.ingest([{**good, "event_type": "purchase", "amount": "12,50"}])
         with pytest.raises(DataError, match="not an integer"):
             seg.ingest([{**good, "customer_id": "abc"}])

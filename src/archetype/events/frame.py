@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from archetype.events.canonical import TYPE_RAW, VALUE_COLUMNS, bad_col, plan_columns, raw_col
@@ -16,7 +18,6 @@ from archetype.events.validate import (
     warn_bad_values,
 )
 
-
 ROW = "__row"  # with ``keep_row``: the input row (1-based) of each output row
 EVENT_ID = "event_id"
 
@@ -27,6 +28,7 @@ def canonicalize_frame(
     *,
     source: str = "<frame>",
     keep_row: bool = False,
+    row_label: Callable[[int], str] | None = None,
 ) -> tuple[pl.DataFrame, ValidationReport]:
     """Map, parse and validate an in-memory frame of events like the batch reader does.
 
@@ -43,7 +45,9 @@ def canonicalize_frame(
         ``event_id``), String dtypes; and the counts (rows without an id or with an unknown
         type are dropped and counted; ``after_as_of``/``before_window`` are 0).  With
         ``keep_row`` a last column :data:`ROW` holds each row's input row (1-based), so a
-        caller can name the record a later check refuses.
+        caller can name the record a later check refuses.  ``row_label`` (0-based row ->
+        words, e.g. ``"line 3"`` of an NDJSON body) names a bad row in errors instead of
+        ``row N``.
 
     Raises
     ------
@@ -60,7 +64,8 @@ def canonicalize_frame(
 
     def locate(canon: str) -> tuple[str, int | None, str | None]:
         first = out.filter(pl.col(bad_col(canon))).row(0, named=True)
-        return source, first[ROW], as_text(first[raw_col(canon)])
+        row = first[ROW] if row_label is None else row_label(first[ROW] - 1)
+        return source, row, as_text(first[raw_col(canon)])
 
     check_counts(plan, counts, source, locate)
     report = ValidationReport(

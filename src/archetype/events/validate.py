@@ -22,23 +22,37 @@ def as_text(value: object) -> str | None:
 
 
 def bad_value_error(
-    canon: str, count: int, value: str | None, where: str, column: str, row: int | None
+    canon: str, count: int, value: str | None, where: str, column: str, row: int | str | None
 ) -> DataError:
-    """The one-line error for ``count`` bad values of ``canon`` (first at ``row``)."""
-    at = "" if row is None else f" at row {row:,}"
+    """The one-line error for ``count`` bad values of ``canon`` (first at ``row``: a 1-based
+    row number, or the caller's own words such as ``"line 3"``).
+
+    The fix names both the command-line flag and the ``[events]`` key (the service reads
+    only the config)."""
+    at = "" if row is None else f" at row {row:,}" if isinstance(row, int) else f" at {row}"
     if canon == "ts":
         what = "unparseable timestamps"
-        fix = "set --timestamp-format (strftime) or --timestamp-unit s|ms|us|ns"
+        fix = (
+            "set --timestamp-format (strftime) or --timestamp-unit s|ms|us|ns "
+            "([events] timestamp_format / timestamp_unit)"
+        )
     elif canon == "customer_id":
         what = "customer ids that are not integers"
         fix = "use --id-dtype str ([events] id_dtype)"
     else:
-        fix = "use --decimal-comma for 1.234,56-style numbers" if canon != "quantity" else ""
+        fix = (
+            "use --decimal-comma ([events] decimal_comma) for 1.234,56-style numbers"
+            if canon != "quantity"
+            else ""
+        )
         what = f"{canon} values that are not finite numbers"
         if canon == "quantity":
             what = "quantities that are not whole numbers"
     if canon != "customer_id":
-        fix = f"{fix + ', or ' if fix else ''}pass --on-bad-value drop-row|null to skip them"
+        fix = (
+            f"{fix + ', or ' if fix else ''}pass --on-bad-value drop-row|null "
+            "([events] on_bad_value) to skip them"
+        )
     return DataError(
         f"{count:,} {what}, first bad value {value!r}{at}; {fix}", path=where, column=column
     )

@@ -155,7 +155,9 @@ def prepare(
         )
     if df.height == 0:
         return Batch()
-    ev, report = canonicalize_frame(df, events_config, source=source, keep_row=True)
+    ev, report = canonicalize_frame(
+        df, events_config, source=source, keep_row=True, row_label=row_label
+    )
     batch = Batch(report=report, n_events=ev.height)
     if ev.height == 0:
         return batch

@@ -35,7 +35,6 @@ Parsed by :meth:`SegmentsConfig.from_dict` (pydantic): a wrong key or type is a 
 from __future__ import annotations
 
 from collections.abc import Mapping
-
 from pathlib import Path
 from typing import Any, ClassVar
 
