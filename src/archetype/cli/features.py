@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from archetype.cli._common import console, parse_date, progress_tracker
+from archetype.cli._common import Overwrite, check_out, console, parse_date, progress_tracker
 from archetype.errors import UserError
+from archetype.vocab import EngineName
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -31,6 +33,13 @@ def load_toml(path: Path) -> dict:
         raise UserError("config file not found", path=path) from None
     except (tomllib.TOMLDecodeError, OSError) as e:
         raise UserError(f"not a valid TOML file ({e})", path=path) from None
+
+
+def _not_inside(out: Path, events: str) -> None:
+    """``--out`` inside the events folder would be read back as events next time."""
+    ev = Path(events)
+    if ev.is_dir() and Path(os.path.abspath(out)).is_relative_to(os.path.abspath(ev)):
+        raise UserError("--out is inside the --events folder; choose another --out", path=out)
 
 
 def register(app: typer.Typer) -> None:
@@ -76,15 +85,16 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
         ] = True,
         engine: Annotated[
-            str,
+            EngineName,
             typer.Option("--engine", help="Who computes: local, or ray ('archetype[ray]')."),
-        ] = "local",
+        ] = EngineName.LOCAL,
         ray_address: Annotated[
             str | None,
             typer.Option(
                 "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray."
             ),
         ] = None,
+        overwrite: Overwrite = False,
     ) -> None:
         """Build behavioral features and the embedding from an event log."""
         from archetype.events import EventsConfig
@@ -92,16 +102,21 @@ def register(app: typer.Typer) -> None:
         from archetype.features.featureset import split_config
 
         day = parse_date(as_of, option="--as-of")
+        check_out(out, "features", overwrite)
+        _not_inside(out, events)
         doc = load_toml(config) if config is not None else {}
-        ev_cfg, feat_cfg = split_config(
-            {"events": doc.get("events", {}), "features": doc.get("features", {})}
-        )
+        try:
+            ev_cfg, feat_cfg = split_config(
+                {"events": doc.get("events", {}), "features": doc.get("features", {})}
+            )
+        except UserError:
+            raise
+        except (TypeError, ValueError, AttributeError) as e:
+            raise UserError(f"invalid [events]/[features] settings: {e}", path=config) from None
         ev_cfg = ev_cfg.merged(_pairs(column, "--column"), _pairs(event_type, "--event-type"))
         if timestamp_format is not None:
             ev_cfg = EventsConfig(**{**ev_cfg.__dict__, "timestamp_format": timestamp_format})
         ev_cfg.__post_init__()
-        if engine not in ("local", "ray"):
-            raise UserError(f"--engine={engine!r} should be one of local, ray")
         with progress_tracker(progress) as tracker:
             if engine == "ray":
                 from archetype.pipeline.engine import get_engine
@@ -131,6 +146,7 @@ def register(app: typer.Typer) -> None:
                     events_config=ev_cfg,
                     window_days=window_days,
                     tracker=tracker,
+                    overwrite=overwrite,
                 )
         r = fs.manifest["report"]
         console.print(
