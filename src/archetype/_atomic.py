@@ -278,8 +278,7 @@ def _swap_in(tmp: Path, target: Path, check: Any = None) -> None:
         if check is not None:
             check()
     if target.is_symlink() or not target.is_dir():
-        raise UserError("exists and is not a directory; archetype will not replace it",
-                        path=target)
+        raise UserError("exists and is not a directory; archetype will not replace it", path=target)
     if _exchange(tmp, target):
         _remove(tmp)  # tmp now holds the old output
         return
@@ -313,8 +312,7 @@ def atomic_dir(
     if kind is not None:
         _outputs.check_output(target, kind, overwrite=overwrite)
     elif os.path.lexists(target) and (target.is_symlink() or not target.is_dir()):
-        raise UserError("exists and is not a directory; archetype will not replace it",
-                        path=target)
+        raise UserError("exists and is not a directory; archetype will not replace it", path=target)
     make_dirs(target.parent)
     clean_stale_tmp(target)
     tmp = tmp_sibling(target)
@@ -357,8 +355,9 @@ def atomic_file(
     if kind is not None:
         _outputs.check_output(target, kind, overwrite=overwrite)
     elif os.path.lexists(target) and (target.is_symlink() or target.is_dir()):
-        raise UserError("exists and is not a plain file; archetype will not replace it",
-                        path=target)
+        raise UserError(
+            "exists and is not a plain file; archetype will not replace it", path=target
+        )
     make_dirs(target.parent)
     clean_stale_tmp(target)
     tmp = tmp_sibling(target)
@@ -374,8 +373,9 @@ def atomic_file(
             elif not overwrite:
                 raise UserError("exists; not replaced", path=target)
             if target.is_symlink() or target.is_dir():
-                raise UserError("exists and is not a plain file; archetype will not "
-                                "replace it", path=target)
+                raise UserError(
+                    "exists and is not a plain file; archetype will not replace it", path=target
+                )
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:
@@ -384,8 +384,9 @@ def atomic_file(
         raise
 
 
-def write_json_atomic(target: str | Path, obj: Any, *, kind: str | None = None,
-                      overwrite: bool = True) -> None:
+def write_json_atomic(
+    target: str | Path, obj: Any, *, kind: str | None = None, overwrite: bool = True
+) -> None:
     """Write ``obj`` as indented JSON to ``target`` atomically."""
     with atomic_file(target, kind=kind, overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
@@ -415,8 +416,10 @@ class DirLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as e:
             if e.errno == errno.ELOOP or self.path.is_symlink():
-                raise UserError("is a symbolic link; remove it (archetype will not follow "
-                                "or truncate it)", path=self.path) from None
+                raise UserError(
+                    "is a symbolic link; remove it (archetype will not follow or truncate it)",
+                    path=self.path,
+                ) from None
             raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)

@@ -91,36 +91,76 @@ def _fs(*names: str) -> frozenset[str]:
 
 KINDS: dict[str, OutputKind] = {
     "features": OutputKind(
-        "a feature directory", True,
-        _fs("features.parquet", "ids.parquet", "embedding.npy", "transform.json",
-            "manifest.json"),
-        _fs("ids.parquet", "embedding.npy", "transform.json")),
-    "model": OutputKind("a model directory", True, _fs("manifest.json", "centroids.npy"),
-                        _fs("manifest.json", "centroids.npy")),
-    "synth": OutputKind("a synth output", True, _fs("events", "truth.parquet", "manifest.json"),
-                        _fs("events", "truth.parquet")),
+        "a feature directory",
+        True,
+        _fs("features.parquet", "ids.parquet", "embedding.npy", "transform.json", "manifest.json"),
+        _fs("ids.parquet", "embedding.npy", "transform.json"),
+    ),
+    "model": OutputKind(
+        "a model directory",
+        True,
+        _fs("manifest.json", "centroids.npy"),
+        _fs("manifest.json", "centroids.npy"),
+    ),
+    "synth": OutputKind(
+        "a synth output",
+        True,
+        _fs("events", "truth.parquet", "manifest.json"),
+        _fs("events", "truth.parquet"),
+    ),
     "demo": OutputKind(
-        "an archetype demo directory", True,
-        _fs("events", "features", "model", "report.html", "assignments.parquet",
-            "truth.parquet", "demo.json", "manifest.json"),
-        _fs("demo.json")),
-    "sweep": OutputKind("a sweep directory", True, _fs("sweep.json", "sweep.png"),
-                        _fs("sweep.json")),
+        "an archetype demo directory",
+        True,
+        _fs(
+            "events",
+            "features",
+            "model",
+            "report.html",
+            "assignments.parquet",
+            "truth.parquet",
+            "demo.json",
+            "manifest.json",
+        ),
+        _fs("demo.json"),
+    ),
+    "sweep": OutputKind(
+        "a sweep directory", True, _fs("sweep.json", "sweep.png"), _fs("sweep.json")
+    ),
     "pipeline": OutputKind(
-        "an archetype pipeline root", True,
-        _fs("features", "models", "assignments", "transitions", "reports", "runs", "privacy",
-            ".lock"),
-        frozenset(), replaced=False),
+        "an archetype pipeline root",
+        True,
+        _fs(
+            "features",
+            "models",
+            "assignments",
+            "transitions",
+            "reports",
+            "runs",
+            "privacy",
+            ".lock",
+        ),
+        frozenset(),
+        replaced=False,
+    ),
     "assignments": OutputKind(
-        "an assignments file written by archetype", False,
-        sniff=_parquet("assignments", ("customer_id", "segment_id", "distance", "margin"))),
+        "an assignments file written by archetype",
+        False,
+        sniff=_parquet("assignments", ("customer_id", "segment_id", "distance", "margin")),
+    ),
     "report": OutputKind("an HTML report written by archetype", False, sniff=_html),
-    "profiles": OutputKind("a profiles file written by archetype", False,
-                           sniff=_json_keys("segments", "population", "feature_names")),
-    "profiles-parquet": OutputKind("a profiles file written by archetype", False,
-                                   sniff=_parquet("profiles")),
-    "bench": OutputKind("a benchmark result written by archetype", False,
-                        sniff=_json_keys("schema_version", "suite", "records", "machine")),
+    "profiles": OutputKind(
+        "a profiles file written by archetype",
+        False,
+        sniff=_json_keys("segments", "population", "feature_names"),
+    ),
+    "profiles-parquet": OutputKind(
+        "a profiles file written by archetype", False, sniff=_parquet("profiles")
+    ),
+    "bench": OutputKind(
+        "a benchmark result written by archetype",
+        False,
+        sniff=_json_keys("schema_version", "suite", "records", "machine"),
+    ),
 }
 
 
@@ -137,10 +177,16 @@ def write_marker(path: Path, kind: str) -> None:
     """Mark directory ``path`` as an output of ``kind``."""
     from archetype import __version__
 
-    (path / MARKER).write_text(json.dumps({
-        "kind": kind, "archetype": __version__,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }) + "\n")
+    (path / MARKER).write_text(
+        json.dumps(
+            {
+                "kind": kind,
+                "archetype": __version__,
+                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+        )
+        + "\n"
+    )
 
 
 def _sample(names: set[str] | list[str]) -> str:
@@ -154,8 +200,7 @@ def _writable_ancestor(path: Path) -> None:
     while not p.exists() and p != p.parent:
         p = p.parent
     if not p.is_dir():
-        raise UserError(f"cannot create {path.name!r} here: {p} is not a directory",
-                        path=path)
+        raise UserError(f"cannot create {path.name!r} here: {p} is not a directory", path=path)
     if not os.access(p, os.W_OK | os.X_OK):
         raise UserError(f"cannot write here: permission denied on {p}", path=path)
 
@@ -169,8 +214,9 @@ def _is_cwd_or_above(path: Path) -> bool:
     return real == cwd or real in cwd.parents
 
 
-def check_output(target: str | Path, kind: str, *, overwrite: bool = False,
-                 appeared: bool = False) -> None:
+def check_output(
+    target: str | Path, kind: str, *, overwrite: bool = False, appeared: bool = False
+) -> None:
     """Raise :class:`UserError` unless writing ``target`` as ``kind`` destroys nothing.
 
     ``appeared=True`` is the re-check made just before the final rename (the target was
@@ -184,37 +230,55 @@ def check_output(target: str | Path, kind: str, *, overwrite: bool = False,
         _writable_ancestor(p)
         return
     if p.is_symlink():
-        raise UserError("is a symbolic link; archetype will not replace it (choose another "
-                        "--out)", path=p)
+        raise UserError(
+            "is a symbolic link; archetype will not replace it (choose another --out)", path=p
+        )
     if k.is_dir:
         if not p.is_dir():
-            raise UserError(f"exists and is a file, not a directory ({k.what} was asked "
-                            "for); choose another --out", path=p)
+            raise UserError(
+                f"exists and is a file, not a directory ({k.what} was asked "
+                "for); choose another --out",
+                path=p,
+            )
         entries = set(os.listdir(p))
         if not entries:
             return
         mine = marker_kind(p) == kind or (
             MARKER not in entries and k.required <= entries and entries <= k.files
-            if k.required else MARKER not in entries and entries <= k.files)
+            if k.required
+            else MARKER not in entries and entries <= k.files
+        )
         if not mine:
-            raise UserError(f"exists and is not {k.what} (it holds {_sample(entries)}); "
-                            "choose another --out: archetype never replaces what it did "
-                            "not write", path=p)
+            raise UserError(
+                f"exists and is not {k.what} (it holds {_sample(entries)}); "
+                "choose another --out: archetype never replaces what it did "
+                "not write",
+                path=p,
+            )
         foreign = entries - k.files - {MARKER}
         if foreign and k.replaced:
-            raise UserError(f"holds files archetype did not write ({_sample(foreign)}); "
-                            "move them or choose another --out", path=p)
+            raise UserError(
+                f"holds files archetype did not write ({_sample(foreign)}); "
+                "move them or choose another --out",
+                path=p,
+            )
     else:
         if p.is_dir():
             raise UserError(f"is a directory; --out should name a file ({k.what})", path=p)
         if k.sniff is None or not k.sniff(p):
-            raise UserError(f"exists and is not {k.what}; choose another --out: archetype "
-                            "never replaces what it did not write", path=p)
+            raise UserError(
+                f"exists and is not {k.what}; choose another --out: archetype "
+                "never replaces what it did not write",
+                path=p,
+            )
     if not k.replaced:
         return
     if not overwrite:
-        why = "appeared while this command ran; nothing written" if appeared else \
-            f"exists ({k.what.split(' ', 1)[1]} from an earlier run)"
+        why = (
+            "appeared while this command ran; nothing written"
+            if appeared
+            else f"exists ({k.what.split(' ', 1)[1]} from an earlier run)"
+        )
         raise UserError(f"{why}; pass --overwrite to replace it", path=p)
     _writable_ancestor(p)
 

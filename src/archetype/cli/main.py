@@ -102,7 +102,7 @@ class ArchetypeGroup(TyperGroup):
             rv = super().main([*(args or []), "--help"], prog_name, complete_var,
                               standalone_mode=False, **extra)
         except _cx.ClickException as e:
-            print_error(e.format_message())
+            print_error(e.format_message().replace(": Value error, ", ": "))
             rv = e.exit_code
         except typer.Abort:
             print_error("aborted")

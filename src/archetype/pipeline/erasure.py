@@ -86,8 +86,9 @@ def read_ids(path: str | Path) -> list[str]:
                 lines = lines[1:]
             return list(dict.fromkeys(lines))
     except UnicodeDecodeError as e:
-        raise UserError(f"not UTF-8 text (byte {e.start}); save the ids file as UTF-8",
-                        path=path) from None
+        raise UserError(
+            f"not UTF-8 text (byte {e.start}); save the ids file as UTF-8", path=path
+        ) from None
     except (OSError, pl.exceptions.PolarsError) as e:
         raise UserError(f"unreadable ids file: {e}", path=path) from None
     if "customer_id" not in df.columns:
@@ -137,8 +138,9 @@ def _scan(layout: Layout) -> tuple[list[_Part], list[str]]:
                     emb = np.load(pdir / "embedding.npy", mmap_mode="r")
                     pl.read_parquet_schema(pdir / "features.parquet")
                     if emb.ndim != 2 or emb.shape[0] != ids.len():
-                        raise ValueError(f"embedding.npy has {emb.shape[0]} rows for "
-                                         f"{ids.len()} ids")
+                        raise ValueError(
+                            f"embedding.npy has {emb.shape[0]} rows for {ids.len()} ids"
+                        )
                 else:
                     ids = pl.read_parquet(pdir / PART, columns=["customer_id"])["customer_id"]
                     if kind == "transitions" and (pdir / MIGRATION).exists():
@@ -191,15 +193,20 @@ def forget(
             report.purged += [str(p) for p in clean_stale_in(layout.root / sub)]
         parts, bad = _scan(layout)
         if bad:
-            raise UserError(f"{len(bad)} unreadable partition(s): {'; '.join(bad[:3])}; "
-                            "restore or delete them (or re-run those dates), then run forget "
-                            "again; nothing was changed", path=root)
+            raise UserError(
+                f"{len(bad)} unreadable partition(s): {'; '.join(bad[:3])}; "
+                "restore or delete them (or re-run those dates), then run forget "
+                "again; nothing was changed",
+                path=root,
+            )
         pseudo_parts = [p for p in parts if p.pseudo]
         if key is None and (pseudo_parts or stored_key_check(root)):
             raise UserError(
                 "this root holds pseudonymized ids: pass the key (--config with "
                 "[privacy] pseudonymize = true, or --pseudonymize --key-env NAME); "
-                "nothing was changed", path=root)
+                "nothing was changed",
+                path=root,
+            )
         if key is not None:
             check_key(root, key, key_env, record=False)
         ps_of = {pseudonym(key, v): v for v in raw} if key is not None else {}
@@ -218,8 +225,9 @@ def forget(
         suppress = Suppression.load(root)
         known = suppress.known(raw, key)
         report.ids_found = len(found)
-        report.already_forgotten = sum(1 for v, k in zip(raw, known, strict=True)
-                                       if k and v not in found)
+        report.already_forgotten = sum(
+            1 for v, k in zip(raw, known, strict=True) if k and v not in found
+        )
         report.not_found = report.ids_given - report.ids_found - report.already_forgotten
         if report.ids_found == 0 and report.already_forgotten == 0 and not allow_missing:
             raise UserError(_nothing_found(raw, parts, key), path=root)
@@ -248,9 +256,11 @@ def _nothing_found(raw: list[str], parts: list[_Part], key: bytes | None) -> str
                 hint = f"; {bad!r} is not a {p.ids.dtype} customer id"
                 break
     where = f"{len(parts)} partitions" if parts else "no partitions yet"
-    return (f"none of the {n} ids is stored here ({where}){hint}; check the ids file, the "
-            f"id type{' and the key' if key is not None else ''}; nothing was changed "
-            "(--allow-missing puts them on the suppression list anyway)")
+    return (
+        f"none of the {n} ids is stored here ({where}){hint}; check the ids file, the "
+        f"id type{' and the key' if key is not None else ''}; nothing was changed "
+        "(--allow-missing puts them on the suppression list anyway)"
+    )
 
 
 def _forget_part(p: _Part, gone: pl.Series) -> int:
@@ -302,8 +312,13 @@ def _refresh(layout: Layout, d) -> None:
     """Recompute the migration matrix and the record's counts of date ``d``."""
     cur = pl.read_parquet(layout.assignments(d) / PART)
     before = [p for p in layout.partition_dates("assignments") if p < d]
-    prev = (pl.read_parquet(layout.assignments(before[-1]) / PART,
-                            columns=["customer_id", "segment_id"]) if before else None)
+    prev = (
+        pl.read_parquet(
+            layout.assignments(before[-1]) / PART, columns=["customer_id", "segment_id"]
+        )
+        if before
+        else None
+    )
     if prev is not None and prev["customer_id"].dtype != cur["customer_id"].dtype:
         prev = None  # ids changed form (pseudonymization switched on): not joined
     tdir = layout.transitions(d)
@@ -353,8 +368,9 @@ def _refresh_models(layout: Layout) -> None:
         by_id = dict(zip(sizes["segment_id"].to_list(), sizes["len"].to_list(), strict=True))
         new = dict(metrics)
         new["customers"] = a.height
-        new["sizes"] = {str(s): int(by_id.get(int(s), 0)) for s in (doc.get("segment_ids")
-                                                                  or by_id)}
+        new["sizes"] = {
+            str(s): int(by_id.get(int(s), 0)) for s in (doc.get("segment_ids") or by_id)
+        }
         dist = a["distance"].cast(pl.Float64)
         new["inertia"] = float(dist.sum())
         new["mean_distance"] = float(dist.mean()) if a.height else None
@@ -363,9 +379,13 @@ def _refresh_models(layout: Layout) -> None:
             prev, seg = a["previous_segment_id"], a["segment_id"].cast(pl.Int64)
             both = int(prev.is_not_null().sum())
             moved = int(((prev != seg) & prev.is_not_null()).sum())
-            new["drift"] = {**drift, "customers_in_both": both, "customers_moved": moved,
-                            "share_moved": moved / both if both else None,
-                            "customers_new": int(prev.is_null().sum())}
+            new["drift"] = {
+                **drift,
+                "customers_in_both": both,
+                "customers_moved": moved,
+                "share_moved": moved / both if both else None,
+                "customers_new": int(prev.is_null().sum()),
+            }
         if new != metrics:
             doc["metrics"] = new
             write_json_atomic(mf, doc)
@@ -377,6 +397,8 @@ def describe_ids_mismatch(root: str | Path) -> str | None:
     for d in layout.partition_dates("assignments")[-1:]:
         s = pl.read_parquet(layout.assignments(d) / PART, columns=["customer_id"]).head(1)
         if _is_pseudo(s["customer_id"]):
-            return ("stored ids look pseudonymized; pass --config (with [privacy]) "
-                    "or --pseudonymize --key-env NAME")
+            return (
+                "stored ids look pseudonymized; pass --config (with [privacy]) "
+                "or --pseudonymize --key-env NAME"
+            )
     return None

@@ -58,8 +58,15 @@ def feature_config(cfg: Any) -> dict[str, Any] | None:
 
 
 def engine_features(
-    engine: Any, cfg: Any, date: dt.date, out_dir: Path, *, transform: Any,
-    key: bytes | None, suppress: Suppression | None = None, tracker: Any = None,
+    engine: Any,
+    cfg: Any,
+    date: dt.date,
+    out_dir: Path,
+    *,
+    transform: Any,
+    key: bytes | None,
+    suppress: Suppression | None = None,
+    tracker: Any = None,
 ) -> Features:
     """Features as of ``date`` written into ``out_dir`` (a private staging dir) with the
     final ids: pseudonymized with ``key``, suppressed customers removed."""
@@ -68,6 +75,7 @@ def engine_features(
     gone_ps: set[str] = set()
     extra: dict[str, Any] = {}
     if direct:
+
         def id_map(raw: pl.Series) -> pl.Series:
             ps = pseudonymize_series(raw, key=key)
             if suppress:
@@ -76,8 +84,14 @@ def engine_features(
 
         extra["id_map"] = id_map
     fs = engine.features(
-        cfg.events, date, out_dir, config=feature_config(cfg), window_days=cfg.window_days,
-        transform=transform, tracker=tracker, **extra,
+        cfg.events,
+        date,
+        out_dir,
+        config=feature_config(cfg),
+        window_days=cfg.window_days,
+        transform=transform,
+        tracker=tracker,
+        **extra,
     )
     ids, feats, emb = fs.ids, fs.features, fs.embedding
     rewrite = False
@@ -88,8 +102,9 @@ def engine_features(
             drop = suppress.mask(fs.ids, ps)
         mapping = pl.DataFrame({"__raw": fs.ids, "__ps": ps})
         feats = (
-            fs.features.join(mapping, left_on="customer_id", right_on="__raw", how="left",
-                             maintain_order="left")
+            fs.features.join(
+                mapping, left_on="customer_id", right_on="__raw", how="left", maintain_order="left"
+            )
             .with_columns(pl.col("__ps").alias("customer_id"))
             .drop("__ps")
         )
@@ -107,12 +122,19 @@ def engine_features(
         rewrite = True
     if rewrite:
         _rewrite(out_dir, ids, feats, emb if n_drop else None, n_drop)
-    return Features(ids=ids, features=feats, embedding=emb, transform=fs.transform,
-                    path=out_dir, suppressed=n_drop)
+    return Features(
+        ids=ids,
+        features=feats,
+        embedding=emb,
+        transform=fs.transform,
+        path=out_dir,
+        suppressed=n_drop,
+    )
 
 
-def _rewrite(d: Path, ids: pl.Series, feats: pl.DataFrame, emb: np.ndarray | None,
-             n_drop: int) -> None:
+def _rewrite(
+    d: Path, ids: pl.Series, feats: pl.DataFrame, emb: np.ndarray | None, n_drop: int
+) -> None:
     """Replace the id-bearing files of the staging dir ``d`` (each via temp + rename)."""
 
     def put(name: str, write) -> None:
@@ -123,6 +145,7 @@ def _rewrite(d: Path, ids: pl.Series, feats: pl.DataFrame, emb: np.ndarray | Non
     put("features.parquet", feats.write_parquet)
     put("ids.parquet", pl.DataFrame({"customer_id": ids}).write_parquet)
     if emb is not None:
+
         def save(p: Path) -> None:
             with open(p, "wb") as fh:
                 np.save(fh, emb)

@@ -179,4 +179,4 @@ def write_report(layout: Layout, date: dt.date, fs: Features, df: pl.DataFrame,
         title=f"Customer segments {date.isoformat()}",
         facts={"model": str(model.version), "parent": str(model.parent or "none")},
     )
-    return _write(layout.report(date), inputs)
+    return _write(layout.report(date), inputs, kind=None)

@@ -60,8 +60,12 @@ def _kill(pool: ProcessPoolExecutor) -> None:
 @contextlib.contextmanager
 def worker_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
     """A spawn process pool of ``jobs`` workers tied to this process's life."""
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                               initializer=_die_with_parent, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=mp.get_context("spawn"),
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    )
     try:
         yield pool
     except BaseException:
