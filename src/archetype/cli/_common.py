@@ -100,17 +100,24 @@ class RichTracker:
         tid = self._progress.add_task(description, total=total)
         try:
             yield _RichTask(self._progress, tid)
-        finally:
-            t = self._progress.tasks[tid] if tid < len(self._progress.tasks) else None
-            if t is not None and t.total is not None:
-                self._progress.update(tid, completed=t.total)
-            elif t is not None:
-                self._progress.update(tid, total=1, completed=1)
+        except BaseException:
+            # a failed step is not drawn as a finished bar: the error line says what happened
+            self._progress.remove_task(tid)
+            raise
+        t = next((t for t in self._progress.tasks if t.id == tid), None)
+        if t is not None and t.total is not None:
+            self._progress.update(tid, completed=t.total)
+        elif t is not None:
+            self._progress.update(tid, total=1, completed=1)
 
 
 @contextmanager
 def progress_tracker(enabled: bool = True) -> Iterator[RichTracker]:
-    """Rich progress bars (on stderr) for the duration of a command."""
+    """Rich progress bars (on stderr) for the duration of a command.
+
+    Drawn only on a terminal: in a pipe, a log file or cron mail a failed command prints
+    its one error line and nothing else.
+    """
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}", style="progress.description", markup=False),
@@ -121,7 +128,7 @@ def progress_tracker(enabled: bool = True) -> Iterator[RichTracker]:
         TimeRemainingColumn(),
         console=err_console,
         transient=False,
-        disable=not enabled,
+        disable=not enabled or not err_console.is_terminal,
     )
     with progress:
         yield RichTracker(progress)

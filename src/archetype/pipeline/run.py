@@ -75,6 +75,7 @@ def prepare(cfg: RunConfig) -> Prepared:
     if not cfg.events.exists() and not any(ch in str(cfg.events) for ch in "*?["):
         raise UserError("events path not found", path=cfg.events)
     check_output(cfg.out, "pipeline")
+    _check_tables(cfg)
     key = load_key(cfg.key_env) if cfg.pseudonymize else None
     if key is not None:
         check_key(cfg.out, key, cfg.key_env, record=False)
@@ -90,6 +91,20 @@ def prepare(cfg: RunConfig) -> Prepared:
             check_key(cfg.out, match_key, cfg.key_env, record=False)
         suppress.key = match_key
     return Prepared(key, suppress)
+
+
+def _check_tables(cfg: RunConfig) -> None:
+    """The [events]/[features] tables parse (a wrong type is one line before any work)."""
+    from archetype.features.featureset import split_config
+    from archetype.pipeline.ids import feature_config
+
+    try:
+        split_config(feature_config(cfg))
+    except UserError:
+        raise
+    except (TypeError, ValueError, AttributeError) as e:
+        where = {"path": cfg.source} if cfg.source else {}
+        raise UserError(f"invalid [events]/[features] settings: {e}", **where) from None
 
 
 def preflight(cfg: RunConfig) -> bytes | None:
