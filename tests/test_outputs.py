@@ -20,7 +20,6 @@ import pytest
 from typer.testing import CliRunner
 
 from archetype._atomic import atomic_dir, clean_stale_tmp
-from archetype._outputs import MARKER, check_output
 from archetype.cli.main import app
 from archetype.errors import UserError
 
@@ -93,7 +92,7 @@ def test_out_dot_and_out_inside_events(ev, monkeypatch):
 def test_previous_output_needs_overwrite(ev):
     out = ev / "feat"
     assert _features(ev, out).exit_code == 0
-    assert (out / MARKER).is_file()
+    assert (out / ".archetype.json").is_file()
     stamp = (out / "manifest.json").read_text()
     r = _features(ev, out)
     _one_line_exit_2(r, "pass --overwrite")
@@ -112,6 +111,8 @@ def test_previous_output_needs_overwrite(ev):
 
 
 def test_links_and_file_kinds(tmp_path):
+    from archetype._outputs import check_output
+
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
     with pytest.raises(UserError, match="symbolic link"):
