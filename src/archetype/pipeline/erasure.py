@@ -256,10 +256,14 @@ def _nothing_found(raw: list[str], parts: list[_Part], key: bytes | None) -> str
                 hint = f"; {bad!r} is not a {p.ids.dtype} customer id"
                 break
     where = f"{len(parts)} partitions" if parts else "no partitions yet"
+    check = (
+        "the ids file, the id type and the key"
+        if key is not None
+        else "the ids file and the id type"
+    )
     return (
-        f"none of the {n} ids is stored here ({where}){hint}; check the ids file, the "
-        f"id type{' and the key' if key is not None else ''}; nothing was changed "
-        "(--allow-missing puts them on the suppression list anyway)"
+        f"none of the {n} ids is stored here ({where}){hint}; check {check}; nothing was "
+        "changed (--allow-missing puts them on the suppression list anyway)"
     )
 
 
