@@ -189,6 +189,15 @@ def write_marker(path: Path, kind: str) -> None:
     )
 
 
+def _legacy(kind: str, k: OutputKind, entries: set[str]) -> bool:
+    """An output written before markers existed: only its kind's files (and the required
+    ones); a pipeline root is one that has run records or models (other files allowed:
+    nothing in a root is ever replaced whole)."""
+    if kind == "pipeline":
+        return bool({"runs", "models"} & entries) or entries <= k.files
+    return k.required <= entries and entries <= k.files
+
+
 def _sample(names: set[str] | list[str]) -> str:
     names = sorted(names)
     more = f" and {len(names) - 3} more" if len(names) > 3 else ""
@@ -243,11 +252,7 @@ def check_output(
         entries = set(os.listdir(p))
         if not entries:
             return
-        mine = marker_kind(p) == kind or (
-            MARKER not in entries and k.required <= entries and entries <= k.files
-            if k.required
-            else MARKER not in entries and entries <= k.files
-        )
+        mine = marker_kind(p) == kind or (MARKER not in entries and _legacy(kind, k, entries))
         if not mine:
             raise UserError(
                 f"exists and is not {k.what} (it holds {_sample(entries)}); "
