@@ -29,19 +29,34 @@ runner = CliRunner()
 def _events(path: Path) -> Path:
     rng = np.random.default_rng(0)
     n = 400
-    pl.DataFrame({
-        "customer_id": rng.integers(1, 60, n),
-        "ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 2, 1),
-                                interval="1h", eager=True).head(n),
-        "event_type": rng.choice(["view", "purchase", "add_to_cart"], n),
-        "amount": rng.uniform(1, 50, n),
-    }).write_parquet(path)
+    pl.DataFrame(
+        {
+            "customer_id": rng.integers(1, 60, n),
+            "ts": pl.datetime_range(
+                pl.datetime(2026, 1, 1), pl.datetime(2026, 2, 1), interval="1h", eager=True
+            ).head(n),
+            "event_type": rng.choice(["view", "purchase", "add_to_cart"], n),
+            "amount": rng.uniform(1, 50, n),
+        }
+    ).write_parquet(path)
     return path
 
 
 def _features(tmp_path: Path, out: Path, *extra: str):
-    return runner.invoke(app, ["features", "--events", str(tmp_path / "events"), "--as-of",
-                               "2026-02-01", "--out", str(out), "--no-progress", *extra])
+    return runner.invoke(
+        app,
+        [
+            "features",
+            "--events",
+            str(tmp_path / "events"),
+            "--as-of",
+            "2026-02-01",
+            "--out",
+            str(out),
+            "--no-progress",
+            *extra,
+        ],
+    )
 
 
 @pytest.fixture
@@ -105,8 +120,9 @@ def test_previous_output_needs_overwrite(ev):
     _one_line_exit_2(r, "did not write", "notes.txt")
     assert (out / "notes.txt").read_text() == "mine"
     # nor is a model dir taken for a feature dir
-    r = runner.invoke(app, ["fit", "--features", str(out), "--k", "2", "--out", str(out),
-                            "--overwrite", "-q"])
+    r = runner.invoke(
+        app, ["fit", "--features", str(out), "--k", "2", "--out", str(out), "--overwrite", "-q"]
+    )
     _one_line_exit_2(r, "is not a model directory")
 
 
@@ -146,13 +162,21 @@ WRITER = textwrap.dedent("""
 def test_two_concurrent_writers_do_not_delete_each_other(tmp_path):
     target, flags = tmp_path / "out", tmp_path / "flags"
     flags.mkdir()
-    a = subprocess.Popen([sys.executable, "-c", WRITER, str(target), "a", "3", str(flags)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    a = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(target), "a", "3", str(flags)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while not (flags / "a").exists() and time.time() < deadline:
         time.sleep(0.05)
-    b = subprocess.run([sys.executable, "-c", WRITER, str(target), "b", "0", str(flags)],
-                       capture_output=True, text=True, timeout=120)
+    b = subprocess.run(
+        [sys.executable, "-c", WRITER, str(target), "b", "0", str(flags)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     out_a, err_a = a.communicate(timeout=120)
     assert b.returncode == 0, b.stderr
     assert a.returncode == 0, err_a  # its temp dir was not removed by the second writer
@@ -183,8 +207,12 @@ def test_kill_in_the_middle_of_a_replace_never_loses_the_target(tmp_path, mode):
     target = tmp_path / "part"
     with atomic_dir(target) as tmp:
         (tmp / "v").write_text("old")
-    p = subprocess.run([sys.executable, "-c", KILL_MID_SWAP, str(target), mode],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", KILL_MID_SWAP, str(target), mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if mode == "exchange":  # one atomic syscall: there is no "moved aside" moment
         assert p.returncode == 0, p.stderr
         assert (target / "v").read_text() == "new"
@@ -237,11 +265,37 @@ def test_read_only_location_is_one_line_exit_2(ev, monkeypatch):
 def test_fit_and_assign_outputs(ev):
     feat = ev / "feat"
     assert _features(ev, feat).exit_code == 0
-    r = runner.invoke(app, ["fit", "--features", str(feat), "--k", "2", "--out",
-                            str(ev / "m"), "-q", "--device", "cpu"])
+    r = runner.invoke(
+        app,
+        [
+            "fit",
+            "--features",
+            str(feat),
+            "--k",
+            "2",
+            "--out",
+            str(ev / "m"),
+            "-q",
+            "--device",
+            "cpu",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["fit", "--features", str(feat), "--k", "2", "--out",
-                            str(ev / "m"), "-q", "--device", "cpu"])
+    r = runner.invoke(
+        app,
+        [
+            "fit",
+            "--features",
+            str(feat),
+            "--k",
+            "2",
+            "--out",
+            str(ev / "m"),
+            "-q",
+            "--device",
+            "cpu",
+        ],
+    )
     _one_line_exit_2(r, "pass --overwrite")
     a = ev / "a.parquet"
     args = ["assign", "--model", str(ev / "m"), "--features", str(feat), "--out", str(a), "-q"]
@@ -252,8 +306,20 @@ def test_fit_and_assign_outputs(ev):
     # an input file as --out of assign: refused even with --overwrite
     src = ev / "events" / "part-0.parquet"
     blob = src.read_bytes()
-    r = runner.invoke(app, ["assign", "--model", str(ev / "m"), "--features", str(feat),
-                            "--out", str(src), "--overwrite", "-q"])
+    r = runner.invoke(
+        app,
+        [
+            "assign",
+            "--model",
+            str(ev / "m"),
+            "--features",
+            str(feat),
+            "--out",
+            str(src),
+            "--overwrite",
+            "-q",
+        ],
+    )
     _one_line_exit_2(r, "not an assignments file")
     assert src.read_bytes() == blob
 
@@ -261,18 +327,25 @@ def test_fit_and_assign_outputs(ev):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["fit", "--features", "f", "--k", "2", "--out", "m", "--backend", "gpuzilla"],
-         "'gpuzilla' is not one of"),
-        (["fit", "--features", "f", "--k", "2", "--out", "m", "--metric", "manhattan"],
-         "'manhattan' is not one of"),
-        (["assign", "--model", "m", "--features", "f", "--out", "a.parquet", "--device", "tpu"],
-         "'tpu' is not one of"),
-        (["features", "--events", "e", "--as-of", "2026-01-01", "--out", "o", "--engine", "x"],
-         "'x' is not one of"),
+        (
+            ["fit", "--features", "f", "--k", "2", "--out", "m", "--backend", "gpuzilla"],
+            "'gpuzilla' is not one of",
+        ),
+        (
+            ["fit", "--features", "f", "--k", "2", "--out", "m", "--metric", "manhattan"],
+            "'manhattan' is not one of",
+        ),
+        (
+            ["assign", "--model", "m", "--features", "f", "--out", "a.parquet", "--device", "tpu"],
+            "'tpu' is not one of",
+        ),
+        (
+            ["features", "--events", "e", "--as-of", "2026-01-01", "--out", "o", "--engine", "x"],
+            "'x' is not one of",
+        ),
         (["run", "--date", "2026-01-01", "--metric", "l3"], "'l3' is not one of"),
     ],
 )
 def test_bad_option_values_are_one_line(args, needle):
     r = runner.invoke(app, args)
     _one_line_exit_2(r, needle)
-

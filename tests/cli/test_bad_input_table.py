@@ -35,7 +35,8 @@ BEGIN, END = "<!-- bad-input-table:begin -->", "<!-- bad-input-table:end -->"
 KEY = "s3cret-key-for-the-table-0123"
 
 _spec = importlib.util.spec_from_file_location(
-    "pipeline_toy_table", Path(__file__).parents[1] / "pipeline" / "conftest.py")
+    "pipeline_toy_table", Path(__file__).parents[1] / "pipeline" / "conftest.py"
+)
 toy = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(toy)
 
@@ -54,17 +55,21 @@ def _world(t: Path) -> None:
     (t / "events").mkdir()
     rng = np.random.default_rng(1)
     n = 600
-    pl.DataFrame({
-        "customer_id": rng.integers(1, 80, n),
-        "ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1),
-                                interval="1h", eager=True).head(n),
-        "event_type": rng.choice(["view", "purchase", "add_to_cart"], n),
-        "amount": rng.uniform(1, 50, n),
-    }).write_parquet(t / "events" / "part-0.parquet")
+    pl.DataFrame(
+        {
+            "customer_id": rng.integers(1, 80, n),
+            "ts": pl.datetime_range(
+                pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1), interval="1h", eager=True
+            ).head(n),
+            "event_type": rng.choice(["view", "purchase", "add_to_cart"], n),
+            "amount": rng.uniform(1, 50, n),
+        }
+    ).write_parquet(t / "events" / "part-0.parquet")
     (t / "bad").mkdir()
     pl.DataFrame({"uid": [1], "ts": ["2026-01-01"]}).write_parquet(t / "bad" / "nocol.parquet")
     pl.DataFrame({"customer_id": [1, 2], "ts": ["2026-01-01", "2026-01-[/]"]}).write_csv(
-        t / "bad" / "ts.csv")
+        t / "bad" / "ts.csv"
+    )
     (t / "bad" / "corrupt").mkdir()
     (t / "bad" / "corrupt" / "a.parquet").write_bytes(b"PAR1 garbage, truncated")
     (t / "photos").mkdir()
@@ -76,14 +81,37 @@ def _world(t: Path) -> None:
     (t / "latin1.txt").write_bytes(b"caf\xe9\n")
     (t / "gone.txt").write_text("999999\n")
     (t / "one.txt").write_text("1\n")
-    r = runner.invoke(app, ["features", "--events", str(t / "events"), "--as-of",
-                            "2026-03-01", "--out", str(t / "feat"), "--no-progress"])
+    r = runner.invoke(
+        app,
+        [
+            "features",
+            "--events",
+            str(t / "events"),
+            "--as-of",
+            "2026-03-01",
+            "--out",
+            str(t / "feat"),
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["fit", "--features", str(t / "feat"), "--k", "3", "--out",
-                            str(t / "model"), "-q", "--device", "cpu"])
+    r = runner.invoke(
+        app,
+        [
+            "fit",
+            "--features",
+            str(t / "feat"),
+            "--k",
+            "3",
+            "--out",
+            str(t / "model"),
+            "-q",
+            "--device",
+            "cpu",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    for name, change in (("m-list", None), ("m-dup", {"segment_ids": [4, 4, 5]}),
-                         ("m-1d", "1d")):
+    for name, change in (("m-list", None), ("m-dup", {"segment_ids": [4, 4, 5]}), ("m-1d", "1d")):
         d = t / name
         d.mkdir()
         for f in ("manifest.json", "centroids.npy"):
@@ -99,13 +127,29 @@ def _world(t: Path) -> None:
     # pipeline roots (written with the in-process toy engine, same files as the real one)
     ev = t / "toy.parquet"
     toy.make_events(ev, np.random.default_rng(3), dates=toy.DATES)
-    for root, extra, env in (("root", [], {}),
-                             ("proot", ["--pseudonymize", "--key-env", "TABLE_KEY"],
-                              {"TABLE_KEY": KEY})):
+    for root, extra, env in (
+        ("root", [], {}),
+        ("proot", ["--pseudonymize", "--key-env", "TABLE_KEY"], {"TABLE_KEY": KEY}),
+    ):
         for d in toy.DATES[:2]:
-            r = runner.invoke(app, ["run", "--events", str(ev), "--out", str(t / root), "--k",
-                                    "3", "--date", d.isoformat(), "--no-report", "-q", *extra],
-                              env=env)
+            r = runner.invoke(
+                app,
+                [
+                    "run",
+                    "--events",
+                    str(ev),
+                    "--out",
+                    str(t / root),
+                    "--k",
+                    "3",
+                    "--date",
+                    d.isoformat(),
+                    "--no-report",
+                    "-q",
+                    *extra,
+                ],
+                env=env,
+            )
             assert r.exit_code == 0, r.output
     shutil.copytree(t / "root", t / "broken", symlinks=True)
     (t / "broken" / "models" / "2026-03-02" / "centroids.npy").write_bytes(b"\x93NUMPY junk")
@@ -120,108 +164,288 @@ def _cases(t: Path) -> list[Case]:
     feat = ["features", "--events", ev, "--as-of", "2026-03-01", "--no-progress", "--out"]
     fit = ["fit", "--features", f"{T}/feat", "--k", "3", "-q", "--out"]
     asg = ["assign", "--features", f"{T}/feat", "-q", "--out", f"{T}/a.parquet", "--model"]
-    run = ["run", "--events", toyev, "--k", "3", "--no-report", "-q", "--date", "2026-03-03",
-           "--out"]
+    run = [
+        "run",
+        "--events",
+        toyev,
+        "--k",
+        "3",
+        "--no-report",
+        "-q",
+        "--date",
+        "2026-03-03",
+        "--out",
+    ]
     return [
-        Case("features: events path missing",
-             ["features", "--events", f"{T}/nope", "--as-of", "2026-03-01", "--out",
-              f"{T}/f1"], "nope"),
-        Case("features: bad --as-of", [*feat[:3], "--as-of", "2026-02-30", "--out", f"{T}/f1"],
-             "not a date"),
+        Case(
+            "features: events path missing",
+            ["features", "--events", f"{T}/nope", "--as-of", "2026-03-01", "--out", f"{T}/f1"],
+            "nope",
+        ),
+        Case(
+            "features: bad --as-of",
+            [*feat[:3], "--as-of", "2026-02-30", "--out", f"{T}/f1"],
+            "not a date",
+        ),
         Case("features: --out is the events folder", [*feat, ev], "not a feature directory"),
-        Case("features: --out is an input file", [*feat, f"{ev}/part-0.parquet"],
-             "not a directory"),
-        Case("features: --out is a folder of someone else's", [*feat, f"{T}/photos",
-                                                              "--overwrite"], "cat.jpg"),
-        Case("features: --out is an earlier output, no --overwrite", [*feat, f"{T}/feat"],
-             "--overwrite"),
+        Case(
+            "features: --out is an input file", [*feat, f"{ev}/part-0.parquet"], "not a directory"
+        ),
+        Case(
+            "features: --out is a folder of someone else's",
+            [*feat, f"{T}/photos", "--overwrite"],
+            "cat.jpg",
+        ),
+        Case(
+            "features: --out is an earlier output, no --overwrite",
+            [*feat, f"{T}/feat"],
+            "--overwrite",
+        ),
         Case("features: --out inside --events", [*feat, f"{ev}/f"], "inside the --events"),
-        Case("features: missing column", ["features", "--events", f"{T}/bad/nocol.parquet",
-                                          "--as-of", "2026-03-01", "--out", f"{T}/f1"],
-             "customer_id"),
-        Case("features: unparseable timestamp with [/] in it",
-             ["features", "--events", f"{T}/bad/ts.csv", "--as-of", "2026-03-01", "--out",
-              f"{T}/f1", "--timestamp-format", "%Y-%m-%d"], "2026-01-[/]"),
-        Case("features: corrupt Parquet file", ["features", "--events", f"{T}/bad/corrupt",
-                                                "--as-of", "2026-03-01", "--out", f"{T}/f1"],
-             "a.parquet"),
-        Case("features: --column without =", [*feat, f"{T}/f1", "--column", "customer_id"],
-             "--column"),
-        Case("features: unknown canonical event type", [*feat, f"{T}/f1", "--event-type",
-                                                        "a=[b]"], "[b]"),
+        Case(
+            "features: missing column",
+            [
+                "features",
+                "--events",
+                f"{T}/bad/nocol.parquet",
+                "--as-of",
+                "2026-03-01",
+                "--out",
+                f"{T}/f1",
+            ],
+            "customer_id",
+        ),
+        Case(
+            "features: unparseable timestamp with [/] in it",
+            [
+                "features",
+                "--events",
+                f"{T}/bad/ts.csv",
+                "--as-of",
+                "2026-03-01",
+                "--out",
+                f"{T}/f1",
+                "--timestamp-format",
+                "%Y-%m-%d",
+            ],
+            "2026-01-[/]",
+        ),
+        Case(
+            "features: corrupt Parquet file",
+            [
+                "features",
+                "--events",
+                f"{T}/bad/corrupt",
+                "--as-of",
+                "2026-03-01",
+                "--out",
+                f"{T}/f1",
+            ],
+            "a.parquet",
+        ),
+        Case(
+            "features: --column without =",
+            [*feat, f"{T}/f1", "--column", "customer_id"],
+            "--column",
+        ),
+        Case(
+            "features: unknown canonical event type",
+            [*feat, f"{T}/f1", "--event-type", "a=[b]"],
+            "[b]",
+        ),
         Case("features: --engine spark", [*feat, f"{T}/f1", "--engine", "spark"], "spark"),
-        Case("features: config file missing", [*feat, f"{T}/f1", "--config", f"{T}/no.toml"],
-             "no.toml"),
-        Case("features: config not TOML", [*feat, f"{T}/f1", "--config", f"{T}/broken.toml"],
-             "broken.toml"),
-        Case("features: wrong type in [features]",
-             [*feat, f"{T}/f1", "--config", f"{T}/types.toml"], "types.toml"),
+        Case(
+            "features: config file missing",
+            [*feat, f"{T}/f1", "--config", f"{T}/no.toml"],
+            "no.toml",
+        ),
+        Case(
+            "features: config not TOML",
+            [*feat, f"{T}/f1", "--config", f"{T}/broken.toml"],
+            "broken.toml",
+        ),
+        Case(
+            "features: wrong type in [features]",
+            [*feat, f"{T}/f1", "--config", f"{T}/types.toml"],
+            "types.toml",
+        ),
         Case("fit: --backend gpuzilla", [*fit, f"{T}/m1", "--backend", "gpuzilla"], "gpuzilla"),
         Case("fit: --metric manhattan", [*fit, f"{T}/m1", "--metric", "manhattan"], "manhattan"),
-        Case("fit: --k 0", ["fit", "--features", f"{T}/feat", "--k", "0", "--out", f"{T}/m1"],
-             "--k"),
-        Case("fit: k larger than the customers", ["fit", "--features", f"{T}/feat", "--k",
-                                                  "5000", "-q", "--out", f"{T}/m1"], "5000"),
-        Case("fit: --features missing", ["fit", "--features", f"{T}/nope", "--k", "3",
-                                          "--out", f"{T}/m1"], "nope"),
-        Case("fit: --out is the feature dir", [*fit, f"{T}/feat", "--overwrite"],
-             "not a model directory"),
-        Case("assign: --out not .parquet", ["assign", "--features", f"{T}/feat", "--model",
-                                            f"{T}/model", "--out", f"{T}/a.csv"], ".parquet"),
-        Case("assign: --out is an input file", ["assign", "--features", f"{T}/feat", "--model",
-                                                f"{T}/model", "--overwrite", "--out",
-                                                f"{T}/feat/features.parquet"],
-             "not an assignments file"),
+        Case(
+            "fit: --k 0", ["fit", "--features", f"{T}/feat", "--k", "0", "--out", f"{T}/m1"], "--k"
+        ),
+        Case(
+            "fit: k larger than the customers",
+            ["fit", "--features", f"{T}/feat", "--k", "5000", "-q", "--out", f"{T}/m1"],
+            "5000",
+        ),
+        Case(
+            "fit: --features missing",
+            ["fit", "--features", f"{T}/nope", "--k", "3", "--out", f"{T}/m1"],
+            "nope",
+        ),
+        Case(
+            "fit: --out is the feature dir",
+            [*fit, f"{T}/feat", "--overwrite"],
+            "not a model directory",
+        ),
+        Case(
+            "assign: --out not .parquet",
+            ["assign", "--features", f"{T}/feat", "--model", f"{T}/model", "--out", f"{T}/a.csv"],
+            ".parquet",
+        ),
+        Case(
+            "assign: --out is an input file",
+            [
+                "assign",
+                "--features",
+                f"{T}/feat",
+                "--model",
+                f"{T}/model",
+                "--overwrite",
+                "--out",
+                f"{T}/feat/features.parquet",
+            ],
+            "not an assignments file",
+        ),
         Case("assign: manifest is a list", [*asg, f"{T}/m-list"], "manifest"),
         Case("assign: duplicate segment ids", [*asg, f"{T}/m-dup"], "duplicate"),
         Case("assign: 1-D centroids", [*asg, f"{T}/m-1d"], "centroids"),
-        Case("run: bad --date", [*run[:-3], "--date", "2026-02-30", "--out", f"{T}/r1"],
-             "not a date"),
-        Case("run: --k 0", ["run", "--events", toyev, "--k", "0", "--date", "2026-03-01",
-                            "--out", f"{T}/r1"], "k=0"),
-        Case("run: --out is a folder of someone else's", [*run, f"{T}/photos"],
-             "not an archetype pipeline root"),
-        Case("run: key variable not set", [*run, f"{T}/r1", "--pseudonymize", "--key-env",
-                                           "NO_SUCH_VAR"], "NO_SUCH_VAR"),
-        Case("run: key too short", [*run, f"{T}/r1", "--pseudonymize", "--key-env",
-                                    "SHORT_KEY"], "at least 16", env={"SHORT_KEY": "abc"}),
-        Case("run: wrong key for this root", [*run, f"{T}/proot", "--pseudonymize",
-                                              "--key-env", "TABLE_KEY"], "not the key",
-             env={"TABLE_KEY": "another-key-of-enough-length"}),
+        Case(
+            "run: bad --date", [*run[:-3], "--date", "2026-02-30", "--out", f"{T}/r1"], "not a date"
+        ),
+        Case(
+            "run: --k 0",
+            ["run", "--events", toyev, "--k", "0", "--date", "2026-03-01", "--out", f"{T}/r1"],
+            "k=0",
+        ),
+        Case(
+            "run: --out is a folder of someone else's",
+            [*run, f"{T}/photos"],
+            "not an archetype pipeline root",
+        ),
+        Case(
+            "run: key variable not set",
+            [*run, f"{T}/r1", "--pseudonymize", "--key-env", "NO_SUCH_VAR"],
+            "NO_SUCH_VAR",
+        ),
+        Case(
+            "run: key too short",
+            [*run, f"{T}/r1", "--pseudonymize", "--key-env", "SHORT_KEY"],
+            "at least 16",
+            env={"SHORT_KEY": "abc"},
+        ),
+        Case(
+            "run: wrong key for this root",
+            [*run, f"{T}/proot", "--pseudonymize", "--key-env", "TABLE_KEY"],
+            "not the key",
+            env={"TABLE_KEY": "another-key-of-enough-length"},
+        ),
         Case("run: --backend gpuzilla", [*run, f"{T}/r1", "--backend", "gpuzilla"], "gpuzilla"),
-        Case("run: unknown key in the config", [*run, f"{T}/r1", "--config",
-                                                f"{T}/unknown.toml"], "speed"),
+        Case(
+            "run: unknown key in the config",
+            [*run, f"{T}/r1", "--config", f"{T}/unknown.toml"],
+            "speed",
+        ),
         Case("run: latest model is corrupt", [*run, f"{T}/broken"], "--fallback-model"),
-        Case("run: another run holds the lock", [*run, f"{T}/root"], "holds the lock",
-             around=lambda: DirLock(t / "root")),
+        Case(
+            "run: another run holds the lock",
+            [*run, f"{T}/root"],
+            "holds the lock",
+            around=lambda: DirLock(t / "root"),
+        ),
         Case("run: ROOT/.lock is a symbolic link", [*run, f"{T}/linked"], "symbolic link"),
-        Case("models show ../../x", ["models", "show", "../../x", "--root", f"{T}/root"],
-             "not a model version name"),
-        Case("models show: unknown version", ["models", "show", "2099-01-01", "--root",
-                                              f"{T}/root"], "2099-01-01"),
-        Case("forget: ids file missing", ["forget", "--ids", f"{T}/no.txt", "--root",
-                                          f"{T}/root", "-q"], "no.txt"),
-        Case("forget: ids file not UTF-8", ["forget", "--ids", f"{T}/latin1.txt", "--root",
-                                            f"{T}/root", "-q"], "UTF-8"),
-        Case("forget: none of the ids is stored", ["forget", "--ids", f"{T}/gone.txt",
-                                                   "--root", f"{T}/root", "-q"], "none of"),
-        Case("forget: pseudonymized root, no key", ["forget", "--ids", f"{T}/one.txt",
-                                                    "--root", f"{T}/proot", "-q"], "key"),
-        Case("forget: wrong key", ["forget", "--ids", f"{T}/one.txt", "--root", f"{T}/proot",
-                                   "--pseudonymize", "--key-env", "TABLE_KEY", "-q"],
-             "not the key", env={"TABLE_KEY": "another-key-of-enough-length"}),
-        Case("forget: a corrupt partition", ["forget", "--ids", f"{T}/one.txt", "--root",
-                                             f"{T}/broken", "-q"], "unreadable partition"),
-        Case("synth: --out is a folder of someone else's",
-             ["synth", "--customers", "10", "--days", "5", "--seed", "1", "--out",
-              f"{T}/photos", "--overwrite"], "not a synth output"),
-        Case("demo: --out is a folder of someone else's", ["demo", "--out", f"{T}/photos"],
-             "not an archetype demo directory"),
-        Case("report: --out is someone else's HTML",
-             ["report", "--features", f"{T}/feat", "--assignments", f"{T}/a.parquet",
-              "--out", f"{T}/mine.html", "--overwrite"], "not an HTML report"),
-        Case("sweep: bad --k range", ["sweep", "--features", f"{T}/feat", "--k", "9:4",
-                                      "--out", f"{T}/sw"], "9:4"),
+        Case(
+            "models show ../../x",
+            ["models", "show", "../../x", "--root", f"{T}/root"],
+            "not a model version name",
+        ),
+        Case(
+            "models show: unknown version",
+            ["models", "show", "2099-01-01", "--root", f"{T}/root"],
+            "2099-01-01",
+        ),
+        Case(
+            "forget: ids file missing",
+            ["forget", "--ids", f"{T}/no.txt", "--root", f"{T}/root", "-q"],
+            "no.txt",
+        ),
+        Case(
+            "forget: ids file not UTF-8",
+            ["forget", "--ids", f"{T}/latin1.txt", "--root", f"{T}/root", "-q"],
+            "UTF-8",
+        ),
+        Case(
+            "forget: none of the ids is stored",
+            ["forget", "--ids", f"{T}/gone.txt", "--root", f"{T}/root", "-q"],
+            "none of",
+        ),
+        Case(
+            "forget: pseudonymized root, no key",
+            ["forget", "--ids", f"{T}/one.txt", "--root", f"{T}/proot", "-q"],
+            "key",
+        ),
+        Case(
+            "forget: wrong key",
+            [
+                "forget",
+                "--ids",
+                f"{T}/one.txt",
+                "--root",
+                f"{T}/proot",
+                "--pseudonymize",
+                "--key-env",
+                "TABLE_KEY",
+                "-q",
+            ],
+            "not the key",
+            env={"TABLE_KEY": "another-key-of-enough-length"},
+        ),
+        Case(
+            "forget: a corrupt partition",
+            ["forget", "--ids", f"{T}/one.txt", "--root", f"{T}/broken", "-q"],
+            "unreadable partition",
+        ),
+        Case(
+            "synth: --out is a folder of someone else's",
+            [
+                "synth",
+                "--customers",
+                "10",
+                "--days",
+                "5",
+                "--seed",
+                "1",
+                "--out",
+                f"{T}/photos",
+                "--overwrite",
+            ],
+            "not a synth output",
+        ),
+        Case(
+            "demo: --out is a folder of someone else's",
+            ["demo", "--out", f"{T}/photos"],
+            "not an archetype demo directory",
+        ),
+        Case(
+            "report: --out is someone else's HTML",
+            [
+                "report",
+                "--features",
+                f"{T}/feat",
+                "--assignments",
+                f"{T}/a.parquet",
+                "--out",
+                f"{T}/mine.html",
+                "--overwrite",
+            ],
+            "not an HTML report",
+        ),
+        Case(
+            "sweep: bad --k range",
+            ["sweep", "--features", f"{T}/feat", "--k", "9:4", "--out", f"{T}/sw"],
+            "9:4",
+        ),
         Case("bench: --device tpu", ["bench", "--device", "tpu"], "tpu"),
     ]
 
@@ -248,8 +472,10 @@ def test_bad_input_table(tmp_path, monkeypatch):
     t.mkdir()
     monkeypatch.setattr("archetype.pipeline.run.make_engine", lambda cfg: toy.ToyEngine())
     _world(t)
-    rows = ["| # | mistake | command | exit | message (stderr, one line) |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| # | mistake | command | exit | message (stderr, one line) |",
+        "|---|---|---|---|---|",
+    ]
     for i, c in enumerate(_cases(t), 1):
         before = _snapshot(t)
         if c.around is not None:
@@ -275,6 +501,8 @@ def test_bad_input_table(tmp_path, monkeypatch):
     if os.environ.get("ARCHETYPE_UPDATE_DOCS") == "1" and new != doc:
         DOC.write_text(new)
         doc = new
-    assert doc == new, ("docs/pipeline.md's bad-input table is out of date; regenerate it "
-                        "with ARCHETYPE_UPDATE_DOCS=1 python -m pytest "
-                        "tests/cli/test_bad_input_table.py")
+    assert doc == new, (
+        "docs/pipeline.md's bad-input table is out of date; regenerate it "
+        "with ARCHETYPE_UPDATE_DOCS=1 python -m pytest "
+        "tests/cli/test_bad_input_table.py"
+    )

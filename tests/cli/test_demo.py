@@ -19,8 +19,17 @@ runner = CliRunner()
 def _run(out, customers, seed=1, *extra):
     return runner.invoke(
         app,
-        ["demo", "--out", str(out), "--customers", str(customers), "--seed", str(seed), "-q",
-         *extra],
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--customers",
+            str(customers),
+            "--seed",
+            str(seed),
+            "-q",
+            *extra,
+        ],
     )
 
 

@@ -34,32 +34,65 @@ def _one_line(r, code: int, *needles: str) -> str:
 
 def test_brackets_in_a_path_are_printed_as_is(tmp_path):
     weird = tmp_path / "ev[/]x[bold]"
-    r = runner.invoke(app, ["features", "--events", str(weird), "--as-of", "2026-01-01",
-                            "--out", str(tmp_path / "o")])
+    r = runner.invoke(
+        app,
+        ["features", "--events", str(weird), "--as-of", "2026-01-01", "--out", str(tmp_path / "o")],
+    )
     _one_line(r, 2, "ev[/]x[bold]")
 
 
 def test_brackets_in_a_timestamp_value(tmp_path):
     pl.DataFrame({"customer_id": [1, 2], "ts": ["2026-01-01", "2026-01-[/]"]}).write_csv(
-        tmp_path / "t.csv")
-    r = runner.invoke(app, ["features", "--events", str(tmp_path / "t.csv"), "--as-of",
-                            "2026-02-01", "--out", str(tmp_path / "o"),
-                            "--timestamp-format", "%Y-%m-%d", "--no-progress"])
+        tmp_path / "t.csv"
+    )
+    r = runner.invoke(
+        app,
+        [
+            "features",
+            "--events",
+            str(tmp_path / "t.csv"),
+            "--as-of",
+            "2026-02-01",
+            "--out",
+            str(tmp_path / "o"),
+            "--timestamp-format",
+            "%Y-%m-%d",
+            "--no-progress",
+        ],
+    )
     _one_line(r, 2, "2026-01-[/]")
 
 
 def test_brackets_in_an_event_type(tmp_path):
     pl.DataFrame({"customer_id": [1], "ts": ["2026-01-01"]}).write_csv(tmp_path / "t.csv")
-    r = runner.invoke(app, ["features", "--events", str(tmp_path / "t.csv"), "--as-of",
-                            "2026-02-01", "--out", str(tmp_path / "o"),
-                            "--event-type", "a=[red]x[/]", "--no-progress"])
+    r = runner.invoke(
+        app,
+        [
+            "features",
+            "--events",
+            str(tmp_path / "t.csv"),
+            "--as-of",
+            "2026-02-01",
+            "--out",
+            str(tmp_path / "o"),
+            "--event-type",
+            "a=[red]x[/]",
+            "--no-progress",
+        ],
+    )
     _one_line(r, 2, "[red]x[/]")
 
 
 def _model(path: Path, **manifest_changes):
-    m = SegmentModel(np.eye(3, dtype=np.float32), ["a", "b", "c"], {"kind": "t"},
-                     segment_ids=[0, 1, 2], segment_names=["[b]VIP[/b]", "x[/]", "y"],
-                     version="2026-01-01", date="2026-01-01")
+    m = SegmentModel(
+        np.eye(3, dtype=np.float32),
+        ["a", "b", "c"],
+        {"kind": "t"},
+        segment_ids=[0, 1, 2],
+        segment_names=["[b]VIP[/b]", "x[/]", "y"],
+        version="2026-01-01",
+        date="2026-01-01",
+    )
     m.save(path)
     if manifest_changes:
         mf = path / "manifest.json"
@@ -80,9 +113,9 @@ def test_brackets_in_segment_names_are_shown_verbatim(tmp_path):
 def test_brackets_in_an_id_of_the_forget_file(tmp_path):
     root = tmp_path / "root"
     (root / "assignments" / "date=2026-01-01").mkdir(parents=True)
-    pl.DataFrame({"customer_id": [1, 2], "segment_id": [0, 1], "distance": [0.1, 0.2],
-                  "margin": [1.0, 1.0]}).write_parquet(
-        root / "assignments" / "date=2026-01-01" / "part-0.parquet")
+    pl.DataFrame(
+        {"customer_id": [1, 2], "segment_id": [0, 1], "distance": [0.1, 0.2], "margin": [1.0, 1.0]}
+    ).write_parquet(root / "assignments" / "date=2026-01-01" / "part-0.parquet")
     ids = tmp_path / "ids.txt"
     ids.write_text("[/]abc\n")
     r = runner.invoke(app, ["forget", "--ids", str(ids), "--root", str(root), "-q"])
@@ -113,23 +146,43 @@ def test_tampered_manifests_are_one_line(tmp_path, what, change):
         doc = json.loads(mf.read_text())
         doc.update(change)
         mf.write_text(json.dumps(doc))
-    for args in (["models", "show", "2026-01-01", "--root", str(root)],
-                 ["assign", "--model", str(mdir), "--features", str(tmp_path / "f"),
-                  "--out", str(tmp_path / "a.parquet")]):
+    for args in (
+        ["models", "show", "2026-01-01", "--root", str(root)],
+        [
+            "assign",
+            "--model",
+            str(mdir),
+            "--features",
+            str(tmp_path / "f"),
+            "--out",
+            str(tmp_path / "a.parquet"),
+        ],
+    ):
         _one_line(runner.invoke(app, args), 2, "manifest")
     r = runner.invoke(app, ["models", "list", "--root", str(root)])
     assert r.exit_code == 0 and "unreadable" in r.output
 
 
-@pytest.mark.parametrize("centroids", [np.arange(3.0), np.array([["a", "b"]]),
-                                       np.array([[np.nan, 1.0]])])
+@pytest.mark.parametrize(
+    "centroids", [np.arange(3.0), np.array([["a", "b"]]), np.array([[np.nan, 1.0]])]
+)
 def test_bad_centroids_are_one_line(tmp_path, centroids):
     mdir = _model(tmp_path / "m")
     np.save(mdir / "centroids.npy", centroids)
     r = runner.invoke(app, ["models", "show", "m", "--root", str(tmp_path)])
     assert r.exit_code == 2  # "m" is not under models/: named as unknown
-    r = runner.invoke(app, ["assign", "--model", str(mdir), "--features", str(tmp_path / "f"),
-                            "--out", str(tmp_path / "a.parquet")])
+    r = runner.invoke(
+        app,
+        [
+            "assign",
+            "--model",
+            str(mdir),
+            "--features",
+            str(tmp_path / "f"),
+            "--out",
+            str(tmp_path / "a.parquet"),
+        ],
+    )
     _one_line(r, 2, "centroids")
 
 

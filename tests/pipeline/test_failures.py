@@ -43,8 +43,22 @@ def setup(tmp_path, monkeypatch):
 
 
 def _run(events, root, date, *extra):
-    return runner.invoke(app, ["run", "--events", str(events), "--out", str(root), "--k", "4",
-                               "--date", date, "-q", *extra])
+    return runner.invoke(
+        app,
+        [
+            "run",
+            "--events",
+            str(events),
+            "--out",
+            str(root),
+            "--k",
+            "4",
+            "--date",
+            date,
+            "-q",
+            *extra,
+        ],
+    )
 
 
 # ------------------------------------------------------------------ signals
@@ -74,8 +88,12 @@ SLOW_RUN = textwrap.dedent("""
 def test_signal_marks_the_record_failed_and_says_so(setup, tmp_path, sig, code):
     events, root = setup
     flag = tmp_path / "flag"
-    p = subprocess.Popen([sys.executable, "-c", SLOW_RUN, str(CONFTEST), str(flag), str(events),
-                          str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", SLOW_RUN, str(CONFTEST), str(flag), str(events), str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not flag.exists() and time.time() < deadline and p.poll() is None:
         time.sleep(0.05)
@@ -104,9 +122,24 @@ def real_root(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("workers")
     generate(base / "s", customers=400, days=60, seed=5)
-    r = runner.invoke(app, ["run", "--events", str(base / "s" / "events"), "--out",
-                            str(base / "root"), "--k", "3", "--date", "2026-12-20",
-                            "--no-report", "-q", "--device", "cpu"])
+    r = runner.invoke(
+        app,
+        [
+            "run",
+            "--events",
+            str(base / "s" / "events"),
+            "--out",
+            str(base / "root"),
+            "--k",
+            "3",
+            "--date",
+            "2026-12-20",
+            "--no-report",
+            "-q",
+            "--device",
+            "cpu",
+        ],
+    )
     assert r.exit_code == 0, r.output
     return base
 
@@ -124,11 +157,33 @@ def _workers(pid: int) -> list[psutil.Process]:
 def test_backfill_workers_die_with_their_parent(real_root, sig):
     base = real_root
     p = subprocess.Popen(
-        [sys.executable, "-m", "archetype", "backfill", "--events", str(base / "s" / "events"),
-         "--out", str(base / "root"), "--start", "2026-12-01", "--end", "2026-12-31",
-         "--assign-only", "--model", "2026-12-20", "--jobs", "2", "--force", "-q",
-         "--device", "cpu"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "archetype",
+            "backfill",
+            "--events",
+            str(base / "s" / "events"),
+            "--out",
+            str(base / "root"),
+            "--start",
+            "2026-12-01",
+            "--end",
+            "2026-12-31",
+            "--assign-only",
+            "--model",
+            "2026-12-20",
+            "--jobs",
+            "2",
+            "--force",
+            "-q",
+            "--device",
+            "cpu",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 180
     workers: list[psutil.Process] = []
     while time.time() < deadline and p.poll() is None:
@@ -216,8 +271,22 @@ def test_wrong_types_in_events_and_features_tables(setup, tmp_path):
     events, root = setup
     cfg = tmp_path / "c.toml"
     cfg.write_text("[events]\ncolumns = 5\n")
-    r = runner.invoke(app, ["run", "-c", str(cfg), "--events", str(events), "--out", str(root),
-                            "--k", "3", "--date", "2026-03-01", "-q"])
+    r = runner.invoke(
+        app,
+        [
+            "run",
+            "-c",
+            str(cfg),
+            "--events",
+            str(events),
+            "--out",
+            str(root),
+            "--k",
+            "3",
+            "--date",
+            "2026-03-01",
+            "-q",
+        ],
+    )
     assert r.exit_code == 2 and "[events]" in r.output, r.output
     assert len(r.output.strip().splitlines()) == 1 and not root.exists()
-

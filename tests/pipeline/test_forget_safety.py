@@ -122,8 +122,11 @@ def test_next_night_does_not_bring_the_customer_back(toy, keyed, tmp_path, pseud
     rec = run_date(cfg, DATES[2], engine=engine)  # the event log still has them
     lay = Layout(cfg.out)
     want = [pseudonym(key, v) for v in (5, 6)] if pseudo else [5, 6]
-    for f in (lay.assignments(DATES[2]) / PART, lay.features(DATES[2]) / "ids.parquet",
-              lay.features(DATES[2]) / "features.parquet"):
+    for f in (
+        lay.assignments(DATES[2]) / PART,
+        lay.features(DATES[2]) / "ids.parquet",
+        lay.features(DATES[2]) / "features.parquet",
+    ):
         ids = pl.read_parquet(f)["customer_id"]
         assert not ids.is_in(want).any() and ids.len() == 398, f
     emb = np.load(lay.features(DATES[2]) / "embedding.npy")
@@ -160,7 +163,8 @@ def test_manifest_counts_follow_the_forget(toy, tmp_path):
         assert m.metrics["customers"] == a.height == 397
         sizes = a.group_by("segment_id").len()
         assert m.metrics["sizes"] == {str(s): n for s, n in sizes.iter_rows()} | {
-            str(s): 0 for s in m.segment_ids if s not in sizes["segment_id"].to_list()}
+            str(s): 0 for s in m.segment_ids if s not in sizes["segment_id"].to_list()
+        }
         assert m.metrics["inertia"] == pytest.approx(float(a["distance"].cast(pl.Float64).sum()))
         fm = json.loads((lay.features(d) / "manifest.json").read_text())
         assert fm.get("n_customers", 397) == 397
@@ -203,8 +207,9 @@ CRASHING_FORGET = textwrap.dedent("""
 """)
 
 
-def test_kill_9_mid_forget_then_rerun_completes_without_hidden_copies(toy, tmp_path,
-                                                                     tmp_path_factory):
+def test_kill_9_mid_forget_then_rerun_completes_without_hidden_copies(
+    toy, tmp_path, tmp_path_factory
+):
     cfg, engine, _ = toy
     for d in DATES:
         run_date(cfg, d, engine=engine)
@@ -213,16 +218,22 @@ def test_kill_9_mid_forget_then_rerun_completes_without_hidden_copies(toy, tmp_p
         run_date(ref, d, engine=ToyEngine())
     ids = _ids_file(tmp_path, [11, 12])
     forget(ref.out, ids)  # the uninterrupted result
-    p = subprocess.run([sys.executable, "-c", CRASHING_FORGET, str(cfg.out), str(ids)],
-                       env={**os.environ, CRASH_ENV: "4"}, capture_output=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-c", CRASHING_FORGET, str(cfg.out), str(ids)],
+        env={**os.environ, CRASH_ENV: "4"},
+        capture_output=True,
+        timeout=300,
+    )
     assert p.returncode == -signal.SIGKILL, p.stderr.decode()
     rep = forget(cfg.out, ids)  # the re-run finishes it
     lay, rlay = Layout(cfg.out), Layout(ref.out)
     for d in DATES:  # no date lost, each equal to the uninterrupted forget
         assert pl.read_parquet(lay.assignments(d) / PART).equals(
-            pl.read_parquet(rlay.assignments(d) / PART))
+            pl.read_parquet(rlay.assignments(d) / PART)
+        )
         assert pl.read_parquet(lay.features(d) / "ids.parquet").equals(
-            pl.read_parquet(rlay.features(d) / "ids.parquet"))
+            pl.read_parquet(rlay.features(d) / "ids.parquet")
+        )
         assert is_complete(lay, d)
     assert not [p for p in cfg.out.rglob(".tmp-*")]
     assert not {"11", "12"} & set(_stored_ids(cfg.out))

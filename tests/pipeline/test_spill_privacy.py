@@ -49,12 +49,32 @@ def world(tmp_path_factory):
 
 
 def _run(base: Path, root: Path, tmpdir: Path, mode: str) -> subprocess.CompletedProcess:
-    args = ["run", "--config", str(base / "c.toml"), "--events", str(base / "events.parquet"),
-            "--out", str(root), "--k", "3", "--date", D, "--pseudonymize", "--key-env",
-            "TEST_ID_KEY", "--no-report", "-q"]
+    args = [
+        "run",
+        "--config",
+        str(base / "c.toml"),
+        "--events",
+        str(base / "events.parquet"),
+        "--out",
+        str(root),
+        "--k",
+        "3",
+        "--date",
+        D,
+        "--pseudonymize",
+        "--key-env",
+        "TEST_ID_KEY",
+        "--no-report",
+        "-q",
+    ]
     env = {**os.environ, "TMPDIR": str(tmpdir), "TEST_ID_KEY": KEY}
-    return subprocess.run([sys.executable, "-c", SCRIPT, mode, *args], env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _files(*dirs: Path, skip: Path | None = None) -> list[Path]:
@@ -109,10 +129,27 @@ def test_kill_9_mid_spill_leaks_nothing_and_the_next_start_cleans_up(world, tmp_
     ids = tmp_path / "gone.txt"
     ids.write_text(raw[0] + "\n")
     env = {**os.environ, "TEST_ID_KEY": KEY}
-    f = subprocess.run([sys.executable, "-m", "archetype", "forget", "--ids", str(ids),
-                        "--root", str(root), "--pseudonymize", "--key-env", "TEST_ID_KEY",
-                        "--allow-missing", "-q"], env=env, capture_output=True, text=True,
-                       timeout=300)
+    f = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archetype",
+            "forget",
+            "--ids",
+            str(ids),
+            "--root",
+            str(root),
+            "--pseudonymize",
+            "--key-env",
+            "TEST_ID_KEY",
+            "--allow-missing",
+            "-q",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert f.returncode == 0, f.stderr
     assert _spills(root) == []
     # a killed run again, then a complete one: its start-up removes the spill
@@ -138,22 +175,31 @@ def test_spill_dir_is_private_and_removed_on_error(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TMPDIR", str(tmp_path / "nowhere"))
     n = 3000
-    pl.DataFrame({
-        "customer_id": [f"c{i % 300}-rawid" for i in range(n)],
-        "ts": [dt.datetime(2026, 1, 1) + dt.timedelta(hours=i) for i in range(n)],
-        "event_type": ["view"] * n,
-    }).write_parquet(tmp_path / "ev.parquet")
+    pl.DataFrame(
+        {
+            "customer_id": [f"c{i % 300}-rawid" for i in range(n)],
+            "ts": [dt.datetime(2026, 1, 1) + dt.timedelta(hours=i) for i in range(n)],
+            "event_type": ["view"] * n,
+        }
+    ).write_parquet(tmp_path / "ev.parquet")
     seen = []
 
     def boom(frame, k):
-        seen.extend((p, p.stat().st_mode & 0o777) for p in (tmp_path / "out").parent.iterdir()
-                    if p.name.startswith(".tmp-archetype-spill"))
+        seen.extend(
+            (p, p.stat().st_mode & 0o777)
+            for p in (tmp_path / "out").parent.iterdir()
+            if p.name.startswith(".tmp-archetype-spill")
+        )
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(F, "customer_slices", boom)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        compute_feature_dir(tmp_path / "ev.parquet", dt.date(2026, 6, 1), tmp_path / "out",
-                            config={"partition_rows": 1000})
+        compute_feature_dir(
+            tmp_path / "ev.parquet",
+            dt.date(2026, 6, 1),
+            tmp_path / "out",
+            config={"partition_rows": 1000},
+        )
     assert len(seen) == 1 and seen[0][1] == 0o700
     assert not seen[0][0].exists() and not (tmp_path / "nowhere").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

@@ -41,15 +41,17 @@ err_console = Console(stderr=True, markup=False)
 def print_error(message: str, *, label: str = "error") -> None:
     """One plain-text line on stderr: ``error: <message>`` (newlines folded)."""
     msg = " ".join(str(message).split("\n"))
-    err_console.print(Text.assemble((f"{label}:", "bold red"), " ", msg), highlight=False,
-                      soft_wrap=True)
+    err_console.print(
+        Text.assemble((f"{label}:", "bold red"), " ", msg), highlight=False, soft_wrap=True
+    )
 
 
 def warn(message: str) -> None:
     """One plain-text warning line on stderr."""
     msg = " ".join(str(message).split("\n"))
-    err_console.print(Text.assemble(("warning:", "yellow"), " ", msg), highlight=False,
-                      soft_wrap=True)
+    err_console.print(
+        Text.assemble(("warning:", "yellow"), " ", msg), highlight=False, soft_wrap=True
+    )
 
 
 def setup_logging(verbose: bool) -> None:

@@ -71,8 +71,10 @@ class ArchetypeGroup(TyperGroup):
         except BaseException as e:
             stop = interruption(e)
             if stop is not None:
-                print_error(f"{stop}; stopped cleanly (temp files removed, a started run's "
-                            "record says failed)")
+                print_error(
+                    f"{stop}; stopped cleanly (temp files removed, a started run's "
+                    "record says failed)"
+                )
                 raise typer.Exit(code=stop.exit_code) from None
             if not isinstance(e, Exception):
                 raise
@@ -82,25 +84,37 @@ class ArchetypeGroup(TyperGroup):
                 print_error("out of memory; use a smaller --chunk-size or fewer rows")
                 raise typer.Exit(code=1) from None
             if isinstance(e, OSError) and e.errno in _USER_OS_ERRORS:
-                print_error(f"{_os_message(e)} (choose a location you can write, or fix "
-                            "the permissions); nothing written")
+                print_error(
+                    f"{_os_message(e)} (choose a location you can write, or fix "
+                    "the permissions); nothing written"
+                )
                 raise typer.Exit(code=2) from None
             if isinstance(e, OSError) and e.errno in _SPACE_ERRORS:
-                print_error(f"{_os_message(e)}: free some space and run again; outputs are "
-                            "whole or absent")
+                print_error(
+                    f"{_os_message(e)}: free some space and run again; outputs are whole or absent"
+                )
                 raise typer.Exit(code=1) from None
             hint = "" if verbose else " (run with -v for the traceback)"
             print_error(f"{type(e).__name__}: {e}{hint}")
             raise typer.Exit(code=1) from None
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: Any = None,
+        complete_var: Any = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         """Click's own errors (bad option value, missing option) as one line, exit 2."""
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except _cx.NoArgsIsHelpError:
-            rv = super().main([*(args or []), "--help"], prog_name, complete_var,
-                              standalone_mode=False, **extra)
+        except _cx.NoArgsIsHelpError as e:  # bare `archetype` / `archetype models`: help, 2
+            given = list(sys.argv[1:] if args is None else args)
+            super().main(
+                [*given, "--help"], prog_name, complete_var, standalone_mode=False, **extra
+            )
+            rv = e.exit_code
         except _cx.ClickException as e:
             print_error(e.format_message().replace(": Value error, ", ": "))
             rv = e.exit_code

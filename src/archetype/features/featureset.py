@@ -359,8 +359,10 @@ def finish_feature_dir(
         },
     }
     out = Path(out_dir)
-    with tr.task("writing", total=None), atomic_dir(out, kind="features",
-                                                   overwrite=overwrite) as tmp:
+    with (
+        tr.task("writing", total=None),
+        atomic_dir(out, kind="features", overwrite=overwrite) as tmp,
+    ):
         df.write_parquet(tmp / "features.parquet")
         df.select("customer_id").write_parquet(tmp / "ids.parquet")
         np.save(tmp / "embedding.npy", emb)

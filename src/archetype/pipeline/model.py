@@ -151,8 +151,9 @@ def validate_manifest(manifest: Any, centroids: np.ndarray, mf: Path) -> dict[st
         raise bad(f"expected a JSON object, got {type(manifest).__name__}")
     cf = mf.with_name(CENTROIDS)
     if centroids.ndim != 2 or centroids.shape[0] < 1 or centroids.shape[1] < 1:
-        raise UserError(f"centroids should be a non-empty 2-D array, got shape "
-                        f"{centroids.shape}", path=cf)
+        raise UserError(
+            f"centroids should be a non-empty 2-D array, got shape {centroids.shape}", path=cf
+        )
     if centroids.dtype.kind not in "fiu":
         raise UserError(f"centroids should be numbers, got dtype {centroids.dtype}", path=cf)
     if not np.isfinite(centroids).all():
@@ -186,12 +187,16 @@ def validate_manifest(manifest: Any, centroids: np.ndarray, mf: Path) -> dict[st
     if set(retired) & set(ids):
         raise bad(f"segment ids {sorted(set(retired) & set(ids))} are both live and retired")
     seg_names = m.get("segment_names")
-    if seg_names is not None and (not isinstance(seg_names, list) or len(seg_names) != k
-                                  or not all(isinstance(x, str) for x in seg_names)):
+    if seg_names is not None and (
+        not isinstance(seg_names, list)
+        or len(seg_names) != k
+        or not all(isinstance(x, str) for x in seg_names)
+    ):
         raise bad(f"'segment_names' should be {k} strings")
     nxt = m.get("next_segment_id")
-    if nxt is not None and (not isinstance(nxt, int) or isinstance(nxt, bool)
-                            or nxt <= max([*ids, *retired])):
+    if nxt is not None and (
+        not isinstance(nxt, int) or isinstance(nxt, bool) or nxt <= max([*ids, *retired])
+    ):
         raise bad(f"next_segment_id={nxt!r} should be an integer above every used id")
     for name in _STR_FIELDS:
         if m.get(name) is not None and not isinstance(m[name], str):

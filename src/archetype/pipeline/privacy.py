@@ -128,10 +128,14 @@ class Suppression:
         try:
             df = pl.read_parquet(p, columns=["hash", "scheme"])
         except (OSError, pl.exceptions.PolarsError) as e:
-            raise UserError(f"unreadable suppression list: {e}; restore it from a backup "
-                            "(forgotten customers must stay forgotten)", path=p) from None
-        by = {s: set(df.filter(pl.col("scheme") == s)["hash"].to_list())
-              for s in ("hmac", "sha256")}
+            raise UserError(
+                f"unreadable suppression list: {e}; restore it from a backup "
+                "(forgotten customers must stay forgotten)",
+                path=p,
+            ) from None
+        by = {
+            s: set(df.filter(pl.col("scheme") == s)["hash"].to_list()) for s in ("hmac", "sha256")
+        }
         return cls(hmac=by["hmac"], sha=by["sha256"])
 
     def tokens(self, raw: list[str], key: bytes | None) -> list[tuple[str, str]]:
@@ -141,23 +145,34 @@ class Suppression:
         return [(forget_token(v), "sha256") for v in raw]
 
     def known(self, raw: list[str], key: bytes | None) -> list[bool]:
-        return [(pseudonym(key, v) in self.hmac if key is not None else False)
-                or forget_token(v) in self.sha for v in raw]
+        return [
+            (pseudonym(key, v) in self.hmac if key is not None else False)
+            or forget_token(v) in self.sha
+            for v in raw
+        ]
 
     def add(self, root: str | Path, raw: list[str], key: bytes | None) -> int:
         """Add raw ids (hashed) to ROOT's list atomically; returns how many were new."""
         from archetype._atomic import atomic_file, make_dirs
 
-        new = [(h, s) for h, s in self.tokens(raw, key)
-               if h not in (self.hmac if s == "hmac" else self.sha)]
+        new = [
+            (h, s)
+            for h, s in self.tokens(raw, key)
+            if h not in (self.hmac if s == "hmac" else self.sha)
+        ]
         new = list(dict.fromkeys(new))
         if not new:
             return 0
         p = privacy_dir(root) / SUPPRESSED
         old = pl.read_parquet(p) if p.is_file() else None
         today = dt.date.today().isoformat()
-        add = pl.DataFrame({"hash": [h for h, _ in new], "scheme": [s for _, s in new],
-                            "added": [today] * len(new)})
+        add = pl.DataFrame(
+            {
+                "hash": [h for h, _ in new],
+                "scheme": [s for _, s in new],
+                "added": [today] * len(new),
+            }
+        )
         df = add if old is None else pl.concat([old.select(add.columns), add])
         make_dirs(p.parent)
         with atomic_file(p) as tmp:
@@ -175,6 +190,7 @@ class Suppression:
         if pseudo is not None and self.hmac:
             out |= pseudo.cast(pl.String).is_in(list(self.hmac)).to_numpy()
         if raw is not None and self.sha:
-            out |= np.fromiter((forget_token(v) in self.sha for v in raw.to_list()),
-                               dtype=bool, count=n)
+            out |= np.fromiter(
+                (forget_token(v) in self.sha for v in raw.to_list()), dtype=bool, count=n
+            )
         return out
