@@ -8,6 +8,7 @@ model was skipped silently, and a failed run left empty folders behind.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import signal
@@ -185,20 +186,27 @@ def test_backfill_workers_die_with_their_parent(real_root, sig):
         text=True,
     )
     deadline = time.time() + 180
-    workers: list[psutil.Process] = []
-    while time.time() < deadline and p.poll() is None:
-        workers = _workers(p.pid)
-        if len(workers) >= 2:
-            break
-        time.sleep(0.1)
-    assert len(workers) >= 2, p.communicate()[1]
-    time.sleep(1.0)  # let them get to work
-    p.send_signal(sig)
-    _out, err = p.communicate(timeout=60)
-    gone, alive = psutil.wait_procs(workers, timeout=30)
-    for w in alive:
-        w.kill()
-    assert not alive, f"{len(alive)} workers outlived their parent"
+    seen: dict[int, psutil.Process] = {}
+    try:
+        while time.time() < deadline and p.poll() is None:
+            seen.update((w.pid, w) for w in _workers(p.pid))
+            if len(seen) >= 2:
+                break
+            time.sleep(0.1)
+        assert len(seen) >= 2, p.communicate()[1]
+        time.sleep(1.0)  # let them get to work
+        seen.update((w.pid, w) for w in _workers(p.pid))
+        p.send_signal(sig)
+        _out, err = p.communicate(timeout=60)
+        _gone, alive = psutil.wait_procs(list(seen.values()), timeout=30)
+        assert not alive, f"{len(alive)} workers outlived their parent"
+    finally:  # never leave a worker behind, whatever failed above
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for w in seen.values():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                w.kill()
     if sig == signal.SIGTERM:
         assert p.returncode == 143 and "interrupted by SIGTERM" in err, err
     with DirLock(base / "root"):
