@@ -48,3 +48,32 @@ class LockedError(UserError):
 
 class DataError(UserError):
     """The input data is unusable: unparseable values, empty after filtering, corrupt file."""
+
+
+class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt
+    """SIGTERM (or SIGINT) raised as an exception, so every ``finally`` runs: temp dirs are
+    removed, worker pools stopped and run records marked ``failed``.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so that ``except Exception`` in
+    library code never swallows it.  The CLI exits with ``128 + signum`` (143 for SIGTERM,
+    130 for SIGINT), the shell convention for a command stopped by a signal.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = int(signum)
+        self.signame = signal.Signals(self.signum).name
+        self.exit_code = 128 + self.signum
+        super().__init__(f"interrupted by {self.signame}")
+
+
+def interruption(exc: BaseException) -> Interrupted | None:
+    """``exc`` as an :class:`Interrupted` (``KeyboardInterrupt`` is SIGINT), else None."""
+    import signal
+
+    if isinstance(exc, Interrupted):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted(signal.SIGINT)
+    return None

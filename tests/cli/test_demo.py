@@ -16,9 +16,20 @@ from archetype.synth import ARCHETYPES
 runner = CliRunner()
 
 
-def _run(out, customers, seed=1):
+def _run(out, customers, seed=1, *extra):
     return runner.invoke(
-        app, ["demo", "--out", str(out), "--customers", str(customers), "--seed", str(seed), "-q"]
+        app,
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--customers",
+            str(customers),
+            "--seed",
+            str(seed),
+            "-q",
+            *extra,
+        ],
     )
 
 
@@ -57,8 +68,10 @@ def test_demo_small(tmp_path):
     assert 0.0 <= info["ari"] <= 1.0
     if info["without_events"]:
         assert "had no events in the window" in res.output.replace("\n", " ")
-    # a second run replaces the previous demo
-    assert _run(out, 1000).exit_code == 0
+    # a second run replaces the previous demo only when asked to
+    again = _run(out, 1000)
+    assert again.exit_code == 2 and "pass --overwrite" in again.output
+    assert _run(out, 1000, 1, "--overwrite").exit_code == 0
     assert pl.read_parquet(out / "truth.parquet").height == 1000
 
 

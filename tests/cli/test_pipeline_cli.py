@@ -63,7 +63,7 @@ def test_run_with_flags_alone_then_models_list_show(setup):
     [
         (["--date", "2026-13-01"], "--date='2026-13-01' is not a date"),
         (["--date", "2026-03-01", "--k", "0"], "--k 0: expected a value >= 1"),
-        (["--date", "2026-03-01", "--backend", "gpu"], "'gpu'"),
+        (["--date", "2026-03-01", "--backend", "gpu"], "'--backend': 'gpu' is not one of"),
         (["--date", "2026-03-01", "--events", "/nonexistent/ev"], "events path not found"),
         (["--date", "2026-03-01", "--pseudonymize", "--key-env", "NO_SUCH_KEY_VAR"],
          "NO_SUCH_KEY_VAR"),

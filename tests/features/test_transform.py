@@ -93,7 +93,14 @@ def test_feature_dir_round_trip(tmp_path):
     random_events(4000, 200, seed=5, days=180).write_parquet(tmp_path / "ev.parquet")
     fs = compute_feature_dir(tmp_path / "ev.parquet", AS_OF, tmp_path / "f1")
     assert sorted(p.name for p in (tmp_path / "f1").iterdir()) == sorted(
-        ["features.parquet", "ids.parquet", "embedding.npy", "transform.json", "manifest.json"]
+        [
+            "features.parquet",
+            "ids.parquet",
+            "embedding.npy",
+            "transform.json",
+            "manifest.json",
+            ".archetype.json",
+        ]  # the output marker (archetype._outputs)
     )
     loaded = load_feature_dir(tmp_path / "f1")
     assert np.array_equal(np.asarray(loaded.embedding), fs.embedding)

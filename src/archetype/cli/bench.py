@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from archetype.cli._common import console, err_console, progress_tracker
+from archetype.cli._common import Overwrite, check_out, console, progress_tracker, warn
 from archetype.errors import UserError
+from archetype.vocab import Device
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,9 @@ def register(app: typer.Typer) -> None:
     def bench(
         suite: Annotated[str, typer.Option(
             help="quick (minutes on a laptop) or full (real machines, up to 10M rows).")] = "quick",
-        device: Annotated[str, typer.Option(
-            help="auto, cpu or cuda (cuda also measures every line on the CPU).")] = "auto",
+        device: Annotated[Device, typer.Option(
+            help="auto, cpu or cuda (cuda also measures every line on the CPU).")
+        ] = Device.AUTO,
         json_out: Annotated[Path | None, typer.Option(
             "--json", help="Write the results (machine info + one record per measurement) "
             "to this file.")] = None,
@@ -107,6 +109,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Seed of the shared data.")] = 0,
         work_dir: Annotated[Path | None, typer.Option(
             help="Scratch directory for the shared data (default: a temporary one).")] = None,
+        overwrite: Overwrite = False,
     ) -> None:
         """Benchmark every stage against DuckDB, scikit-learn, FAISS, plain torch and the
         machine's own limits (GEMM, memory bandwidth), each measurement in a fresh process.
@@ -122,6 +125,8 @@ def register(app: typer.Typer) -> None:
         resolve_device(device)  # fail before any work: cuda without CUDA is a user error
         if json_out is not None and json_out.is_dir():
             raise UserError("--json should be a file, not a directory", path=json_out)
+        if json_out is not None:
+            check_out(json_out, "bench", overwrite)
         if threads is not None and threads < 1:
             raise UserError(f"--threads={threads} should be >= 1")
         with tempfile.TemporaryDirectory(prefix="archetype-bench-") as tmp:
@@ -133,14 +138,13 @@ def register(app: typer.Typer) -> None:
         if doc["scaling"]:
             console.print(scaling_table(doc))
         for s in doc["skipped"]:
-            err_console.print(f"[yellow]skipped[/] {s['stage']} {s['impl']} ({s['device']}): "
-                              f"{s['reason']}", highlight=False, soft_wrap=True)
+            warn(f"skipped {s['stage']} {s['impl']} ({s['device']}): {s['reason']}")
         if json_out is not None:
-            _write(json_out, doc)
+            _write(json_out, doc, overwrite)
             console.print(f"results written to {json_out}")
 
 
-def _write(path: Path, doc: dict[str, Any]) -> None:
+def _write(path: Path, doc: dict[str, Any], overwrite: bool = True) -> None:
     from archetype._atomic import write_json_atomic
 
     try:
@@ -151,4 +155,4 @@ def _write(path: Path, doc: dict[str, Any]) -> None:
         problems = []
     if problems:  # a bug in the harness, not a user mistake
         raise RuntimeError("bench result does not match its schema: " + "; ".join(problems[:5]))
-    write_json_atomic(path, doc)
+    write_json_atomic(path, doc, kind="bench", overwrite=overwrite)

@@ -8,8 +8,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from archetype.cli._common import console, progress_tracker
+from archetype.cli._common import Overwrite, check_out, console, progress_tracker
 from archetype.errors import UserError
+from archetype.vocab import Backend, Device, EngineName, Metric
 
 BACKEND_HELP = "Distance backend: auto, torch, faiss, numba (auto picks by device)."
 DEVICE_HELP = "Device: auto (CUDA when available), cpu or cuda."
@@ -34,21 +35,23 @@ def fit(
     features: Annotated[Path, typer.Option("--features", help="Feature directory.")],
     k: Annotated[int, typer.Option("--k", help="Number of segments (clusters).", min=1)],
     out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
-    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    backend: Annotated[Backend, typer.Option(help=BACKEND_HELP)] = Backend.AUTO,
+    device: Annotated[Device, typer.Option(help=DEVICE_HELP)] = Device.AUTO,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, backend, device: same "
                                            "centroids).")] = 0,
     init_from: Annotated[Path | None, typer.Option("--init-from",
                                                    help="Warm start from this model.")] = None,
-    metric: Annotated[str, typer.Option(help="l2 or cosine (spherical k-means).")] = "l2",
+    metric: Annotated[Metric, typer.Option(help="l2 or cosine (spherical k-means).")
+                      ] = Metric.L2,
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.", min=1)] = 4096,
     max_iter: Annotated[int, typer.Option(help="Max full-data Lloyd passes.", min=0)] = 50,
     n_init: Annotated[int, typer.Option(help="Runs; the best is kept.", min=1)] = 1,
-    engine: Annotated[str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")
-                      ] = "local",
+    engine: Annotated[EngineName, typer.Option(
+        help="Who computes: local, or ray ('archetype[ray]').")] = EngineName.LOCAL,
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Cluster a feature directory's embedding into K segments and write a model directory.
 
@@ -60,6 +63,7 @@ def fit(
     from archetype.features import load_feature_dir
     from archetype.pipeline.model import SegmentModel
 
+    check_out(out, "model", overwrite)
     fs = load_feature_dir(features, mmap=True)
     init: object = "k-means++"
     parent = None
@@ -71,7 +75,6 @@ def fit(
             raise UserError(f"--k {k} but the --init-from model has {prev.k} centroids",
                             path=init_from)
         init, parent, segment_ids = prev.centroids, prev.version or str(init_from), prev.segment_ids
-    _check_engine(engine)
     if engine == "ray":
         from archetype.pipeline.engine import get_engine
 
@@ -104,7 +107,7 @@ def fit(
                  "seed": seed, "engine": engine},
         extra={"features_dir": str(features), "output_names": list(fs.transform.output_names)},
     )
-    model.save(out)
+    model.save(out, overwrite=overwrite)
     console.print(f"wrote model {out}: k={k}, n={fs.embedding.shape[0]}, "
                   f"inertia={inertia:.6g}, backend={used_backend}/{used_device}, engine={engine}")
 
@@ -113,14 +116,15 @@ def assign_cmd(
     model: Annotated[Path, typer.Option("--model", help="Model directory.")],
     features: Annotated[Path, typer.Option("--features", help="Feature directory.")],
     out: Annotated[Path, typer.Option("--out", help="Assignments Parquet file to write.")],
-    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    backend: Annotated[Backend, typer.Option(help=BACKEND_HELP)] = Backend.AUTO,
+    device: Annotated[Device, typer.Option(help=DEVICE_HELP)] = Device.AUTO,
     chunk_size: Annotated[int, typer.Option(help="Rows per chunk.", min=1)] = 1 << 18,
-    engine: Annotated[str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")
-                      ] = "local",
+    engine: Annotated[EngineName, typer.Option(
+        help="Who computes: local, or ray ('archetype[ray]').")] = EngineName.LOCAL,
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Assign every customer to its nearest segment: customer_id, segment_id, distance, margin.
 
@@ -138,10 +142,10 @@ def assign_cmd(
 
     if out.suffix != ".parquet":
         raise UserError("--out should end in .parquet", path=out)
+    check_out(out, "assignments", overwrite)
     m = SegmentModel.load(model)
     fs = load_feature_dir(features, mmap=True)
     _check_model_fits_features(m, fs, model, features)
-    _check_engine(engine)
     X = fs.embedding
     n = X.shape[0]
     labels = np.empty(n, np.int64)
@@ -169,14 +173,9 @@ def assign_cmd(
         "distance": dist,
         "margin": margin,
     })
-    with atomic_file(out) as tmp:
-        df.write_parquet(tmp)
+    with atomic_file(out, kind="assignments", overwrite=overwrite) as tmp:
+        df.write_parquet(tmp, metadata={"archetype_kind": "assignments"})
     console.print(f"wrote {out}: {n} customers in {m.k} segments")
-
-
-def _check_engine(engine: str) -> None:
-    if engine not in ("local", "ray"):
-        raise UserError(f"--engine={engine!r} should be one of local, ray")
 
 
 def register(app: typer.Typer) -> None:

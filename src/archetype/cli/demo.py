@@ -18,8 +18,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from archetype.cli._common import console, progress_tracker
-from archetype.errors import UserError
+from archetype.cli._common import Overwrite, check_out, console, progress_tracker
 from archetype.progress import Tracker
 
 MARKER = "demo.json"
@@ -70,13 +69,6 @@ class DemoResult:
     seconds: dict[str, float]
 
 
-def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
-        raise UserError(
-            "exists and is not an archetype demo directory; choose another --out", path=out
-        )
-
-
 def run_demo(
     out: Path,
     *,
@@ -85,8 +77,10 @@ def run_demo(
     days: int = 365,
     currency: str = "$",
     tracker: Tracker | None = None,
+    overwrite: bool = True,
 ) -> DemoResult:
-    """Run the demo into ``out`` (replaced whole if it is a previous demo)."""
+    """Run the demo into ``out`` (replaced whole if it is a previous demo and ``overwrite``;
+    anything else there is refused)."""
     import time
 
     import polars as pl
@@ -100,10 +94,9 @@ def run_demo(
     from archetype.report.build import build_report, write_report
     from archetype.synth import ARCHETYPES, generate
 
-    _check_out(out)
     k = len(ARCHETYPES)
     secs: dict[str, float] = {}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="demo", overwrite=overwrite) as tmp:
         t = time.perf_counter()
         summary = generate(tmp, customers=customers, days=days, seed=seed, tracker=tracker)
         secs["synth"] = time.perf_counter() - t
@@ -190,13 +183,15 @@ def _purity(df, names: dict[int, str]) -> list[dict[str, Any]]:
 
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Directory to write (a previous demo "
-                                      "there is replaced).")] = Path("archetype-demo"),  # fmt: skip
+                                      "there is replaced with --overwrite).")]
+    = Path("archetype-demo"),  # fmt: skip
     customers: Annotated[int, typer.Option(help="Synthetic customers.", min=100)] = 30_000,
     seed: Annotated[int, typer.Option(help="Random seed.", min=0)] = 1,
     days: Annotated[int, typer.Option(help="Days of events.", min=30, max=3660)] = 365,
     currency: Annotated[str, typer.Option(help="Currency shown with money in the report "
                                           "(symbol or code).")] = "$",  # fmt: skip
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Run the whole job on synthetic data: synth → features → fit → assign → report.
 
@@ -204,9 +199,10 @@ def demo(
 
       archetype demo --out archetype-demo
     """
+    check_out(out, "demo", overwrite)
     with progress_tracker(enabled=not quiet) as tracker:
         res = run_demo(out, customers=customers, seed=seed, days=days, currency=currency,
-                       tracker=tracker)  # fmt: skip
+                       tracker=tracker, overwrite=overwrite)  # fmt: skip
     table = Table(title="segments found vs planted archetypes")
     for c in ("segment", "automatic name", "customers", "dominant archetype", "purity", "name ok"):
         table.add_column(c, justify="right" if c in ("customers", "purity") else "left")
@@ -217,7 +213,7 @@ def demo(
     ok = sum(r["name_matches"] for r in res.rows)
     total = sum(res.seconds.values())
     console.print(
-        f"adjusted Rand index vs planted archetypes: [bold]{res.ari:.3f}[/] (k = {res.k}); "
+        f"adjusted Rand index vs planted archetypes: {res.ari:.3f} (k = {res.k}); "
         f"names match the dominant archetype for {ok} of {res.k} segments; "
         f"{res.n_customers:,} customers, {res.n_events:,} events, {total:.0f} s"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated
@@ -10,8 +11,9 @@ import typer
 from rich.markup import escape
 
 from archetype.cli import _events_options as E
-from archetype.cli._common import console, parse_date, progress_tracker
+from archetype.cli._common import Overwrite, check_out, console, parse_date, progress_tracker
 from archetype.errors import UserError
+from archetype.vocab import EngineName
 
 HELP = escape(
     """Build behavioral features and the embedding from an event log.
@@ -54,6 +56,13 @@ def load_toml(path: Path) -> dict:
         raise UserError(f"not a valid TOML file ({e})", path=path) from None
 
 
+def _not_inside(out: Path, events: str) -> None:
+    """``--out`` inside the events folder would be read back as events next time."""
+    ev = Path(events)
+    if ev.is_dir() and Path(os.path.abspath(out)).is_relative_to(os.path.abspath(ev)):
+        raise UserError("--out is inside the --events folder; choose another --out", path=out)
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
 
@@ -92,20 +101,23 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
         ] = True,
         engine: Annotated[
-            str,
+            EngineName,
             typer.Option("--engine", help="Who computes: local, or ray ('archetype\\[ray]')."),
-        ] = "local",
+        ] = EngineName.LOCAL,
         ray_address: Annotated[
             str | None,
             typer.Option(
                 "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray."
             ),
         ] = None,
+        overwrite: Overwrite = False,
     ) -> None:
         from archetype.events import EventsConfig
         from archetype.features import FeatureConfig, compute_feature_dir
 
         day = parse_date(as_of, option="--as-of")
+        check_out(out, "features", overwrite)
+        _not_inside(out, events)
         doc = load_toml(config) if config is not None else {}
         flags = E.events_flags(
             column=column,
@@ -123,8 +135,6 @@ def register(app: typer.Typer) -> None:
         ev_cfg = EventsConfig.from_dict(doc.get("events"), path=config)
         ev_cfg = ev_cfg.merged(flags.pop("columns", None), flags.pop("event_types", None), **flags)
         feat_cfg = FeatureConfig.from_dict(doc.get("features"), path=config)
-        if engine not in ("local", "ray"):
-            raise UserError(f"--engine={engine!r} should be one of local, ray")
         with progress_tracker(progress) as tracker:
             if engine == "ray":
                 from archetype.pipeline.engine import get_engine
@@ -146,6 +156,7 @@ def register(app: typer.Typer) -> None:
                     events_config=ev_cfg,
                     window_days=window_days,
                     tracker=tracker,
+                    overwrite=overwrite,
                 )
         r = fs.manifest["report"]
         console.print(

@@ -16,8 +16,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from archetype.cli import _events_options as E
-from archetype.cli._common import console, err_console, fail, parse_date, progress_tracker
-from archetype.errors import UserError
+from archetype.cli._common import console, fail, parse_date, progress_tracker, warn
+from archetype.errors import UserError, interruption
+from archetype.vocab import Backend as BackendName
+from archetype.vocab import Device as DeviceName
+from archetype.vocab import EngineName
+from archetype.vocab import Metric as MetricName
 
 Config = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
 Events = Annotated[
@@ -30,14 +34,16 @@ K = Annotated[int | None, typer.Option("--k", help="Number of segments. \\[pipel
 WindowDays = Annotated[
     int | None, typer.Option(help="Only events of the last N days. \\[pipeline] window_days")
 ]
-Engine = Annotated[str | None, typer.Option(help="local or ray. \\[pipeline] engine")]
+Engine = Annotated[EngineName | None, typer.Option(help="local or ray. \\[pipeline] engine")]
 RayAddress = Annotated[
     str | None,
     typer.Option(envvar="RAY_ADDRESS", help="Ray cluster address. \\[pipeline] ray_address"),
 ]
-Backend = Annotated[str | None, typer.Option(help="auto|torch|faiss|numba. \\[cluster] backend")]
-Device = Annotated[str | None, typer.Option(help="auto|cpu|cuda. \\[cluster] device")]
-Metric = Annotated[str | None, typer.Option(help="l2 or cosine. \\[cluster] metric")]
+Backend = Annotated[
+    BackendName | None, typer.Option(help="auto|torch|faiss|numba. \\[cluster] backend")
+]
+Device = Annotated[DeviceName | None, typer.Option(help="auto|cpu|cuda. \\[cluster] device")]
+Metric = Annotated[MetricName | None, typer.Option(help="l2 or cosine. \\[cluster] metric")]
 Seed = Annotated[int | None, typer.Option(help="Random seed. \\[cluster] seed")]
 BatchSize = Annotated[int | None, typer.Option(help="Mini-batch size. \\[cluster] batch_size")]
 MaxIter = Annotated[int | None, typer.Option(help="Max k-means passes. \\[cluster] max_iter")]
@@ -73,6 +79,12 @@ Report = Annotated[
                  help="Write reports/<date>.html. \\[pipeline] report"),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+FallbackModel = Annotated[
+    bool,
+    typer.Option("--fallback-model",
+                 help="If the latest model before the date is broken, warm-start from the "
+                      "newest readable older one (default: stop with an error naming it)."),
+]
 
 
 def _overrides(**kw: Any) -> dict[str, Any]:
@@ -85,8 +97,12 @@ def _load(config: Path | None, events_flags: dict[str, Any] | None = None, **kw:
     return RunConfig.load(config, _overrides(**kw), events=events_flags)
 
 
-def _runtime_failure(what: str, e: Exception, record: Path | None) -> typer.Exit:
+def _runtime_failure(what: str, e: BaseException, record: Path | None) -> typer.Exit:
     where = f" (run record: {record})" if record is not None and record.exists() else ""
+    stop = interruption(e)
+    if stop is not None:
+        return fail(f"{what} {stop}; stopped cleanly, nothing half-written{where}",
+                    code=stop.exit_code)
     return fail(f"{what} failed: {type(e).__name__}: {e}{where}", code=1)
 
 
@@ -98,7 +114,7 @@ def run_cmd(
     batch_size: BatchSize = None, max_iter: MaxIter = None, refit: Refit = None,
     max_cost: MaxCost = None, distance_weight: DistanceWeight = None,
     pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, report: Report = None,
-    quiet: Quiet = False,
+    fallback_model: FallbackModel = False, quiet: Quiet = False,
     column: E.Column = None, event_type: E.EventType = None,
     timestamp_format: E.TimestampFormat = None, timestamp_unit: E.TimestampUnitOpt = None,
     timezone: E.Timezone = None, csv_separator: E.CsvSeparator = None,
@@ -122,10 +138,12 @@ def run_cmd(
                 pseudonymize=pseudonymize, key_env=key_env, report=report)
     try:
         with progress_tracker(not quiet) as tracker:
-            rec = run_date(cfg, day, tracker=tracker)
+            rec = run_date(cfg, day, tracker=tracker, fallback_model=fallback_model)
     except UserError:
         raise
-    except Exception as e:
+    except BaseException as e:
+        if not isinstance(e, Exception) and interruption(e) is None:
+            raise
         raise _runtime_failure(f"run of {day}", e, Layout(cfg.out).run_record(day)) from None
     _print_run(rec)
 
@@ -134,12 +152,14 @@ def _print_run(rec: dict[str, Any]) -> None:
     m, c = rec.get("metrics") or {}, rec.get("counts") or {}
     share = m.get("share_moved")
     console.print(
-        f"[bold]{rec['date']}[/] model {rec.get('model_version')} "
+        f"{rec['date']} model {rec.get('model_version')} "
         f"(parent {rec.get('parent') or 'none'}, {'warm' if rec.get('warm_start') else 'fresh'}"
         f" fit): {c.get('customers')} customers, {c.get('transitions')} moved"
         + (f" ({share:.2%})" if share is not None else "")
         + (f", new ids {m['new_segment_ids']}" if m.get("new_segment_ids") else "")
-        + (f", retired {m['retired_segment_ids']}" if m.get("retired_segment_ids") else ""),
+        + (f", retired {m['retired_segment_ids']}" if m.get("retired_segment_ids") else "")
+        + (f", {rec['suppressed']} forgotten customers dropped" if rec.get("suppressed")
+           else ""),
         highlight=False,
     )
     t = Table("stage", "seconds", "peak RSS MB", title="stages")
@@ -147,7 +167,8 @@ def _print_run(rec: dict[str, Any]) -> None:
         t.add_row(name, f"{s['seconds']:.2f}", f"{s['peak_rss_mb']:.0f}")
     tot = rec.get("total") or {}
     if tot:
-        t.add_row("[bold]total", f"{tot['seconds']:.2f}", f"{tot.get('peak_rss_mb') or 0:.0f}")
+        t.add_row("total", f"{tot['seconds']:.2f}", f"{tot.get('peak_rss_mb') or 0:.0f}",
+                  style="bold")
     console.print(t)
 
 
@@ -168,7 +189,7 @@ def backfill_cmd(
     batch_size: BatchSize = None, max_iter: MaxIter = None, refit: Refit = None,
     max_cost: MaxCost = None, distance_weight: DistanceWeight = None,
     pseudonymize: Pseudonymize = None, key_env: KeyEnv = None, jobs: Jobs = None,
-    report: Report = None, quiet: Quiet = False,
+    report: Report = None, fallback_model: FallbackModel = False, quiet: Quiet = False,
     column: E.Column = None, event_type: E.EventType = None,
     timestamp_format: E.TimestampFormat = None, timestamp_unit: E.TimestampUnitOpt = None,
     timezone: E.Timezone = None, csv_separator: E.CsvSeparator = None,
@@ -201,10 +222,13 @@ def backfill_cmd(
             if assign_only:
                 res = backfill_assign(cfg, d0, d1, model, every, tracker=tracker, force=force)
             else:
-                res = backfill(cfg, d0, d1, every, tracker=tracker, force=force)
+                res = backfill(cfg, d0, d1, every, tracker=tracker, force=force,
+                               fallback_model=fallback_model)
     except UserError:
         raise
-    except Exception as e:
+    except BaseException as e:
+        if not isinstance(e, Exception) and interruption(e) is None:
+            raise
         raise _runtime_failure("backfill", e, None) from None
     console.print(
         f"backfill {d0}..{d1}: ran {len(res.ran)}, skipped {len(res.skipped)} (complete) "
@@ -252,14 +276,24 @@ def models_list(root: Root = None, config: Config = None) -> None:
     for name in ("k", "engine", "customers", "inertia", "moved", "config"):
         t.add_column(name)
     for r in rows:
+        if "error" in r:
+            t.add_row("*" if r["current"] else "", r["version"], "unreadable", "", "", "", "",
+                      "", "", style="red")
+            continue
         t.add_row(
             "*" if r["current"] else "", r["version"], str(r["parent"] or "-"), str(r["k"]),
             f"{r['backend']}/{r['device']}", str(r["customers"] or "-"),
-            f"{r['inertia']:.4g}" if r["inertia"] is not None else "-",
-            f"{r['share_moved']:.2%}" if r["share_moved"] is not None else "-",
-            r["config_hash"][:8],
+            _num(r["inertia"], ".4g"), _num(r["share_moved"], ".2%"), r["config_hash"][:8],
         )
     console.print(t)
+    for r in rows:
+        if "error" in r:
+            warn(r["error"])
+
+
+def _num(v: Any, fmt: str) -> str:
+    ok = isinstance(v, int | float) and not isinstance(v, bool)
+    return format(v, fmt) if ok else "-"
 
 
 @models_app.command("show")
@@ -280,35 +314,38 @@ def models_show(
     version = version or reg.current()
     if version is None:
         raise UserError("no current model; run `archetype run` first", path=reg.dir)
-    m = reg.manifest(version)
+    reg.path(version)  # a plain version name, never a path outside the registry
+    m = reg.load(version).manifest()  # validated: a tampered manifest is one line, exit 2
     metrics = m.get("metrics") or {}
-    drift = metrics.get("drift") or {}
+    drift = metrics.get("drift") if isinstance(metrics.get("drift"), dict) else {}
     for key in ("version", "date", "parent", "config_hash", "k", "dim", "metric", "backend",
                 "device", "next_segment_id", "retired_ids"):
-        console.print(f"[bold]{key}[/]: {m.get(key)}", highlight=False)
-    console.print(f"[bold]features[/]: {', '.join(m.get('feature_names') or [])}",
-                  highlight=False)
-    console.print(f"[bold]inertia[/]: {metrics.get('inertia')}  [bold]customers[/]: "
-                  f"{metrics.get('customers')}  [bold]share moved[/]: {drift.get('share_moved')}",
-                  highlight=False)
-    sizes = metrics.get("sizes") or {}
-    shift = drift.get("centroid_shift") or {}
+        console.print(f"{key}: {m.get(key)}", highlight=False)
+    console.print(f"features: {', '.join(m.get('feature_names') or [])}", highlight=False)
+    console.print(f"inertia: {metrics.get('inertia')}  customers: {metrics.get('customers')}  "
+                  f"share moved: {drift.get('share_moved')}", highlight=False)
+    sizes = metrics.get("sizes") if isinstance(metrics.get("sizes"), dict) else {}
+    shift = drift.get("centroid_shift") if isinstance(drift.get("centroid_shift"), dict) else {}
     names = m.get("segment_names") or [None] * len(m.get("segment_ids") or [])
     new_ids = set(drift.get("new_segment_ids") or [])
     t = Table("segment id", "name", "customers", "centroid shift", title="segments")
     for sid, name in zip(m.get("segment_ids") or [], names, strict=False):
         sh = shift.get(str(sid))
         t.add_row(str(sid), name or "-", str(sizes.get(str(sid), "-")),
-                  "new" if sid in new_ids else (f"{sh:.4f}" if sh is not None else "-"))
+                  "new" if sid in new_ids else _num(sh, ".4f"))
     console.print(t)
 
 
 def forget_cmd(
     ids: Annotated[Path, typer.Option("--ids", help="File of customer ids (txt/csv/parquet).")],
     root: Root = None, config: Config = None, pseudonymize: Pseudonymize = None,
-    key_env: KeyEnv = None, quiet: Quiet = False,
+    key_env: KeyEnv = None,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing",
+        help="Put the ids on the suppression list even if none is stored yet.")] = False,
+    quiet: Quiet = False,
 ) -> None:
-    """Remove customers from every stored features, assignments and transitions partition.
+    """Erase customers from every stored partition and keep them out of later runs.
 
     Example: ids one per line (or a CSV/Parquet with a customer_id column)
 
@@ -316,29 +353,42 @@ def forget_cmd(
     """
     import tomllib
 
-    from archetype.pipeline.erasure import describe_ids_mismatch, forget
+    from archetype.pipeline.erasure import forget
     from archetype.pipeline.privacy import load_key
 
     privacy: dict[str, Any] = {}
     if config is not None:
         try:
-            privacy = tomllib.loads(config.read_text()).get("privacy", {})
-        except (OSError, tomllib.TOMLDecodeError) as e:
+            doc = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise UserError(f"unreadable config: {e}", path=config) from None
-    use = pseudonymize if pseudonymize is not None else bool(privacy.get("pseudonymize"))
-    key = load_key(key_env or privacy.get("key_env") or "ARCHETYPE_ID_KEY") if use else None
+        privacy = doc.get("privacy", {}) if isinstance(doc.get("privacy", {}), dict) else {}
+    use = pseudonymize if pseudonymize is not None else privacy.get("pseudonymize") is True
+    env = key_env or privacy.get("key_env") or "ARCHETYPE_ID_KEY"
+    if not isinstance(env, str):
+        raise UserError(f"[privacy] key_env={env!r} should be a variable name", path=config)
+    key = load_key(env) if use else None
     the_root = _root(root, config)
     with progress_tracker(not quiet) as tracker:
-        rep = forget(the_root, ids, key=key, tracker=tracker)
+        rep = forget(the_root, ids, key=key, key_env=env, allow_missing=allow_missing,
+                     tracker=tracker)
     t = Table("partition", "rows removed", title=f"forget: {rep.ids_given} ids")
     for part, n in rep.removed.items():
-        t.add_row(part, str(n))
-    t.add_row("[bold]total", str(rep.total))
+        if n:
+            t.add_row(part, str(n))
+    t.add_row("total", str(rep.total), style="bold")
     console.print(t)
-    if rep.total == 0 and key is None:
-        hint = describe_ids_mismatch(the_root)
-        if hint:
-            err_console.print(f"[yellow]warning:[/] {hint}", highlight=False)
+    console.print(
+        f"{rep.ids_found} of {rep.ids_given} ids found and removed "
+        f"({rep.total} rows in {sum(1 for n in rep.removed.values() if n)} partitions); "
+        f"{rep.already_forgotten} already forgotten; {rep.not_found} not found; "
+        f"{rep.suppressed_added} added to the suppression list"
+        + (f"; {len(rep.purged)} stale temp entries purged" if rep.purged else ""),
+        highlight=False, soft_wrap=True,
+    )
+    if rep.not_found:
+        warn(f"{rep.not_found} of {rep.ids_given} ids are not stored under {the_root} "
+             "(never seen, or a wrong id); they are on the suppression list")
 
 
 RUN_HELP = escape(

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from archetype.cli._common import console, progress_tracker
+from archetype.cli._common import Overwrite, check_out, console, progress_tracker
 from archetype.errors import UserError
 
 QUIET_HELP = "No progress bars."
@@ -82,6 +82,7 @@ def sweep(
     out: Annotated[Path, typer.Option("--out", help="Directory for sweep.json and sweep.png.")]
     = Path("sweep"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Choose k: inertia, silhouette, Davies–Bouldin, Calinski–Harabasz, seed stability.
 
@@ -89,12 +90,13 @@ def sweep(
 
       archetype sweep --features feats --k 4:24:2 --out sweep
     """
-    from archetype._atomic import atomic_file, write_json_atomic
+    from archetype._atomic import atomic_dir
     from archetype.features import load_feature_dir
     from archetype.report.plots import plot_sweep, to_png
     from archetype.segments.sweep import parse_k_range, sweep_k
 
     ks = parse_k_range(k, step=step)
+    check_out(out, "sweep", overwrite)
     fs = load_feature_dir(features, mmap=True)
     with progress_tracker(enabled=not quiet) as tracker:
         res = sweep_k(fs.embedding, ks, seeds=seeds, sample=sample,
@@ -103,9 +105,9 @@ def sweep(
     png = to_png(plot_sweep(res))
     d = res.to_dict()
     d["features_dir"] = str(features)
-    write_json_atomic(out / "sweep.json", d)
-    with atomic_file(out / "sweep.png") as tmp:
-        tmp.write_bytes(png)
+    with atomic_dir(out, kind="sweep", overwrite=overwrite) as tmp:
+        (tmp / "sweep.json").write_text(json.dumps(d, indent=2, default=str) + "\n")
+        (tmp / "sweep.png").write_bytes(png)
 
     table = Table(title=f"k sweep on {res.n_sample:,} of {res.n:,} rows ({res.estimator})")
     for c in ("k", "inertia", "silhouette", "Davies–Bouldin", "Calinski–Harabasz", "stability"):
@@ -116,7 +118,7 @@ def sweep(
         table.add_row(f"{r['k']}{mark}", f"{r['inertia']:.4g}", f"{r['silhouette']:.3f}",
                       f"{r['davies_bouldin']:.3f}", f"{r['calinski_harabasz']:.1f}", stab)
     console.print(table)
-    console.print(f"[bold]recommended k = {res.recommended_k}[/]: {res.reason}")
+    console.print(f"recommended k = {res.recommended_k}: {res.reason}", style="bold")
     console.print(f"wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
 
 
@@ -142,6 +144,7 @@ def report(
     no_projection: Annotated[bool, typer.Option("--no-projection", help="Skip the 2-D map.")]
     = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Write a self-contained HTML report a marketer can read (no network needed).
 
@@ -156,6 +159,7 @@ def report(
 
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError("--out should end in .html", path=out)
+    check_out(out, "report", overwrite)
     overrides = load_name_overrides(names)
     seg_cfg = load_segments_config(config, currency)
     fs = load_feature_dir(features, mmap=True)
@@ -174,7 +178,7 @@ def report(
             tracker=tracker,
         )  # fmt: skip
         with tracker.task("render report", total=None):
-            write_report(out, inputs)
+            write_report(out, inputs, overwrite=overwrite)
     console.print(f"wrote {out} ({inputs.profiles.k} segments, {inputs.profiles.n:,} customers)")
 
 
@@ -187,6 +191,7 @@ def profile(
     config: Annotated[Path | None, typer.Option("--config", help=CONFIG_HELP)] = None,
     currency: Annotated[str | None, typer.Option(help=CURRENCY_HELP)] = None,
     top: Annotated[int, typer.Option(help="Features listed per segment.", min=1)] = 3,
+    overwrite: Overwrite = False,
 ) -> None:
     """Print segment profiles: size, revenue share, name and its evidence, what else sets
     each apart.  Averages count only customers for whom a value is defined.
@@ -201,6 +206,9 @@ def profile(
     from archetype.segments.evidence import describe_segment
 
     seg_cfg = load_segments_config(config, currency)
+    kind = "profiles-parquet" if out is not None and out.suffix == ".parquet" else "profiles"
+    if out is not None:
+        check_out(out, kind, overwrite)
     fs = load_feature_dir(features, mmap=True)
     asg = read_table(assignments, "assignments")
     inputs = build_report(fs.features, asg, overrides=load_name_overrides(names), config=seg_cfg,
@@ -220,12 +228,12 @@ def profile(
     console.print(table)
     if out is not None:
         if out.suffix == ".parquet":
-            with atomic_file(out) as tmp:
-                p.to_frame().write_parquet(tmp)
+            with atomic_file(out, kind=kind, overwrite=overwrite) as tmp:
+                p.to_frame().write_parquet(tmp, metadata={"archetype_kind": "profiles"})
         else:
             d = p.to_dict()
             d["triggers_suggested"] = {str(k): v for k, v in inputs.triggers.items()}
-            write_json_atomic(out, d)
+            write_json_atomic(out, d, kind=kind, overwrite=overwrite)
         console.print(f"wrote {out}")
 
 

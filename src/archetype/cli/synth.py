@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from archetype.cli._common import console, parse_date, progress_tracker
+from archetype.cli._common import Overwrite, check_out, console, parse_date, progress_tracker
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +19,7 @@ def synth(
     customers: Annotated[int, typer.Option(help="Number of customers (ids 1..N).")],
     days: Annotated[int, typer.Option(help="Length of the event window in days.")],
     seed: Annotated[int, typer.Option(help="Random seed; same arguments give identical output.")],
-    out: Annotated[Path, typer.Option(help="Output directory (replaced atomically).")],
+    out: Annotated[Path, typer.Option(help="Output directory (written whole, atomically).")],
     end_date: Annotated[
         str, typer.Option(help="Last day of the window, YYYY-MM-DD.")
     ] = "2026-12-31",
@@ -27,6 +27,7 @@ def synth(
         int, typer.Option(help="Customers generated and written per block (bounds memory).")
     ] = 100_000,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    overwrite: Overwrite = False,
 ) -> None:
     """Write DIR/events/date=YYYY-MM-DD/*.parquet and DIR/truth.parquet (planted archetypes).
 
@@ -37,6 +38,7 @@ def synth(
     from archetype.synth import generate
 
     end = parse_date(end_date, option="--end-date")
+    check_out(out, "synth", overwrite)
     with progress_tracker(enabled=progress) as tracker:
         summary = generate(
             out,
@@ -46,6 +48,7 @@ def synth(
             end_date=end,
             block_size=block_size,
             tracker=tracker,
+            overwrite=overwrite,
         )
     mix = ", ".join(f"{k} {v}" for k, v in summary.archetype_counts.items())
     console.print(

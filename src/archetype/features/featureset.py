@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import platform
-import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ import numpy as np
 import polars as pl
 
 from archetype import __version__ as ARCHETYPE_VERSION
-from archetype._atomic import atomic_dir
+from archetype._atomic import atomic_dir, private_tmpdir
+from archetype._outputs import check_output
 from archetype.errors import UserError
 from archetype.events import EventsConfig, ValidationReport, open_events
 from archetype.features.base import drop_duplicates, sort_frame
@@ -101,14 +101,18 @@ def compute_features(
     window_days: int | None = None,
     channels: list[str] | None = None,
     tracker: Tracker | None = None,
+    spill_dir: str | Path | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Read, validate and build raw features; return them and the run's facts (no writing).
 
     The log is read by one streaming scan that also yields the validation counts and the
     channel ranking.  Up to ``config.partition_rows`` input rows are then built in memory:
     sorted once, cleared of exact duplicates, aggregated.  Larger logs are written by that
-    scan to temporary hash partitions of customers (Arrow IPC under ``$TMPDIR``, compact
-    dtypes) and built one partition at a time, so memory stays bounded.
+    scan to temporary hash partitions of customers (Arrow IPC, compact dtypes) and built
+    one partition at a time, so memory stays bounded.  Those spills hold raw events (raw
+    ids): they go to a private (0700) ``.tmp-archetype-spill.*`` dir under ``spill_dir``
+    (default ``$TMPDIR``; :func:`compute_feature_dir` uses the output's folder), removed on
+    every exit path and, after a ``kill -9``, by the next start-up there.
     """
     ev_cfg, cfg = split_config(config, events_config)
     window = window_days if window_days is not None else cfg.window_days
@@ -155,7 +159,8 @@ def compute_features(
         else:
             # One streaming scan writes the used rows to temporary hash partitions (IPC,
             # compact dtypes) and counts; each partition is then read back and built alone.
-            with tempfile.TemporaryDirectory(prefix="archetype-features-") as tmp:
+            with private_tmpdir(spill_dir, "archetype-spill") as spill:
+                tmp = str(spill)
                 part = (pl.col("customer_id").hash(seed=0) % n_parts).alias("_part")
                 sink = kept.with_columns(part).sink_ipc(
                     pl.PartitionBy(tmp, key="_part", include_key=False), lazy=True, mkdir=True
@@ -250,6 +255,7 @@ def compute_feature_dir(
     tracker: Tracker | None = None,
     events_config: EventsConfig | None = None,
     id_map: Callable[[pl.Series], pl.Series] | None = None,
+    overwrite: bool = True,
 ) -> FeatureSet:
     """Build the feature directory ``out_dir`` from an event log.
 
@@ -260,7 +266,8 @@ def compute_feature_dir(
     as_of : date
         Last day included.
     out_dir : str or Path
-        Written atomically (replaced if it exists).
+        Written atomically; an earlier feature dir there is replaced when ``overwrite``,
+        anything else is refused (:class:`UserError`).
     config : FeatureConfig, EventsConfig or dict, optional
         A whole config TOML dict (``events`` and ``features`` tables) is accepted.
     window_days : int, optional
@@ -281,6 +288,7 @@ def compute_feature_dir(
     -------
     FeatureSet
     """
+    check_output(out_dir, "features", overwrite=overwrite)  # before any work
     if isinstance(transform, Mapping):
         transform = FeatureTransform.from_dict(transform)
     channels = None
@@ -294,6 +302,7 @@ def compute_feature_dir(
         window_days=window_days,
         channels=channels,
         tracker=tracker,
+        spill_dir=Path(os.path.abspath(out_dir)).parent,
     )
     return finish_feature_dir(
         df,
@@ -304,6 +313,7 @@ def compute_feature_dir(
         transform=transform,
         tracker=tracker,
         id_map=id_map,
+        overwrite=overwrite,
     )
 
 
@@ -318,12 +328,14 @@ def finish_feature_dir(
     tracker: Tracker | None = None,
     id_map: Callable[[pl.Series], pl.Series] | None = None,
     mmap: bool = False,
+    overwrite: bool = True,
 ) -> FeatureSet:
     """Fit (or re-apply) the transform and write the feature dir atomically.
 
     The second half of :func:`compute_feature_dir`, shared with the Ray engine: ``df`` and
     ``facts`` are what :func:`compute_features` (or its distributed twin) returns.  With
-    ``mmap`` the returned embedding is memory-mapped from the written file.
+    ``mmap`` the returned embedding is memory-mapped from the written file.  ``out_dir``
+    may replace only an earlier feature dir (``overwrite``), never anything else.
     """
     _, cfg = split_config(config, events_config)
     tr = tracker_or_null(tracker)
@@ -358,7 +370,10 @@ def finish_feature_dir(
         },
     }
     out = Path(out_dir)
-    with tr.task("writing", total=None), atomic_dir(out) as tmp:
+    with (
+        tr.task("writing", total=None),
+        atomic_dir(out, kind="features", overwrite=overwrite) as tmp,
+    ):
         df.write_parquet(tmp / "features.parquet")
         df.select("customer_id").write_parquet(tmp / "ids.parquet")
         np.save(tmp / "embedding.npy", emb)

@@ -16,14 +16,10 @@ order (previous segment ids, transitions, migration matrix, run record).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
-import multiprocessing as mp
 import os
 import shutil
-import uuid
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,21 +27,19 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from archetype._atomic import TMP_PREFIX, DirLock
+from archetype._atomic import TMP_PREFIX, DirLock, make_dirs, tmp_sibling
+from archetype.cluster.assign import Assignment
 from archetype.errors import UserError
 from archetype.pipeline.config import RunConfig
+from archetype.pipeline.ids import engine_features
 from archetype.pipeline.layout import PART, Layout
 from archetype.pipeline.model import SegmentModel
-from archetype.pipeline.privacy import pseudonymize_series
+from archetype.pipeline.privacy import Suppression
 from archetype.pipeline.records import is_complete, new_record, now_iso, read_record, write_record
 from archetype.pipeline.registry import Registry
-from archetype.pipeline.run import make_engine, preflight, run_date
-from archetype.pipeline.steps import (
-    assignment_frame,
-    feature_config,
-    write_assignments,
-    write_transitions,
-)
+from archetype.pipeline.run import make_engine, open_root, prepare, run_date
+from archetype.pipeline.steps import assignment_frame, write_assignments, write_transitions
+from archetype.pipeline.workers import worker_pool
 from archetype.progress import Tracker, tracker_or_null
 
 log = logging.getLogger(__name__)
@@ -84,13 +78,15 @@ def backfill(
     tracker: Tracker | None = None,
     engine: Any = None,
     force: bool = False,
+    fallback_model: bool = False,
 ) -> BackfillResult:
     """Run every date of the range in order, skipping complete ones (unless ``force``)."""
     dates = date_range(start, end, every)
-    preflight(cfg)
+    prep = prepare(cfg)
     layout = Layout(cfg.out)
     result = BackfillResult()
     with DirLock(cfg.out):
+        open_root(cfg, prep)
         engine = engine if engine is not None else make_engine(cfg)
         with tracker_or_null(tracker).task("backfill", total=len(dates)) as task:
             for d in dates:
@@ -100,7 +96,9 @@ def backfill(
                     log.info("%s complete, skipped", d)
                 else:
                     # one bar with an ETA for the range; per-date bars would pile up
-                    result.records[d.isoformat()] = run_date(cfg, d, engine=engine, lock=False)
+                    result.records[d.isoformat()] = run_date(
+                        cfg, d, engine=engine, lock=False, prepared=prep,
+                        fallback_model=fallback_model)
                     result.ran.append(d)
                 task.advance(1)
     return result
@@ -123,8 +121,13 @@ def _load_fixed_features(layout: Layout, d: dt.date, model: SegmentModel):
 
 
 def _assign_one(cfg_dict: dict[str, Any], version: str, d: dt.date, threads: int,
-                engine: Any = None, key: bytes | None = None) -> tuple[str, str]:
-    """Worker: features of ``d`` with the fixed model's transform, assign, stage the result."""
+                engine: Any = None, key: bytes | None = None,
+                suppress: Suppression | None = None) -> tuple[str, str]:
+    """Worker: features of ``d`` with the fixed model's transform, assign, stage the result.
+
+    The staging dir (``assignments/.tmp-assign-D.*``, private) holds the features while
+    they are built; only pseudonymized, suppression-filtered assignments are kept.
+    """
     if threads:
         try:
             import torch
@@ -136,22 +139,21 @@ def _assign_one(cfg_dict: dict[str, Any], version: str, d: dt.date, threads: int
     layout = Layout(cfg.out)
     model = Registry(cfg.out).load(version)
     engine = engine if engine is not None else make_engine(cfg)
-    name = f"{TMP_PREFIX}assign-{d.isoformat()}.{uuid.uuid4().hex[:8]}"
-    staging = layout.root / "assignments" / name
-    staging.mkdir(parents=True)
+    staging = tmp_sibling(layout.root / "assignments" / f"assign-{d.isoformat()}")
+    make_dirs(staging.parent)
+    staging.mkdir(mode=0o700)
     got = _load_fixed_features(layout, d, model)
     if got is None:
-        direct = key is not None and bool(getattr(engine, "supports_id_map", False))
-        extra = {"id_map": functools.partial(pseudonymize_series, key=key)} if direct else {}
-        fs = engine.features(
-            cfg.events, d, staging / "features", config=feature_config(cfg),
-            window_days=cfg.window_days, transform=model.transform, **extra,
-        )
+        fs = engine_features(engine, cfg, d, staging / "features", transform=model.transform,
+                             key=key, suppress=suppress)
         ids, emb = fs.ids, fs.embedding
-        if key is not None and not direct:
-            ids = pseudonymize_series(ids, key=key)
     else:
         ids, emb = got
+        if suppress:
+            drop = suppress.mask(None if key is not None else ids,
+                                 ids if key is not None else None)
+            if drop.any():
+                ids, emb = ids.filter(pl.Series(~drop)), np.asarray(emb)[~drop]
     a = engine.assign(emb, model.centroids, metric=model.metric, backend=cfg.backend,
                       device=cfg.device)
     df = pl.DataFrame({
@@ -179,15 +181,19 @@ def backfill_assign(
 ) -> BackfillResult:
     """Re-assign every date of the range with model ``version`` (dates in parallel).
 
-    ``engine`` given explicitly (or ``jobs == 1``) runs the dates in this process.
+    ``engine`` given explicitly (or ``jobs == 1``) runs the dates in this process.  The
+    worker processes die with this one (killed, or stopped by SIGTERM): see
+    :mod:`archetype.pipeline.workers`.
     """
     dates = date_range(start, end, every)
-    key = preflight(cfg)
+    prep = prepare(cfg)
+    key = prep.key
     layout = Layout(cfg.out)
     result = BackfillResult()
     jobs = cfg.jobs if jobs is None else jobs
     with DirLock(cfg.out):
         model = Registry(cfg.out).load(version)
+        open_root(cfg, prep)
         for left in (layout.root / "assignments").glob(f"{TMP_PREFIX}assign-*"):
             shutil.rmtree(left, ignore_errors=True)  # staged by an interrupted backfill
         todo = []
@@ -202,16 +208,16 @@ def backfill_assign(
         seg_ids = model.segment_id_array()
         with tracker_or_null(tracker).task(f"re-assign with {version}", total=len(dates)) as task:
             task.advance(len(result.skipped))
+            sup = prep.suppress
             if engine is not None or jobs <= 1 or len(todo) <= 1:
-                staged = (_assign_one(cfg_dict, version, d, 0, engine, key) for d in todo)
+                staged = (_assign_one(cfg_dict, version, d, 0, engine, key, sup) for d in todo)
                 _finalize_all(layout, todo, staged, seg_ids, version, result, task)
             else:
                 threads = max(1, (os.cpu_count() or 1) // jobs)
-                ctx = mp.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                    staged = pool.map(_assign_one, [cfg_dict] * len(todo), [version] * len(todo),
-                                      todo, [threads] * len(todo), [None] * len(todo),
-                                      [key] * len(todo))
+                n = len(todo)
+                with worker_pool(jobs) as pool:
+                    staged = pool.map(_assign_one, [cfg_dict] * n, [version] * n, todo,
+                                      [threads] * n, [None] * n, [key] * n, [sup] * n)
                     _finalize_all(layout, todo, staged, seg_ids, version, result, task)
     return result
 
@@ -223,7 +229,7 @@ def _finalize_all(layout, todo, staged, seg_ids, version, result, task) -> None:
         try:
             df_raw = pl.read_parquet(Path(path) / PART)
             labels = df_raw["label"].to_numpy()
-            a = _Assign(labels, df_raw["distance"].to_numpy(), df_raw["margin"].to_numpy())
+            a = Assignment(labels, df_raw["distance"].to_numpy(), df_raw["margin"].to_numpy())
             prev_dates = [p for p in layout.partition_dates("assignments") if p < d]
             previous = None
             if prev_dates:
@@ -241,9 +247,3 @@ def _finalize_all(layout, todo, staged, seg_ids, version, result, task) -> None:
         result.ran.append(d)
         task.advance(1)
 
-
-@dataclass
-class _Assign:
-    labels: np.ndarray
-    distances: np.ndarray
-    margin: np.ndarray

@@ -13,6 +13,8 @@
       transitions/date=.../      part-0.parquet (customers who moved) + migration.parquet
       reports/YYYY-MM-DD.html    the segment report (when [pipeline] report = true)
       runs/YYYY-MM-DD.json       run record: what ran, timings, counts, status
+      privacy/                   key.json (key fingerprint), suppressed.parquet (forgotten)
+      .archetype.json            marks ROOT as a pipeline root (see archetype._outputs)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from archetype._atomic import TMP_PREFIX
 
 PART = "part-0.parquet"
+KINDS = ("features", "assignments", "transitions")  # folders of date partitions
 MIGRATION = "migration.parquet"
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 

@@ -4,30 +4,39 @@
 Order of the writes (each one atomic):
 
 1. ``features/date=D/``  2. ``assignments/date=D/``  3. ``transitions/date=D/``
-4. ``models/D/``  5. ``models/CURRENT``  6. ``runs/D.json`` with ``status: complete``.
+4. ``reports/D.html``  5. ``models/D/``  6. ``models/CURRENT``
+7. ``runs/D.json`` with ``status: complete``.
 
-A crash between any two leaves whole outputs and a record that does not say complete;
-re-running the date redoes it and replaces each output atomically.  Re-running a
-complete date gives identical outputs: the parent is the latest model strictly *before*
-D, and features, fit (seeded) and matching are deterministic.
+Everything that can be checked before writing is (:func:`prepare`): config, paths, the
+key, the suppression list, the parent model — a mistake there exits 2 and writes nothing.
+A crash between any two writes leaves whole outputs and a record that does not say
+complete; re-running the date redoes it and replaces each output atomically.  A failure
+or a SIGTERM (:class:`~archetype.errors.Interrupted`) once the run has started writes
+``status: failed`` with the reason.  Re-running a complete date gives identical outputs:
+the parent is the latest model strictly *before* D, and features, fit (seeded) and
+matching are deterministic.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from archetype._atomic import DirLock
-from archetype.errors import UserError
+from archetype._atomic import DirLock, clean_stale_in
+from archetype._outputs import check_output, claim_root
+from archetype.errors import UserError, interruption
 from archetype.pipeline.config import RunConfig
 from archetype.pipeline.engine import get_engine
-from archetype.pipeline.layout import Layout
+from archetype.pipeline.layout import KINDS, Layout
 from archetype.pipeline.model import SegmentModel
-from archetype.pipeline.privacy import load_key
+from archetype.pipeline.privacy import Suppression, check_key, load_key
 from archetype.pipeline.records import new_record, now_iso, write_record
 from archetype.pipeline.registry import Registry, version_for
 from archetype.pipeline.stages import StageClock
@@ -47,13 +56,79 @@ from archetype.segments.migration import centroid_shift, drift_summary
 log = logging.getLogger(__name__)
 
 
-def preflight(cfg: RunConfig) -> bytes | None:
-    """Checks that need no output written; returns the pseudonymization key (or None)."""
+@dataclass
+class Prepared:
+    """What :func:`prepare` found: the pseudonymization key and the suppression list."""
+
+    key: bytes | None
+    suppress: Suppression
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    """Every check that needs no output written (a failure here writes nothing).
+
+    The events path exists; ``out`` is a new, empty or earlier pipeline root (never
+    someone else's folder); the key is set, long enough and the one ROOT was written with;
+    the suppression list is readable, and when it holds keyed entries the key is there to
+    match them.
+    """
     if not cfg.events.exists() and not any(ch in str(cfg.events) for ch in "*?["):
         raise UserError("events path not found", path=cfg.events)
-    if cfg.out.exists() and not cfg.out.is_dir():
-        raise UserError("--out must be a directory", path=cfg.out)
-    return load_key(cfg.key_env) if cfg.pseudonymize else None
+    check_output(cfg.out, "pipeline")
+    _check_tables(cfg)
+    key = load_key(cfg.key_env) if cfg.pseudonymize else None
+    if key is not None:
+        check_key(cfg.out, key, cfg.key_env, record=False)
+    suppress = Suppression.load(cfg.out)
+    if suppress.hmac:
+        match_key = key
+        if match_key is None:
+            if not os.environ.get(cfg.key_env):
+                raise UserError(
+                    f"ROOT's suppression list holds keyed entries (forgotten with a key); "
+                    f"set {cfg.key_env} to that key so they stay forgotten", path=cfg.out)
+            match_key = load_key(cfg.key_env)
+            check_key(cfg.out, match_key, cfg.key_env, record=False)
+        suppress.key = match_key
+    return Prepared(key, suppress)
+
+
+def _check_tables(cfg: RunConfig) -> None:
+    """The [events]/[features] tables parse (a wrong type is one line before any work)."""
+    from archetype.features.featureset import split_config
+    from archetype.pipeline.ids import feature_config
+
+    try:
+        split_config(feature_config(cfg))
+    except UserError:
+        raise
+    except (TypeError, ValueError, AttributeError) as e:
+        where = {"path": cfg.source} if cfg.source else {}
+        raise UserError(f"invalid [events]/[features] settings: {e}", **where) from None
+
+
+def preflight(cfg: RunConfig) -> bytes | None:
+    """:func:`prepare`, returning only the key (kept for callers of the old name)."""
+    return prepare(cfg).key
+
+
+def open_root(cfg: RunConfig, prep: Prepared) -> Layout:
+    """Under the lock: mark ROOT, record the key fingerprint, remove stale temp entries
+    (crashed writers' staging dirs and feature spills) from every partition folder."""
+    claim_root(cfg.out)
+    if prep.key is not None:
+        check_key(cfg.out, prep.key, cfg.key_env, record=True)
+    layout = Layout(cfg.out)
+    for kind in (*KINDS, "models", "reports", "runs", "privacy"):
+        clean_stale_in(layout.root / kind)
+    return layout
+
+
+def _prune_empty(layout: Layout) -> None:
+    """Remove partition folders left empty by a failed run (nothing of the user's)."""
+    for kind in (*KINDS, "models", "reports"):
+        with contextlib.suppress(OSError):
+            (layout.root / kind).rmdir()  # only succeeds when empty
 
 
 def make_engine(cfg: RunConfig) -> Any:
@@ -68,6 +143,8 @@ def run_date(
     tracker: Tracker | None = None,
     engine: Any = None,
     lock: bool = True,
+    fallback_model: bool = False,
+    prepared: Prepared | None = None,
 ) -> dict[str, Any]:
     """Run the nightly job for ``date`` under ``cfg.out``; returns the run record.
 
@@ -81,6 +158,9 @@ def run_date(
         Default: ``get_engine(cfg.engine, cfg.ray_address)``.
     lock : bool, default True
         Take the lock on ROOT (``backfill`` holds it already and passes False).
+    fallback_model : bool, default False
+        A broken latest model before ``date`` is an error; with True the run warm-starts
+        from the newest readable older one (recorded as ``skipped_models``).
 
     Raises
     ------
@@ -89,36 +169,58 @@ def run_date(
     Exception
         Runtime failures, after writing a ``failed`` run record saying why.
     """
-    key = preflight(cfg)
+    prep = prepared if prepared is not None else prepare(cfg)
     if lock:
         with DirLock(cfg.out):
-            return run_date(cfg, date, tracker=tracker, engine=engine, lock=False)
+            return run_date(cfg, date, tracker=tracker, engine=engine, lock=False,
+                            fallback_model=fallback_model, prepared=prep)
+    registry = Registry(cfg.out)
+    prev = registry.latest_before(date, fallback=fallback_model)  # broken: error, no writes
+    layout = open_root(cfg, prep)
     engine = engine if engine is not None else make_engine(cfg)
-    layout = Layout(cfg.out)
     record = new_record(
         date, "run", config_hash=cfg.config_hash(), config=_safe_config(cfg),
         engine=getattr(engine, "name", type(engine).__name__),
     )
+    if registry.skipped:
+        record["skipped_models"] = list(registry.skipped)
     write_record(layout, date, record)
     clock = StageClock().start()
     try:
-        _run(cfg, date, layout, engine, key, clock, record, tracker)
+        _run(cfg, date, layout, engine, prep, prev, clock, record, tracker)
         record["status"] = "complete"
         record["exit_code"] = 0
     except BaseException as e:
-        record["status"] = "failed"
-        record["error"] = f"{type(e).__name__}: {e}"
-        record["error_kind"] = "user" if isinstance(e, UserError) else "runtime"
-        record["exit_code"] = 2 if isinstance(e, UserError) else 1
-        record["traceback"] = traceback.format_exc(limit=8).splitlines()[-12:]
+        fail_record(record, e)
+        _prune_empty(layout)
         raise
     finally:
         clock.stop()
         record["stages"] = clock.stages
         record["total"] = clock.total()
         record["finished_at"] = now_iso()
-        write_record(layout, date, record)
+        try:
+            write_record(layout, date, record)
+        except OSError as e:  # e.g. the disk is full: keep the original error
+            if record["status"] == "complete":
+                raise
+            log.error("could not write the failed run record of %s: %s", date, e)
     return record
+
+
+def fail_record(record: dict[str, Any], e: BaseException) -> None:
+    """Fill ``record`` with why the run failed (error, kind, exit code, traceback)."""
+    stop = interruption(e)
+    record["status"] = "failed"
+    if stop is not None:
+        record["error"] = str(stop)
+        record["error_kind"] = "interrupted"
+        record["exit_code"] = stop.exit_code
+    else:
+        record["error"] = f"{type(e).__name__}: {e}"
+        record["error_kind"] = "user" if isinstance(e, UserError) else "runtime"
+        record["exit_code"] = 2 if isinstance(e, UserError) else 1
+    record["traceback"] = traceback.format_exc(limit=8).splitlines()[-12:]
 
 
 def _safe_config(cfg: RunConfig) -> dict[str, Any]:
@@ -128,9 +230,8 @@ def _safe_config(cfg: RunConfig) -> dict[str, Any]:
     return d  # holds key_env (a name), never the key
 
 
-def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
+def _run(cfg, date, layout, engine, prep, prev, clock, record, tracker) -> None:
     registry = Registry(cfg.out)
-    prev = registry.latest_before(date)
     same_space = prev is not None and not cfg.refit
     warm = same_space and prev.k == cfg.k and prev.metric == cfg.metric
     record.update(parent=prev.version if prev else None, warm_start=warm,
@@ -141,8 +242,10 @@ def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
         fs = build_features(
             engine, cfg, layout, date,
             transform=prev.transform if same_space else None,
-            key=key, tracker=tracker,
+            key=prep.key, suppress=prep.suppress, tracker=tracker,
         )
+    if fs.suppressed:
+        record["suppressed"] = fs.suppressed
     n = len(fs.ids)
     with clock.stage("fit"):
         centroids, info = engine.fit(
@@ -179,7 +282,7 @@ def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
             log.warning("naming segments of %s failed: %s", date, e)
             record["names_error"] = f"{type(e).__name__}: {e}"
             names = None
-    with clock.stage("registry"):
+    with clock.stage("model"):
         shift = centroid_shift(prev.centroids, prev.segment_ids, centroids, match.ids) \
             if same_space else {}
         drift = drift_summary(df, shift, new_ids=match.new_ids if prev else [],
@@ -208,16 +311,19 @@ def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
             extra={"warm_start": warm, "transform_reused": same_space,
                    "match_cost": {str(k): v for k, v in match.matched_cost.items()}},
         )
-        registry.save(model)
-        registry.set_current(model.version)
     if cfg.report:
+        # Asked for, so not optional: a failing report (disk full, ...) fails the run
+        # (exit 1, record says why) before the model is registered.
         with clock.stage("report"):
             try:
                 path = write_report(layout, date, fs, df, model, previous, cfg.segments_table)
-                record["report"] = None if path is None else str(path)
-            except Exception as e:  # the segments are the product; a report is a bonus
-                log.warning("report of %s failed: %s", date, e)
+            except Exception as e:
                 record["report_error"] = f"{type(e).__name__}: {e}"
+                raise
+            record["report"] = None if path is None else str(path)
+    with clock.stage("registry"):
+        registry.save(model)
+        registry.set_current(model.version)
     record.update(
         model_version=model.version,
         counts={"customers": n, "transitions": moved.height,

@@ -7,113 +7,46 @@ orders them, times them and records what happened.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
-import os
-import shutil
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from archetype._atomic import TMP_PREFIX, atomic_dir, clean_stale_tmp
+from archetype._atomic import atomic_dir
 from archetype.pipeline.config import RunConfig
+from archetype.pipeline.ids import Features, engine_features, feature_config
 from archetype.pipeline.layout import MIGRATION, PART, Layout
 from archetype.pipeline.model import SegmentModel
-from archetype.pipeline.privacy import pseudonymize_series
+from archetype.pipeline.privacy import Suppression
 from archetype.segments.matching import MatchResult, match_segments_detailed
 from archetype.segments.migration import attach_previous, migration_matrix, transitions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Features:
-    """What a run needs of a feature dir (ids possibly pseudonymized)."""
-
-    ids: pl.Series
-    features: pl.DataFrame
-    embedding: np.ndarray
-    transform: Any
-    path: Path
-
-    @property
-    def transform_dict(self) -> dict[str, Any]:
-        t = self.transform
-        return t if isinstance(t, dict) else t.to_dict()
-
-    @property
-    def feature_names(self) -> list[str]:
-        t = self.transform
-        if isinstance(t, dict):
-            return list(t.get("feature_names") or [])
-        return list(t.feature_names)
-
-
-def feature_config(cfg: RunConfig) -> dict[str, Any] | None:
-    """The ``config=`` of ``compute_feature_dir``: the [events]/[features] tables as a dict."""
-    if not cfg.events_table and not cfg.features_table:
-        return None
-    return {"events": cfg.events_table, "features": cfg.features_table}
-
-
-def _promote(src: Path, final: Path) -> None:
-    """Rename the staged dir ``src`` onto ``final`` (old one moved aside, then removed)."""
-    if final.exists():
-        old = final.parent / f"{TMP_PREFIX}{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-        os.replace(final, old)
-        os.replace(src, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, final)
+__all__ = ["Features", "build_features", "feature_config", "previous_assignments",
+           "stable_ids", "assignment_frame", "write_assignments", "write_transitions",
+           "describe", "write_report"]
 
 
 def build_features(
     engine: Any, cfg: RunConfig, layout: Layout, date: dt.date, *, transform: Any,
-    key: bytes | None, tracker: Any = None,
+    key: bytes | None, suppress: Suppression | None = None, tracker: Any = None,
 ) -> Features:
-    """Features as of ``date`` into ``features/date=…`` (pseudonymized before promotion).
+    """Features as of ``date`` into ``features/date=…`` (final ids before promotion).
 
-    The engine writes into a hidden staging dir next to the final one, which is then
-    renamed into place.  When pseudonymizing, an engine with ``supports_id_map = True``
-    gets ``id_map=`` and writes pseudonyms directly (raw ids never touch the disk);
-    otherwise ids are replaced in the staging dir before it is renamed.  A crash leaves
-    only the hidden staging dir, which the next writer of the same date removes.
+    The engine writes into a private staging dir next to the final one
+    (:func:`archetype._atomic.atomic_dir`), where ids are pseudonymized and suppressed
+    customers dropped (:func:`archetype.pipeline.ids.engine_features`); the dir is then
+    swapped into place.  A crash leaves only the hidden staging dir, removed by the next
+    run on ROOT (or by ``forget``).
     """
     final = layout.features(date)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_tmp(final)
-    staging = final.parent / f"{TMP_PREFIX}{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    direct = key is not None and bool(getattr(engine, "supports_id_map", False))
-    extra = {"id_map": functools.partial(pseudonymize_series, key=key)} if direct else {}
-    try:
-        fs = engine.features(
-            cfg.events, date, staging, config=feature_config(cfg), window_days=cfg.window_days,
-            transform=transform, tracker=tracker, **extra,
-        )
-        ids, feats = fs.ids, fs.features
-        if key is not None and not direct:
-            ids = pseudonymize_series(fs.ids, key=key)
-            mapping = pl.DataFrame({"__raw": fs.ids, "__ps": ids})
-            feats = (
-                fs.features.join(
-                    mapping, left_on="customer_id", right_on="__raw", how="left",
-                    maintain_order="left",
-                )
-                .with_columns(pl.col("__ps").alias("customer_id"))
-                .drop("__ps")
-            )
-            feats.write_parquet(staging / "features.parquet")
-            pl.DataFrame({"customer_id": ids}).write_parquet(staging / "ids.parquet")
-        _promote(staging, final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return Features(ids=ids, features=feats, embedding=fs.embedding, transform=fs.transform,
-                    path=final)
+    with atomic_dir(final) as staging:
+        fs = engine_features(engine, cfg, date, staging, transform=transform, key=key,
+                             suppress=suppress, tracker=tracker)
+    fs.path = final
+    return fs
 
 
 def previous_assignments(
@@ -254,4 +187,4 @@ def write_report(layout: Layout, date: dt.date, fs: Features, df: pl.DataFrame,
         facts={"model": str(model.version), "parent": str(model.parent or "none")},
         config=segments,
     )
-    return _write(layout.report(date), inputs)
+    return _write(layout.report(date), inputs, kind=None)

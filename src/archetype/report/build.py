@@ -150,12 +150,20 @@ def build_report(
     )
 
 
-def write_report(path: str | Path, inputs: ReportInputs) -> Path:
-    """Render ``inputs`` and write the HTML file atomically; returns the path."""
+def write_report(path: str | Path, inputs: ReportInputs, *, overwrite: bool = True,
+                 kind: str | None = "report") -> Path:
+    """Render ``inputs`` and write the HTML file atomically; returns the path.
+
+    The file ends with the ``archetype._outputs.HTML_MARK`` line, so only a report written
+    by archetype is ever replaced (``overwrite``); ``kind=None`` for a file inside an
+    output archetype owns (a pipeline root).
+    """
+    from archetype._outputs import HTML_MARK
+
     path = Path(path)
     html = render_report(inputs)
-    with atomic_file(path) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+    with atomic_file(path, kind=kind, overwrite=overwrite) as tmp:
+        tmp.write_text(html + "\n" + HTML_MARK + "\n", encoding="utf-8")
     return path
 
 

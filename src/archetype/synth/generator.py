@@ -76,15 +76,10 @@ def _check_int(name: str, value: object, lo: int, hi: int) -> int:
     return int(value)
 
 
-def _check_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UserError("exists and is not a directory; choose a new --out", path=out)
-    if out.is_dir() and any(out.iterdir()) and not (out / "truth.parquet").is_file():
-        raise UserError(
-            "exists, is not empty and is not a synth output; refusing to replace it "
-            "(choose a new or empty --out)",
-            path=out,
-        )
+def _check_out_dir(out: Path, overwrite: bool = True) -> None:
+    from archetype._outputs import check_output
+
+    check_output(out, "synth", overwrite=overwrite)
 
 
 def make_world(start: dt.date, days: int) -> World:
@@ -153,8 +148,12 @@ def generate(
     end_date: dt.date = DEFAULT_END_DATE,
     block_size: int = DEFAULT_BLOCK_SIZE,
     tracker: Tracker | None = None,
+    overwrite: bool = True,
 ) -> SynthSummary:
     """Write a synthetic event log with planted behavioral archetypes.
+
+    ``out_dir`` may only replace an earlier synth output (when ``overwrite``), never
+    anything else (see :mod:`archetype._outputs`).
 
     Parameters
     ----------
@@ -190,14 +189,14 @@ def generate(
     except OverflowError:
         raise UserError(f"days={days} reaches before year 1 from end_date={end_date}") from None
     out = Path(out_dir)
-    _check_out_dir(out)
+    _check_out_dir(out, overwrite)
 
     t_start = time.perf_counter()
     world = make_world(start, days)
     source = _ChunkSource(world, seed, customers)
     arch_parts: list[np.ndarray] = []
     n_events = n_files = 0
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="synth", overwrite=overwrite) as tmp:
         events_dir = tmp / "events"
         events_dir.mkdir()
         with tracker_or_null(tracker).task("synth: customers", total=customers) as task:
