@@ -41,7 +41,7 @@ def root_earlier(tmp_path_factory):
 @pytest.fixture(scope="session")
 def root_private(tmp_path_factory):
     """A pseudonymizing run (key in KEY_ENV, set for the session)."""
-    os.environ[KEY_ENV] = "test-secret-key"
+    os.environ[KEY_ENV] = "test-secret-key-of-32-bytes-long"
     ev, root = make_pipeline_root(
         tmp_path_factory.mktemp("private"),
         customers=300,

@@ -120,7 +120,7 @@ def test_restart_keeps_everything_and_reingest_is_idempotent(root_now, tmp_path)
 
 def test_pseudonymized_ids_match_the_nightly_run(root_private, tmp_path):
     ev, root, log = root_private
-    key = b"test-secret-key"
+    key = b"test-secret-key-of-32-bytes-long"
     feats = pl.read_parquet(Layout(root).features(END) / "features.parquet")
     with LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False) as seg:
         assert seg.model.pseudonymize_key == key and seg.model.window_days is None
