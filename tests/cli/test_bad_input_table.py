@@ -317,7 +317,7 @@ def _cases(t: Path) -> list[Case]:
         Case(
             "run: --k 0",
             ["run", "--events", toyev, "--k", "0", "--date", "2026-03-01", "--out", f"{T}/r1"],
-            "k=0",
+            "--k 0: expected a value >= 1",
         ),
         Case(
             "run: --out is a folder of someone else's",
