@@ -1,0 +1,262 @@
+"""Triggers, experiments and online centroids behind one listener, plus an event-time replay.
+
+:class:`Automation` is the object the live service plugs in with
+``segmenter.add_listener(automation)``: after each applied batch, inside the same store
+transaction, the service calls ``on_applied(tx, applied)`` and, when the event-time
+watermark advances, ``on_watermark(tx, event_time_us)``, which returns the firings to
+deliver after commit.  :func:`replay` drives the same object over an event log without the
+service (backfills, tests): same firings as live, delivery off.
+
+Config: the ``[triggers]``, ``[experiments]`` and ``[learning]`` tables of a TOML file
+(:func:`load_config`), e.g. the service's config file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archetype.errors import UserError
+from archetype.live.experiments.config import ExperimentConfig, parse_experiments
+from archetype.live.experiments.runner import ExperimentRunner, read_exposures
+from archetype.live.learning import LearningConfig, LearningStep, OnlineCentroids
+from archetype.live.memkv import MemoryKV
+from archetype.live.triggers.codec import ckey, dumps, loads, tkey
+from archetype.live.triggers.config import TriggersConfig
+from archetype.live.triggers.engine import TriggerEngine
+from archetype.live.triggers.outbox import Firing
+
+NS_LEARN = "learn"
+NS_LEARN_CUST = "learn.cust"
+NS_LEARN_VERSION = "learn.version"
+
+
+@dataclass(frozen=True)
+class AutomationConfig:
+    """The three tables, validated."""
+
+    triggers: TriggersConfig = field(default_factory=TriggersConfig)
+    experiments: dict[str, ExperimentConfig] = field(default_factory=dict)
+    learning: LearningConfig | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "") -> AutomationConfig:
+        pre = f"{source}: " if source else ""
+        learning = d.get("learning")
+        return cls(
+            triggers=TriggersConfig.from_dict(d.get("triggers"), source=f"{pre}[triggers]"),
+            experiments=parse_experiments(d.get("experiments"), source=f"{pre}[experiments]"),
+            learning=None
+            if learning is None
+            else LearningConfig.from_dict(learning, source=f"{pre}[learning]"),
+        )
+
+
+def load_config(path: str | Path) -> AutomationConfig:
+    """Read ``[triggers]``, ``[experiments]``, ``[learning]`` from a TOML file."""
+    p = Path(path)
+    try:
+        d = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("config file not found", path=p) from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"not valid TOML: {e}", path=p) from None
+    return AutomationConfig.from_dict(d, source=str(p))
+
+
+@dataclass(frozen=True)
+class SegmentChange:
+    """A customer moved ``old -> new`` (segment ids; ``old=None``: first assignment)."""
+
+    customer_id: int | str
+    ts_us: int
+    old: int | None
+    new: int | None
+
+
+class Automation:
+    """Triggers + experiments (+ online centroids) driven in event time.
+
+    Parameters
+    ----------
+    config : AutomationConfig
+    segment_names : mapping id -> name, optional
+        The model's segment names (rules may name segments).
+    replay : bool
+        Record firings as ``replay`` (never delivered).
+    learner : OnlineCentroids, optional
+        Updated from the ``old/new vector`` of applied customers (needs a ``[learning]``).
+    """
+
+    def __init__(
+        self,
+        config: AutomationConfig,
+        *,
+        segment_names: Mapping[int, str] | None = None,
+        replay: bool = False,
+        learner: OnlineCentroids | None = None,
+    ) -> None:
+        self.config = config
+        self.experiments = ExperimentRunner(config.experiments)
+        self.triggers = TriggerEngine(
+            config.triggers,
+            segment_names=segment_names,
+            experiments=self.experiments,
+            replay=replay,
+        )
+        self.learner = learner
+        self.steps: list[LearningStep] = []
+
+    # ----- the listener protocol ------------------------------------------------------------
+    def on_applied(self, tx: Any, applied: Sequence[Any]) -> list:
+        """Events, segment moves and vector changes of one applied batch."""
+        events = []
+        for a in applied:
+            evs = getattr(a, "events", None)
+            evs = [a.event] if evs is None else list(evs)
+            events.extend(evs)
+            old, new = getattr(a, "old_segment", None), getattr(a, "new_segment", None)
+            if old != new and evs:
+                ts = max(int(e.ts_us) for e in evs)
+                self.triggers.apply_segment_change(tx, a.customer_id, ts, old, new)
+        self.triggers.apply_events(tx, events)
+        if self.learner is not None:
+            self._learn(tx, applied)
+        return []
+
+    def on_segment_change(self, tx: Any, change: SegmentChange) -> None:
+        self.triggers.apply_segment_change(
+            tx, change.customer_id, change.ts_us, change.old, change.new
+        )
+
+    def on_watermark(self, tx: Any, event_time_us: int, *, flush: bool = False) -> list[Firing]:
+        firings = self.triggers.advance(tx, event_time_us, flush=flush)
+        if self.learner is not None:
+            self._maybe_step(tx, event_time_us)
+        return firings
+
+    # ----- online centroids -------------------------------------------------------------------
+    def _learn(self, tx: Any, applied: Sequence[Any]) -> None:
+        L = self.learner
+        old_l, new_l, old_x, new_x, old_t, new_t = [], [], [], [], [], []
+        for a in applied:
+            vec = getattr(a, "new_vector", None)
+            seg = getattr(a, "new_segment", None)
+            if vec is None:
+                continue
+            ck = ckey(a.customer_id)
+            rec = tx.get(NS_LEARN_CUST, ck)
+            ts = max(int(e.ts_us) for e in (getattr(a, "events", None) or [a.event]))
+            if rec is not None:  # remove exactly what this customer contributed
+                r = loads(rec)
+                old_l.append(r["l"])
+                old_x.append(np.frombuffer(bytes.fromhex(r["v"]), dtype=np.float64))
+                old_t.append(r["t"])
+            else:
+                old_l.append(-1)
+                old_x.append(np.zeros(L.centroids.shape[1]))
+                old_t.append(ts)
+            row = L.row.get(int(seg), -1) if seg is not None else -1
+            x = np.asarray(vec, dtype=np.float64).ravel()
+            new_l.append(row)
+            new_x.append(x)
+            new_t.append(ts)
+            tx.put(NS_LEARN_CUST, ck, dumps({"l": row, "t": ts, "v": x.tobytes().hex()}))
+        if new_l:
+            L.update(
+                old_l,
+                new_l,
+                np.stack(old_x),
+                np.stack(new_x),
+                old_t=np.array(old_t),
+                new_t=np.array(new_t),
+            )
+            tx.put(NS_LEARN, "state", L.to_bytes())
+
+    def _maybe_step(self, tx: Any, now_us: int) -> None:
+        L = self.learner
+        every = int(L.config.update_every)
+        if L.last_step_us is not None and now_us - L.last_step_us < every:
+            return
+        step = L.step(now_us)
+        if step is not None:
+            self.steps.append(step)
+            tx.put(NS_LEARN_VERSION, tkey(now_us) + "|" + step.version, dumps(step.to_dict()))
+        tx.put(NS_LEARN, "state", L.to_bytes())
+
+
+@dataclass
+class ReplayResult:
+    firings: list[Firing]
+    exposures: list[dict]
+    kv: MemoryKV
+    late: int
+
+
+def arrival_order(ts_us: np.ndarray, lateness_us: int, seed: int) -> np.ndarray:
+    """A shuffled arrival order in which no item arrives later than the lateness bound.
+
+    Sorting by ``ts + U[0, lateness)`` guarantees every item arrives after the watermark
+    ``max(ts seen) - lateness`` it must beat.
+    """
+    ts = np.asarray(ts_us, dtype=np.int64)
+    if lateness_us <= 0:
+        return np.argsort(ts, kind="stable")
+    jitter = np.random.default_rng(seed).integers(0, lateness_us, len(ts))
+    return np.argsort(ts + jitter, kind="stable")
+
+
+def replay(
+    events: Sequence[Any],
+    automation: Automation,
+    *,
+    changes: Iterable[SegmentChange] = (),
+    kv: MemoryKV | None = None,
+    batch_size: int = 1000,
+    shuffle_seed: int | None = None,
+    flush_until: int | None = None,
+) -> ReplayResult:
+    """Feed events (and segment changes) in batches, advancing the watermark after each.
+
+    The automation must be in replay mode (firings recorded with status ``replay``).
+    ``shuffle_seed`` shuffles the arrival order within the triggers' lateness bound
+    (:func:`arrival_order`); otherwise items arrive in event-time order.  At the end the
+    timers due up to ``flush_until`` (default: the last event time) are run.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} should be >= 1")
+    if not automation.triggers.replay:
+        raise ValueError(
+            "replay() needs Automation(..., replay=True): a replay never owes webhook deliveries"
+        )
+    kv = kv if kv is not None else MemoryKV()
+    items: list[Any] = list(events) + list(changes)
+    if not items:
+        return ReplayResult([], [], kv, 0)
+    ts = np.fromiter((int(i.ts_us) for i in items), dtype=np.int64, count=len(items))
+    lateness = int(automation.config.triggers.lateness)
+    order = arrival_order(ts, lateness if shuffle_seed is not None else 0, shuffle_seed or 0)
+    firings: list[Firing] = []
+    late = 0
+    seen = None
+    for lo in range(0, len(order), batch_size):
+        batch = [items[i] for i in order[lo : lo + batch_size]]
+        with kv.transaction() as tx:
+            evs = [b for b in batch if not isinstance(b, SegmentChange)]
+            for b in batch:
+                if isinstance(b, SegmentChange):
+                    automation.on_segment_change(tx, b)
+            late += automation.triggers.apply_events(tx, evs)
+            bmax = int(ts[order[lo : lo + batch_size]].max())
+            seen = bmax if seen is None else max(seen, bmax)
+            firings += automation.on_watermark(tx, seen)
+    with kv.transaction() as tx:
+        end = int(ts.max()) if flush_until is None else int(flush_until)
+        firings += automation.on_watermark(tx, end, flush=True)
+        exposures = read_exposures(tx)
+    return ReplayResult(firings, exposures, kv, late)
