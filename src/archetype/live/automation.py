@@ -13,6 +13,7 @@ Config: the ``[triggers]``, ``[experiments]`` and ``[learning]`` tables of a TOM
 
 from __future__ import annotations
 
+import struct
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,7 +110,8 @@ class Automation:
             experiments=self.experiments,
             replay=replay,
         )
-        self.learner = learner
+        self._learner_init = learner
+        self._learner_cache: tuple[bytes, OnlineCentroids] | None = None
         self.steps: list[LearningStep] = []
 
     # ----- the listener protocol ------------------------------------------------------------
@@ -117,15 +119,14 @@ class Automation:
         """Events, segment moves and vector changes of one applied batch."""
         events = []
         for a in applied:
-            evs = getattr(a, "events", None)
-            evs = [a.event] if evs is None else list(evs)
+            evs = _events_of(a)
             events.extend(evs)
             old, new = getattr(a, "old_segment", None), getattr(a, "new_segment", None)
             if old != new and evs:
                 ts = max(int(e.ts_us) for e in evs)
                 self.triggers.apply_segment_change(tx, a.customer_id, ts, old, new)
         self.triggers.apply_events(tx, events)
-        if self.learner is not None:
+        if self._learner_init is not None:
             self._learn(tx, applied)
         return []
 
@@ -136,37 +137,77 @@ class Automation:
 
     def on_watermark(self, tx: Any, event_time_us: int, *, flush: bool = False) -> list[Firing]:
         firings = self.triggers.advance(tx, event_time_us, flush=flush)
-        if self.learner is not None:
+        if self._learner_init is not None:
             self._maybe_step(tx, event_time_us)
         return firings
 
     # ----- online centroids -------------------------------------------------------------------
+    def learner(self, tx: Any) -> OnlineCentroids | None:
+        """The online centroids as committed in ``tx`` (the initial learner before any).
+
+        Loaded from the store on every call (a cached object is reused while the stored
+        bytes are unchanged), so a transaction that fails leaves no trace in memory.
+        """
+        if self._learner_init is None:
+            return None
+        raw = tx.get(NS_LEARN, "state")
+        if raw is None:
+            return OnlineCentroids.from_bytes(self._learner_init.to_bytes())
+        if self._learner_cache is None or self._learner_cache[0] != raw:
+            self._learner_cache = (raw, OnlineCentroids.from_bytes(raw))
+        return self._learner_cache[1]
+
+    def _store_learner(self, tx: Any, L: OnlineCentroids) -> None:
+        raw = L.to_bytes()
+        tx.put(NS_LEARN, "state", raw)
+        self._learner_cache = (raw, L)
+
+    def bootstrap_learning(
+        self,
+        tx: Any,
+        customer_ids: Sequence[Any],
+        X: np.ndarray,
+        segment_ids: Sequence[int | None],
+        t_us: int,
+    ) -> None:
+        """Start the online sums from every customer's current vector and segment id."""
+        L = OnlineCentroids.from_bytes(self._learner_init.to_bytes())
+        rows = np.array(
+            [-1 if s is None else L.row.get(int(s), -1) for s in segment_ids], dtype=np.int64
+        )
+        X = np.asarray(X, dtype=np.float64)
+        L.bootstrap(X, rows, t_us)
+        for cid, r, x in zip(customer_ids, rows.tolist(), X, strict=True):
+            tx.put(NS_LEARN_CUST, ckey(cid), _contribution(r, int(t_us), x))
+        self._store_learner(tx, L)
+
     def _learn(self, tx: Any, applied: Sequence[Any]) -> None:
-        L = self.learner
+        L = self.learner(tx)
+        d = L.centroids.shape[1]
         old_l, new_l, old_x, new_x, old_t, new_t = [], [], [], [], [], []
         for a in applied:
             vec = getattr(a, "new_vector", None)
-            seg = getattr(a, "new_segment", None)
             if vec is None:
                 continue
+            seg = getattr(a, "new_segment", None)
             ck = ckey(a.customer_id)
+            ts = max((int(e.ts_us) for e in _events_of(a)), default=L.last_step_us or 0)
             rec = tx.get(NS_LEARN_CUST, ck)
-            ts = max(int(e.ts_us) for e in (getattr(a, "events", None) or [a.event]))
             if rec is not None:  # remove exactly what this customer contributed
-                r = loads(rec)
-                old_l.append(r["l"])
-                old_x.append(np.frombuffer(bytes.fromhex(r["v"]), dtype=np.float64))
-                old_t.append(r["t"])
+                r, t, x = _uncontribution(rec)
+                old_l.append(r)
+                old_x.append(x)
+                old_t.append(t)
             else:
                 old_l.append(-1)
-                old_x.append(np.zeros(L.centroids.shape[1]))
+                old_x.append(np.zeros(d))
                 old_t.append(ts)
             row = L.row.get(int(seg), -1) if seg is not None else -1
             x = np.asarray(vec, dtype=np.float64).ravel()
             new_l.append(row)
             new_x.append(x)
             new_t.append(ts)
-            tx.put(NS_LEARN_CUST, ck, dumps({"l": row, "t": ts, "v": x.tobytes().hex()}))
+            tx.put(NS_LEARN_CUST, ck, _contribution(row, ts, x))
         if new_l:
             L.update(
                 old_l,
@@ -176,10 +217,10 @@ class Automation:
                 old_t=np.array(old_t),
                 new_t=np.array(new_t),
             )
-            tx.put(NS_LEARN, "state", L.to_bytes())
+            self._store_learner(tx, L)
 
     def _maybe_step(self, tx: Any, now_us: int) -> None:
-        L = self.learner
+        L = self.learner(tx)
         every = int(L.config.update_every)
         if L.last_step_us is not None and now_us - L.last_step_us < every:
             return
@@ -187,7 +228,30 @@ class Automation:
         if step is not None:
             self.steps.append(step)
             tx.put(NS_LEARN_VERSION, tkey(now_us) + "|" + step.version, dumps(step.to_dict()))
-        tx.put(NS_LEARN, "state", L.to_bytes())
+        self._store_learner(tx, L)
+
+
+def _events_of(a: Any) -> list:
+    evs = getattr(a, "events", None)
+    if evs is None:
+        ev = getattr(a, "event", None)
+        return [] if ev is None else [ev]
+    return list(evs)
+
+
+def _contribution(row: int, t_us: int, x: np.ndarray) -> bytes:
+    """A customer's contribution to the sums: label row, event time, vector (float64)."""
+    return struct.pack("<qq", row, t_us) + np.asarray(x, dtype="<f8").tobytes()
+
+
+def _uncontribution(b: bytes) -> tuple[int, int, np.ndarray]:
+    row, t = struct.unpack_from("<qq", b)
+    return row, t, np.frombuffer(b, dtype="<f8", offset=16)
+
+
+def read_versions(tx: Any) -> list[dict]:
+    """The online-centroid versions recorded in ``tx`` (event-time order)."""
+    return [loads(v) for _, v in tx.scan(NS_LEARN_VERSION)]
 
 
 @dataclass
