@@ -158,4 +158,4 @@ def read_exposures(tx: Any, name: str | None = None) -> list[dict]:
     """Exposure rows (of one experiment, or all) in (experiment, time) order."""
     if name is None:
         return [loads(v) for _, v in tx.scan(NS_EXPOSURE)]
-    return [loads(v) for _, v in tx.scan(NS_EXPOSURE, f"{name}|", f"{name}}}")]
+    return [loads(v) for _, v in tx.scan(NS_EXPOSURE, prefix=f"{name}|")]

@@ -320,7 +320,7 @@ class TriggerEngine:
         wm = self.watermark(tx)
         if wm is not None and target <= wm:
             return []
-        heap = [(k, v) for k, v in tx.scan(NS_TIMER, None, tkey(target + 1))]
+        heap = [(k.decode(), v) for k, v in tx.scan(NS_TIMER, stop=tkey(target + 1))]
         heapq.heapify(heap)
         for k, _ in heap:
             tx.delete(NS_TIMER, k)

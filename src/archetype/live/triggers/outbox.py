@@ -85,7 +85,7 @@ def read_outbox(tx: Any, start_us: int | None = None, end_us: int | None = None)
     """Firings with ``start_us <= ts < end_us`` in event-time (then key) order."""
     lo = None if start_us is None else tkey(start_us)
     hi = None if end_us is None else tkey(end_us)
-    return [Firing.from_json(v) for _, v in tx.scan(NS_OUTBOX, lo, hi)]
+    return [Firing.from_json(v) for _, v in tx.scan(NS_OUTBOX, start=lo, stop=hi)]
 
 
 FIRING_SCHEMA = {

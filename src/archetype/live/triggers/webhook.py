@@ -110,7 +110,7 @@ class WebhookDelivery:
         """One pass over owed deliveries (oldest event time first)."""
         rep = DeliveryReport()
         with self.store.transaction() as tx:
-            owed = [k for k, _ in tx.scan(NS_PENDING, limit=limit)]
+            owed = [k.decode() for k, _ in tx.scan(NS_PENDING, limit=limit)]
         now = self.clock()
         for rk in owed:
             with self.store.transaction() as tx:
