@@ -27,13 +27,29 @@ def synth(
         int, typer.Option(help="Customers generated and written per block (bounds memory).")
     ] = 100_000,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="base: stationary archetypes. drift: deal hunters lapse over weeks and a "
+            "new behavior (social impulse buyers) appears mid-log; ground truth per day in "
+            "DIR/truth_history.parquet."
+        ),
+    ] = "base",
 ) -> None:
-    """Write DIR/events/date=YYYY-MM-DD/*.parquet and DIR/truth.parquet (planted archetypes)."""
-    from archetype.synth import generate
+    """Write DIR/events/date=YYYY-MM-DD/*.parquet and DIR/truth.parquet (planted archetypes).
 
+    Example: archetype synth --customers 20000 --days 180 --seed 1 --scenario drift --out w
+    """
+    from archetype.errors import UserError
+    from archetype.synth import generate
+    from archetype.synth.drift import generate_drift
+
+    if scenario not in ("base", "drift"):
+        raise UserError(f"--scenario={scenario!r} should be base or drift")
+    make = generate if scenario == "base" else generate_drift
     end = parse_date(end_date, option="--end-date")
     with progress_tracker(enabled=progress) as tracker:
-        summary = generate(
+        summary = make(
             out,
             customers=customers,
             days=days,
