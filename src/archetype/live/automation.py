@@ -31,6 +31,7 @@ from archetype.live.triggers.codec import ckey, dumps, loads, tkey
 from archetype.live.triggers.config import TriggersConfig
 from archetype.live.triggers.engine import TriggerEngine
 from archetype.live.triggers.outbox import Firing
+from archetype.progress import Tracker, tracker_or_null
 
 NS_LEARN = "learn"
 NS_LEARN_CUST = "learn.cust"
@@ -284,6 +285,7 @@ def replay(
     batch_size: int = 1000,
     shuffle_seed: int | None = None,
     flush_until: int | None = None,
+    tracker: Tracker | None = None,
 ) -> ReplayResult:
     """Feed events (and segment changes) in batches, advancing the watermark after each.
 
@@ -308,17 +310,20 @@ def replay(
     firings: list[Firing] = []
     late = 0
     seen = None
-    for lo in range(0, len(order), batch_size):
-        batch = [items[i] for i in order[lo : lo + batch_size]]
-        with kv.transaction() as tx:
-            evs = [b for b in batch if not isinstance(b, SegmentChange)]
-            for b in batch:
-                if isinstance(b, SegmentChange):
-                    automation.on_segment_change(tx, b)
-            late += automation.triggers.apply_events(tx, evs)
-            bmax = int(ts[order[lo : lo + batch_size]].max())
-            seen = bmax if seen is None else max(seen, bmax)
-            firings += automation.on_watermark(tx, seen)
+    with tracker_or_null(tracker).task("replay: events", total=len(order)) as task:
+        for lo in range(0, len(order), batch_size):
+            part = order[lo : lo + batch_size]
+            batch = [items[i] for i in part]
+            with kv.transaction() as tx:
+                for b in batch:
+                    if isinstance(b, SegmentChange):
+                        automation.on_segment_change(tx, b)
+                evs = [b for b in batch if not isinstance(b, SegmentChange)]
+                late += automation.triggers.apply_events(tx, evs)
+                bmax = int(ts[part].max())
+                seen = bmax if seen is None else max(seen, bmax)
+                firings += automation.on_watermark(tx, seen)
+            task.advance(len(part))
     with kv.transaction() as tx:
         end = int(ts.max()) if flush_until is None else int(flush_until)
         firings += automation.on_watermark(tx, end, flush=True)
