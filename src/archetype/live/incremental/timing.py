@@ -1,0 +1,66 @@
+"""Live form of :mod:`archetype.features.timing`: lead time and inter-purchase regularity.
+
+The batch derives each purchase's lead time from one ordered pass (events sorted by time,
+a purchase after other events at the same instant).  Over distinct purchase instants
+``t`` (several purchases at one instant: the later ones start an empty cycle) that is::
+
+    lead(t) = t - min{ view v : prev(t) < v <= t, v >= t - 14 days, day(v) >= window start }
+
+with ``prev(t)`` the previous purchase instant (a view at ``prev(t)`` sorts before that
+purchase, so it belongs to the earlier cycle).  A previous purchase outside the window
+changes nothing: views at or before it are outside too.  The state keeps the distinct
+purchase and view instants, so any arrival order gives the same leads.
+"""
+
+from __future__ import annotations
+
+import statistics
+from bisect import bisect_left
+
+from archetype.features.base import LEAD_LOOKBACK_DAYS, US_PER_HOUR
+from archetype.live.incremental.base import LiveContext, recip
+from archetype.live.state import US_PER_DAY, CustomerState
+
+FAMILY = "timing"
+LOOKBACK_US = LEAD_LOOKBACK_DAYS * US_PER_DAY
+_PER_HOUR = recip(US_PER_HOUR)
+
+
+def lead_hours(state: CustomerState, c: LiveContext) -> float | None:
+    """Median lead time in hours over the window's purchases that have one (else None)."""
+    if not state.buys or not state.views:
+        return None
+    views = sorted(state.views)
+    lo = None if c.start_day is None else c.start_day * US_PER_DAY
+    hi = (c.as_of_day + 1) * US_PER_DAY
+    leads = []
+    prev = None
+    nv = len(views)
+    for t in sorted(state.buys):
+        if t >= hi:
+            break
+        if lo is None or t >= lo:
+            lower = t - LOOKBACK_US
+            if prev is not None and prev >= lower:
+                lower = prev + 1
+            if lo is not None and lo > lower:
+                lower = lo
+            j = bisect_left(views, lower)
+            if j < nv and views[j] <= t:
+                leads.append(float(t - views[j]) * _PER_HOUR)
+        prev = t
+    return statistics.median(leads) if leads else None
+
+
+def intermediates(state: CustomerState, days: list, c: LiveContext) -> dict:
+    """The batch ``frames`` of this family: ``_lead_hours``."""
+    return {"_lead_hours": lead_hours(state, c)}
+
+
+def values(i: dict, c: LiveContext) -> dict[str, float]:
+    m, sd, lead = i["_gap_mean"], i["_gap_std"], i["_lead_hours"]
+    return {
+        "lead_time_hours": 0.0 if lead is None else lead,
+        "interpurchase_mean_days": float(c.horizon_days) if m is None else m,
+        "interpurchase_cv": 1.0 if m is None else (sd / m if m > 0 else 1.0),
+    }

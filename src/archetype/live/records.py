@@ -1,0 +1,175 @@
+"""Byte layouts of what the segmenter keeps per customer, and its key encodings.
+
+Namespaces (see :mod:`archetype.live.store.base`):
+
+* ``st``   customer key -> :class:`CustomerRecord`: the ids of the events applied (for
+  idempotent ingest) and the incremental feature state (``CustomerState.encode()``).
+* ``seg``  customer key -> :class:`SegRecord`: the last assignment (segment, distance,
+  margin, previous segment, moved-at, as-of day, model version, embedding vector).
+* ``meta`` watermark, first event day, commit sequence, per-source offsets, counters.
+
+Customer keys are ``b"\\x01" + 8-byte big-endian (id + 2**63)`` for integer ids (byte
+order = numeric order) and ``b"\\x02" + UTF-8`` for string ids; both decode back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+NO_SEGMENT = -1
+NO_TIME = -(2**63)
+_INT, _STR = b"\x01", b"\x02"
+_OFF = 2**63
+
+
+def customer_key(cid: int | str) -> bytes:
+    """Store key of a customer id (``int`` or ``str``)."""
+    if isinstance(cid, str):
+        return _STR + cid.encode()
+    return _INT + (int(cid) + _OFF).to_bytes(8, "big")
+
+
+def customer_id(key: bytes) -> int | str:
+    """Inverse of :func:`customer_key`."""
+    if key[:1] == _INT:
+        return int.from_bytes(key[1:9], "big") - _OFF
+    return bytes(key[1:]).decode()
+
+
+def shard_of(key: bytes, shards: int) -> int:
+    """The replica (0..shards-1) that owns a customer key: a stable hash, any process."""
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") % shards
+
+
+def event_key(
+    event_id: str | None,
+    ts_us: int,
+    event_type: str,
+    amount: float,
+    quantity: int,
+    discount: float,
+    channel: str | None,
+    category: str | None,
+) -> int:
+    """64-bit identity of an event within its customer, for idempotent ingest.
+
+    With an event id: a hash of the id (a retry of the same event is the same event).
+    Without: a hash of every canonical field, so exact duplicate rows collapse as in the
+    batch reader's duplicate rule.
+    """
+    if event_id is not None:
+        material = b"i" + event_id.encode()
+    else:
+        material = b"c" + struct.pack("<qddq", ts_us, float(amount), float(discount), int(quantity))
+        material += b"\x00".join((event_type.encode(), _opt(channel), _opt(category)))
+    return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "little")
+
+
+def _opt(s: str | None) -> bytes:
+    return b"\xff" if s is None else b"s" + s.encode()
+
+
+_CR_HEAD = struct.Struct("<BI")
+
+
+@dataclass
+class CustomerRecord:
+    """Applied event ids (with their day, to forget them once out of reach) + state blob."""
+
+    event_keys: np.ndarray  # uint64 (n,)
+    event_days: np.ndarray  # int32 (n,)
+    state: bytes
+
+    def encode(self) -> bytes:
+        n = len(self.event_keys)
+        return b"".join(
+            (
+                _CR_HEAD.pack(1, n),
+                np.ascontiguousarray(self.event_keys, dtype="<u8").tobytes(),
+                np.ascontiguousarray(self.event_days, dtype="<i4").tobytes(),
+                self.state,
+            )
+        )
+
+    @classmethod
+    def decode(cls, blob: bytes) -> CustomerRecord:
+        version, n = _CR_HEAD.unpack_from(blob, 0)
+        if version != 1:
+            raise ValueError(f"customer record version {version} is not supported")
+        o = _CR_HEAD.size
+        keys = np.frombuffer(blob, dtype="<u8", count=n, offset=o)
+        days = np.frombuffer(blob, dtype="<i4", count=n, offset=o + 8 * n)
+        return cls(keys, days, bytes(blob[o + 12 * n :]))
+
+    def prune(self, min_day: int) -> None:
+        """Forget event ids of days before ``min_day`` (they are too late to arrive again)."""
+        keep = self.event_days >= min_day
+        if not keep.all():
+            self.event_keys = self.event_keys[keep]
+            self.event_days = self.event_days[keep]
+
+
+_SEG = struct.Struct("<BiiffqiiHB")
+
+
+@dataclass
+class SegRecord:
+    """A customer's latest assignment."""
+
+    segment_id: int | None
+    previous_segment_id: int | None
+    distance: float | None
+    margin: float | None
+    moved_at_us: int | None
+    as_of_day: int
+    horizon: int
+    model_version: str
+    vector: np.ndarray | None  # float32 (d,) embedding, None when not in the window
+
+    def encode(self) -> bytes:
+        v = self.model_version.encode()
+        vec = b"" if self.vector is None else np.asarray(self.vector, "<f4").tobytes()
+        return b"".join(
+            (
+                _SEG.pack(
+                    1,
+                    NO_SEGMENT if self.segment_id is None else int(self.segment_id),
+                    NO_SEGMENT
+                    if self.previous_segment_id is None
+                    else int(self.previous_segment_id),
+                    np.nan if self.distance is None else float(self.distance),
+                    np.nan if self.margin is None else float(self.margin),
+                    NO_TIME if self.moved_at_us is None else int(self.moved_at_us),
+                    int(self.as_of_day),
+                    int(self.horizon),
+                    len(vec) // 4,
+                    len(v),
+                ),
+                v,
+                vec,
+            )
+        )
+
+    @classmethod
+    def decode(cls, blob: bytes) -> SegRecord:
+        ver, seg, prev, dist, margin, moved, day, hor, dim, vlen = _SEG.unpack_from(blob, 0)
+        if ver != 1:
+            raise ValueError(f"segment record version {ver} is not supported")
+        o = _SEG.size
+        version = bytes(blob[o : o + vlen]).decode()
+        vec = np.frombuffer(blob, dtype="<f4", count=dim, offset=o + vlen) if dim else None
+        return cls(
+            None if seg == NO_SEGMENT else seg,
+            None if prev == NO_SEGMENT else prev,
+            None if np.isnan(dist) else dist,
+            None if np.isnan(margin) else margin,
+            None if moved == NO_TIME else moved,
+            day,
+            hor,
+            version,
+            vec,
+        )
