@@ -183,6 +183,6 @@ def test_killed_service_resumes_without_losing_or_duplicating(log, crash_points)
     ingest(kv, automation(), batches)
     with ref_kv.transaction() as a, kv.transaction() as b:
         ref, got = read_outbox(a), read_outbox(b)
-        assert [f.to_json() for f in got] == [f.to_json() for f in ref]
+        assert [f.encode() for f in got] == [f.encode() for f in ref]
         assert read_exposures(a) == read_exposures(b)
     assert len({f.key for f in got}) == len(got) > 300

@@ -12,6 +12,7 @@ import pytest
 from archetype.live.automation import Automation, AutomationConfig
 from archetype.live.memkv import MemoryKV
 from archetype.live.triggers import LiveEvent
+from archetype.live.triggers.codec import loads
 from archetype.live.triggers.webhook import WebhookDelivery
 
 H = 3_600_000_000
@@ -94,7 +95,7 @@ def test_retries_with_backoff_then_delivers():
         wd.deliver_pending()
     assert len(calls) == 4
     assert len(kv.namespace("trg.done")) == 1 and kv.namespace("trg.pending") == {}
-    assert json.loads(kv.namespace("trg.done")[key])["attempts"] == 4
+    assert loads(kv.namespace("trg.done")[key])["attempts"] == 4
 
 
 def test_permanent_error_and_max_attempts_go_to_dead_letters():
@@ -119,7 +120,7 @@ def test_permanent_error_and_max_attempts_go_to_dead_letters():
         wd.deliver_pending()
     dead = kv.namespace("trg.dead")
     assert len(dead) == 2 and kv.namespace("trg.pending") == {}
-    assert sorted(json.loads(v)["attempts"] for v in dead.values()) == [1, 3]
+    assert sorted(loads(v)["attempts"] for v in dead.values()) == [1, 3]
 
 
 def test_crash_after_post_resends_same_key():

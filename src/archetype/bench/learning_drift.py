@@ -5,10 +5,12 @@
    every day from ``start`` to the log's end: per-day features (one transform, fitted on
    the first day and re-applied, so every day's embedding is in the same space), models
    and assignments.
-3. The live side, simulated per day: from the first day's model, every customer's vector
-   of the day (what the live service computes at that as-of, equal to the batch features)
-   is assigned with hysteresis to the online centroids, replaces the customer's previous
-   contribution, and the centroids are updated ``steps_per_day`` times (hourly updates).
+3. The live side, simulated per day: from last night's model (or, without ``resync``, from
+   the first day's model for the whole range), every customer's vector of the day (what the
+   live service computes at that as-of, equal to the batch features) replaces the
+   customer's previous contribution under its nearest centroid (the Lloyd labels), the
+   centroids are updated ``steps_per_day`` times (hourly, bounded moves), and after each
+   update every customer is answered with hysteresis against the new centroids.
 
 Per day: ARI between the live labels and that night's re-cluster (and, as a baseline,
 the frozen first model's nearest-centroid labels), share of customers whose live segment
@@ -136,6 +138,7 @@ def simulate_live(
     index = {c: i for i, c in enumerate(last_ids.to_list())}
     n_all = len(index)
     served = np.full(n_all, -1, dtype=np.int64)  # segment id the service answers
+    learn = np.full(n_all, -1, dtype=np.int64)  # learner row of each contribution
     before = np.full(n_all, -1, dtype=np.int64)  # end-of-day label before the last move
     changed_on = np.full(n_all, -10, dtype=np.int64)
     prev_x: np.ndarray | None = None
@@ -165,9 +168,15 @@ def simulate_live(
                     prev_x = np.zeros((n_all, X_y.shape[1]))
                 pos_y = np.array([index[c] for c in ids_y.to_list()])
                 lab_y = _labels(ids_y, a_y)
-                n_changes[pos_y] += (served[pos_y] >= 0) & (served[pos_y] != lab_y)
-                served[pos_y], prev_x[pos_y] = lab_y, X_y
-                L.bootstrap(X_y, np.array([L.row[s] for s in lab_y.tolist()]))
+                learn[:] = -1
+                learn[pos_y] = [L.row[s] for s in lab_y.tolist()]
+                L.bootstrap(X_y, learn[pos_y])
+                # the service re-assigns everyone to the new model, with hysteresis against
+                # the segment (stable id) each customer is in now
+                cur = np.array([L.row.get(v, -1) for v in served[pos_y].tolist()])
+                srv = L.assign(X_y, cur)
+                n_changes[pos_y] += (cur >= 0) & (srv != cur) | ((served[pos_y] >= 0) & (cur < 0))
+                served[pos_y], prev_x[pos_y] = np.array(L.ids)[srv], X_y
             seg_ids = np.array(L.ids)
             ids, X, a = _day(root, d)
             pos = np.array([index[c] for c in ids.to_list()])
@@ -175,11 +184,14 @@ def simulate_live(
             # every hourly centroid version is followed by a (lazy) re-assign of the
             # customers with hysteresis: one Lloyd round per update, with bounded moves
             for s_ in range(steps_per_day):
-                old = np.array([L.row.get(s, -1) for s in served[pos].tolist()])
-                new = L.assign(X, old)
+                # learning labels: nearest centroid (a Lloyd update); served: hysteresis
+                old = learn[pos]
+                new = L.assign(X)
                 L.update(old, new, prev_x[pos], X)
-                n_changes[pos] += (old >= 0) & (new != old)
-                served[pos], prev_x[pos] = seg_ids[new], X
+                cur = np.array([L.row.get(v, -1) for v in served[pos].tolist()])
+                srv = L.assign(X, cur)
+                n_changes[pos] += (cur >= 0) & (srv != cur)
+                learn[pos], prev_x[pos], served[pos] = new, X, seg_ids[srv]
                 step = L.step(t0 + di * DAY_US + s_ * (DAY_US // steps_per_day))
                 if step is not None:
                     alerts += [f"{x['kind']}:{x['segment_id']}" for x in step.alerts]

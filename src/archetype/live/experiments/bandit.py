@@ -10,15 +10,16 @@ starved whatever the posteriors say.
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 
-def _rng(*parts: Any) -> np.random.Generator:
-    h = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
-    return np.random.default_rng(int.from_bytes(h[:16], "big"))
+def _rng(*parts: Any) -> random.Random:
+    h = hashlib.blake2b("|".join(str(p) for p in parts).encode(), digest_size=16).digest()
+    return random.Random(int.from_bytes(h, "big"))
 
 
 def thompson_choice(
@@ -29,7 +30,7 @@ def thompson_choice(
     best, best_draw = variants[0], -1.0
     for v in variants:
         _, s, f = stats.get(v, (0, 0, 0))
-        draw = rng.beta(1.0 + s, 1.0 + f)
+        draw = rng.betavariate(1.0 + s, 1.0 + f)
         if draw > best_draw:
             best, best_draw = v, draw
     return best

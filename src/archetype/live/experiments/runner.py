@@ -91,42 +91,37 @@ class ExperimentRunner:
         stats = self.stats(tx, name)
         stats.setdefault(v, [0, 0, 0])[0] += 1
         self._put_stats(tx, name, stats)
-        schedule(
-            end,
-            CLOSE,
-            ckey(firing.customer_id),
-            name,
-            e,
-            firing.key,
-            dumps({"c": firing.customer_id, "k": firing.key}),
-        )
+        schedule(end, CLOSE, name, e, firing.key, [firing.key])
         return v
 
-    def convert(self, tx: Any, blob: dict, t: int, p: dict, schedule: Any) -> None:
+    def convert(self, tx: Any, blob: dict, t: int, pay: list, schedule: Any) -> None:
+        """A conversion event ``pay = [type, category, amount]`` at ``t``."""
+        et, cat, amount = pay
         for x in blob["x"]:
             name, v, e, key, end, done = x
             exp = self.experiments.get(name)
             if (
                 done
                 or exp is None
-                or p["t"] != exp.conversion.event
+                or et != exp.conversion.event
                 or not e < t <= end
-                or not self._conv[name].row(p["g"], p["m"])
+                or not self._conv[name].row(cat, amount)
             ):
                 continue
             x[5] = 1
             rkey = f"{name}|{tkey(e)}|{key}"
             row = loads(tx.get(NS_EXPOSURE, rkey))
-            row.update(status="converted", conversion_ts_us=t, value=p["m"])
+            row.update(status="converted", conversion_ts_us=t, value=amount)
             tx.put(NS_EXPOSURE, rkey, dumps(row))
             stats = self.stats(tx, name)
             stats.setdefault(v, [0, 0, 0])[1] += 1
             self._put_stats(tx, name, stats)
 
-    def close(self, tx: Any, blob: dict, t: int, p: dict) -> None:
+    def close(self, tx: Any, blob: dict, t: int, pay: list) -> None:
+        """The conversion window of exposure ``pay = [firing key]`` closes at ``t``."""
         keep = []
         for x in blob["x"]:
-            if x[3] != p["k"]:
+            if x[3] != pay[0]:
                 keep.append(x)
                 continue
             name, v, e, key, _, done = x

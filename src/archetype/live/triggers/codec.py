@@ -9,8 +9,10 @@ Customer ids are ``int`` or ``str``; their key form keeps the two apart (``i42``
 from __future__ import annotations
 
 import hashlib
-import json
+import zlib
 from typing import Any
+
+import msgpack
 
 OFFSET = 10**18
 
@@ -41,17 +43,21 @@ def plain_id(customer_id: Any) -> int | str:
     return customer_id if isinstance(customer_id, str) else int(customer_id)
 
 
+_pack = msgpack.Packer(use_bin_type=True).pack
+
+
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=False).encode()
+    """MessagePack bytes of ``obj`` (dicts, lists, str, int, float, None)."""
+    return _pack(obj)
 
 
 def loads(b: bytes) -> Any:
-    return json.loads(b)
+    return msgpack.unpackb(b, raw=False, strict_map_key=False)
 
 
 def digest(*parts: Any, n: int = 32) -> str:
-    """Hex SHA-256 of ``parts`` joined by ``|`` (first ``n`` hex digits)."""
-    h = hashlib.sha256("|".join(str(p) for p in parts).encode())
+    """Hex BLAKE2b-128 of ``parts`` joined by ``|`` (first ``n`` hex digits)."""
+    h = hashlib.blake2b("|".join(str(p) for p in parts).encode(), digest_size=16)
     return h.hexdigest()[:n]
 
 
@@ -64,12 +70,7 @@ def event_tiebreak(ev: Any) -> str:
     eid = getattr(ev, "event_id", None)
     if eid is not None:
         return "e" + str(eid)
-    return "h" + digest(
-        ev.event_type,
-        getattr(ev, "category", None),
-        getattr(ev, "channel", None),
-        getattr(ev, "amount", 0.0),
-        getattr(ev, "quantity", 0),
-        getattr(ev, "discount", 0.0),
-        n=16,
-    )
+    raw = (
+        f"{ev.event_type}|{ev.category}|{ev.channel}|{ev.amount!r}|{ev.quantity}|{ev.discount!r}"
+    ).encode()
+    return f"h{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"

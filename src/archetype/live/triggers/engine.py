@@ -4,12 +4,12 @@ Two phases, both inside the caller's store transaction:
 
 * :meth:`TriggerEngine.apply_events` (any arrival order): each event is added to its
   customer's bounded history (only the event types some rule looks at) and, when it is the
-  anchor of a rule, a *decision timer* is scheduled: at ``ts + within`` for an absence rule,
-  at ``ts`` for a repeat rule; a segment change (:meth:`apply_segment_change`) schedules
-  the transition rules it matches.  Nothing is decided yet.
+  anchor of a rule, a *pending decision* is added to the customer's record: due at
+  ``ts + within`` for an absence rule, at ``ts`` for a repeat rule; a segment change
+  (:meth:`apply_segment_change`) adds the transition rules it matches.  Nothing is decided.
 * :meth:`TriggerEngine.advance` moves the event-time watermark to ``now - lateness`` and
-  runs every timer due at or before it, in one total order
-  ``(due time, kind, customer, rule, anchor time, anchor tiebreak)``.  By the lateness
+  runs every decision due at or before it, in one total order
+  ``(due time, customer, kind, rule, anchor time, anchor tiebreak)``.  By the lateness
   bound every event at or before the watermark has arrived, so each decision reads a
   complete history; decisions that change state (cooldowns, experiment exposures and
   conversions, bandit posteriors) happen in the same order whatever the arrival order or
@@ -19,15 +19,19 @@ Two phases, both inside the caller's store transaction:
 
 An event at or before the last processed watermark is *late*: it is counted
 (``stats["late"]``) and ignored by the triggers (it cannot change a decision already
-taken).  Ties at one instant: events before timers (an ``absent`` event exactly at
-``on + within`` cancels the firing); conversions, then exposure closes, then rule decisions.
+taken).  Ties at one instant: events before decisions (an ``absent`` event exactly at
+``on + within`` cancels the firing); for one customer, conversions, then exposure closes,
+then rule decisions.
 
-State (namespaces of the store transaction; values are compact JSON):
+State (namespaces of the store transaction; values are MessagePack):
 
-``trg.cust``   customer -> history ``h`` [[ts, type, category, amount, tiebreak]...],
+``trg.cust``   customer -> history ``h`` {type: [[ts, category, amount, tiebreak]...]},
                segment history ``s`` [[ts, segment]...], last firing per rule ``f``,
-               open experiment exposures ``x``
-``trg.timer``  ``<due>|<kind>|<customer>|<rule>|<anchor ts>|<tiebreak>`` -> timer payload
+               open experiment exposures ``x``, pending decisions ``p``
+               [[due, kind, rule, anchor ts, tiebreak, payload]...] (sorted), and ``n`` the
+               due time under which the customer is indexed in ``trg.timer``
+``trg.timer``  ``<due>|<customer>`` -> ``b""``: one key per customer with pending decisions
+               (its earliest), so applying a batch touches one index key per customer
 ``trg.meta``   ``wm`` the processed watermark
 plus the outbox namespaces of :mod:`archetype.live.triggers.outbox`.
 """
@@ -74,7 +78,15 @@ CONVERSION, CLOSE, DECIDE = "a", "b", "c"
 
 
 def _order(e: list) -> tuple:
-    return (e[0], e[4])
+    return (e[0], e[3])
+
+
+def _pkey(e: list) -> tuple:
+    return (e[0], e[1], e[2], e[3], e[4])
+
+
+def _first(e: list) -> int:
+    return e[0]
 
 
 class EventMatcher:
@@ -143,7 +155,9 @@ class TriggerEngine:
         self.lateness = int(config.lateness)
         self.replay = replay
         self.experiments = experiments
-        self.stats: Counter[str] = Counter()
+        self.stats: Counter = Counter()
+        self._tx: Any = None
+        self._tx_cache: dict[str, dict] = {}
         names = dict(segment_names or {})
         self.rules = {r.name: r for r in config.rules}
         self._seg_in: dict[str, frozenset[int] | None] = {}
@@ -154,6 +168,8 @@ class TriggerEngine:
         self._on: dict[str, list[AbsenceRule | RepeatRule]] = {}
         hist: set[str] = set()
         horizon = 0
+        self._keep: dict[str, int] = {}  # history kept per event type (its longest lookback)
+        self._cancels: dict[str, list[AbsenceRule]] = {}  # absent type -> its rules
         for r in self.rules.values():
             self._seg_in[r.name] = (
                 None
@@ -180,10 +196,13 @@ class TriggerEngine:
             self._on.setdefault(r.on, []).append(r)
             if isinstance(r, AbsenceRule):
                 self._absent_where[r.name] = EventMatcher(r.absent_where)
+                self._cancels.setdefault(r.absent, []).append(r)
                 hist.add(r.absent)
                 horizon = max(horizon, int(r.within))
+                self._keep[r.absent] = max(self._keep.get(r.absent, 0), int(r.within))
             else:
                 hist.add(r.on)
+                self._keep[r.on] = max(self._keep.get(r.on, 0), r.lookback)
                 horizon = max(horizon, r.lookback)
         self.history_types = frozenset(hist)
         self.horizon = horizon
@@ -193,26 +212,40 @@ class TriggerEngine:
     # ----- state helpers --------------------------------------------------------------------
     @staticmethod
     def watermark(tx: Any) -> int | None:
-        """The processed watermark (every timer due at or before it has run), or None."""
+        """The processed watermark (every decision due at or before it has run), or None."""
         v = tx.get(NS_META, "wm")
         return None if v is None else int(v)
+
+    def _cache(self, tx: Any) -> dict[str, dict]:
+        """Decoded customer records of transaction ``tx`` (shared by apply and advance)."""
+        if self._tx is not tx:
+            self._tx, self._tx_cache = tx, {}
+        return self._tx_cache
 
     def _load(self, tx: Any, cache: dict, ck: str, cid: Any) -> dict:
         blob = cache.get(ck)
         if blob is None:
             raw = tx.get(NS_CUST, ck)
-            blob = (
-                loads(raw)
-                if raw is not None
-                else {"id": plain_id(cid), "h": [], "s": [], "f": {}, "x": []}
-            )
+            if raw is None:
+                blob = {"id": plain_id(cid), "h": {}, "s": [], "f": {}, "x": [], "p": [], "n": None}
+            else:
+                blob = loads(raw)
             cache[ck] = blob
         return blob
 
     @staticmethod
     def _save(tx: Any, cache: dict) -> None:
+        """Write the records and keep ``trg.timer`` at one key per customer (its earliest)."""
         for ck, blob in cache.items():
-            if blob["h"] or blob["s"] or blob["f"] or blob["x"]:
+            p = blob["p"]
+            due = p[0][0] if p else None
+            if due != blob["n"]:
+                if blob["n"] is not None:
+                    tx.delete(NS_TIMER, f"{tkey(blob['n'])}|{ck}")
+                if due is not None:
+                    tx.put(NS_TIMER, f"{tkey(due)}|{ck}", b"")
+                blob["n"] = due
+            if blob["h"] or blob["s"] or blob["f"] or blob["x"] or p:
                 tx.put(NS_CUST, ck, dumps(blob))
             else:
                 tx.delete(NS_CUST, ck)
@@ -220,30 +253,45 @@ class TriggerEngine:
     def _prune(self, blob: dict, now: int | None) -> None:
         if now is None:
             return
-        cut = now - self.horizon
         h = blob["h"]
-        if h and h[0][0] < cut:
-            blob["h"] = [e for e in h if e[0] >= cut]
+        for et, rows in list(h.items()):
+            cut = now - self._keep.get(et, 0)
+            if rows[0][0] < cut:
+                keep = rows[bisect.bisect_left(rows, cut, key=_first) :]
+                if keep:
+                    h[et] = keep
+                else:
+                    del h[et]
+        cut = now - self.horizon
         s = blob["s"]
         if len(s) > 1 and s[1][0] <= cut:  # keep the last change at or before the cut
             i = bisect.bisect_right([e[0] for e in s], cut) - 1
             blob["s"] = s[i:]
 
     @staticmethod
-    def _timer_key(due: int, kind: str, ck: str, rule: str, anchor: int, tb: str) -> str:
-        return f"{tkey(due)}|{kind}|{ck}|{rule}|{tkey(anchor)}|{tb}"
+    def _pend(
+        blob: dict, due: int, kind: str, rule: str, anchor: int, tb: str, payload: list
+    ) -> None:
+        """Add a pending decision (the same decision twice is kept once)."""
+        p = blob["p"]
+        item = [due, kind, rule, anchor, tb, payload]
+        i = bisect.bisect_left(p, (due, kind, rule, anchor, tb), key=_pkey)
+        if i == len(p) or _pkey(p[i]) != (due, kind, rule, anchor, tb):
+            p.insert(i, item)
 
     # ----- phase 1: apply (any order) ---------------------------------------------------------
     def apply_events(self, tx: Any, events: Iterable[Any]) -> int:
-        """Add events to the customers' histories and schedule decisions; returns late count.
+        """Add events to the customers' histories and pending decisions; returns late count.
 
         The caller has deduplicated events by event id (the service does); an event with
         the same time, content and no id as one already held is dropped here too.
         """
         wm = self.watermark(tx)
-        cache: dict[str, dict] = {}
+        cache = self._cache(tx)
+        touched: dict[str, dict] = {}
         late = 0
         touch, hist, conv, on = self._touch, self.history_types, self.conversion_types, self._on
+        where, pend = self._where, self._pend
         for ev in events:
             et = ev.event_type
             if et not in touch:
@@ -254,30 +302,87 @@ class TriggerEngine:
                 continue
             cid = ev.customer_id
             ck = ckey(cid)
+            blob = touched.get(ck)
+            if blob is None:
+                blob = touched[ck] = self._load(tx, cache, ck, cid)
             tb = event_tiebreak(ev)
             cat = ev.category
             amount = float(ev.amount or 0.0)
             if et in hist:
-                blob = self._load(tx, cache, ck, cid)
-                h = blob["h"]
+                h = blob["h"].setdefault(et, [])
                 i = bisect.bisect_left(h, (ts, tb), key=_order)
-                if i == len(h) or h[i][0] != ts or h[i][4] != tb:
-                    h.insert(i, [ts, et, cat, amount, tb])
+                if i < len(h) and h[i][0] == ts and h[i][3] == tb:
+                    continue  # the same event again (no id, same content and time)
+                h.insert(i, [ts, cat, amount, tb])
+                if et in self._cancels and blob["p"]:
+                    self._cancel(blob, et, ts, cat, amount)
             payload = None
             for rule in on.get(et, ()):
-                if not self._where[rule.name].event(ev):
+                if not where[rule.name].event(ev):
                     continue
-                due = ts + int(rule.within) if isinstance(rule, AbsenceRule) else ts
-                payload = payload or dumps({"c": plain_id(cid), "t": et, "g": cat, "m": amount})
-                tx.put(NS_TIMER, self._timer_key(due, DECIDE, ck, rule.name, ts, tb), payload)
+                if rule.kind == "absence":
+                    due = ts + rule.within
+                    if self._absent_seen(blob, rule, ts, due, cat):
+                        continue  # already cancelled: more events cannot undo that
+                else:
+                    due = ts
+                    if self._count(blob, rule, ts, tb, cat) > rule.count:
+                        continue  # already past the count: more events cannot lower it
+                payload = payload or [et, cat, amount]
+                pend(blob, due, DECIDE, rule.name, ts, tb, payload)
             if et in conv:
-                payload = payload or dumps({"c": plain_id(cid), "t": et, "g": cat, "m": amount})
-                tx.put(NS_TIMER, self._timer_key(ts, CONVERSION, ck, "", ts, tb), payload)
-        for blob in cache.values():
+                pend(blob, ts, CONVERSION, "", ts, tb, payload or [et, cat, amount])
+        for blob in touched.values():
             self._prune(blob, wm)
-        self._save(tx, cache)
+        self._save(tx, touched)
         self.stats["late"] += late
         return late
+
+    def _cancel(self, blob: dict, et: str, ts: int, cat: str | None, amount: float) -> None:
+        """Drop pending absence decisions that this ``absent`` event settles (no firing)."""
+        names = {r.name: r for r in self._cancels[et]}
+        keep = []
+        for item in blob["p"]:
+            due, kind, name, anchor, _, pay = item
+            r = names.get(name) if kind == DECIDE else None
+            if (
+                r is not None
+                and anchor <= ts <= due
+                and self._absent_where[name].row(cat, amount)
+                and (not r.same_category or pay[1] == cat)
+            ):
+                self.stats[(name, "cancelled")] += 1
+                continue
+            keep.append(item)
+        blob["p"] = keep
+
+    def _count(self, blob: dict, rule: RepeatRule, anchor: int, tb: str, cat: str | None) -> int:
+        """Events ``on`` (matching) in the rule's window ending at the anchor (inclusive)."""
+        flt = self._where[rule.name]
+        rows = blob["h"].get(rule.on, ())
+        lo = anchor - int(rule.within) + 1 if rule.within is not None else anchor - anchor % DAY_US
+        n = 0
+        for ts, c, amt, etb in rows[bisect.bisect_left(rows, lo, key=_first) :]:
+            if ts > anchor or (ts == anchor and etb > tb):
+                break
+            if flt.row(c, amt) and (not rule.per_category or c == cat):
+                n += 1
+        return n
+
+    def _absent_seen(
+        self, blob: dict, rule: AbsenceRule, anchor: int, due: int, cat: str | None
+    ) -> bool:
+        """An ``absent`` event (matching the rule) in ``[anchor, due]`` is in the history."""
+        rows = blob["h"].get(rule.absent)
+        if not rows:
+            return False
+        flt = self._absent_where[rule.name]
+        for ts, c, amt, _ in rows[bisect.bisect_left(rows, anchor, key=_first) :]:
+            if ts > due:
+                return False
+            if flt.row(c, amt) and (not rule.same_category or c == cat):
+                return True
+        return False
 
     def apply_segment_change(
         self, tx: Any, customer_id: Any, ts_us: int, old: int | None, new: int | None
@@ -286,125 +391,104 @@ class TriggerEngine:
 
         ``old = None`` is the customer's first assignment: it is recorded for segment
         filters but fires no transition rule (a bootstrap is not a storm of "entered").
+        A change at or before the processed watermark is decided just after it.
         """
         if old == new:
             return
         ck = ckey(customer_id)
-        cache: dict[str, dict] = {}
-        blob = self._load(tx, cache, ck, customer_id)
+        blob = self._load(tx, self._cache(tx), ck, customer_id)
         ts = int(ts_us)
-        s = blob["s"]
-        bisect.insort(s, [ts, new], key=lambda e: e[0])
+        bisect.insort(blob["s"], [ts, new], key=_first)
         wm = self.watermark(tx)
         due = ts if wm is None or ts > wm else wm + 1
         tb = f"s{old}>{new}"
-        for name, (entered, left) in self._transition.items():
-            if old is None:
-                continue
-            if entered is not None and (new != entered or old == entered):
-                continue
-            if left is not None and (old != left or new == left):
-                continue
-            payload = dumps({"c": plain_id(customer_id), "o": old, "n": new})
-            tx.put(NS_TIMER, self._timer_key(due, DECIDE, ck, name, ts, tb), payload)
+        if old is not None:
+            for name, (entered, left) in self._transition.items():
+                if entered is not None and (new != entered or old == entered):
+                    continue
+                if left is not None and (old != left or new == left):
+                    continue
+                self._pend(blob, due, DECIDE, name, ts, tb, [old, new])
         self._prune(blob, wm)
-        self._save(tx, cache)
+        self._save(tx, {ck: blob})
 
     # ----- phase 2: decide (event-time order) -------------------------------------------------
     def advance(self, tx: Any, now_us: int, *, flush: bool = False) -> list[Firing]:
-        """Run every timer due at or before ``now_us - lateness`` (``now_us`` with ``flush``).
-
-        Returns the firings, already written to the outbox in ``tx``.
-        """
+        """Run every decision due at or before ``now_us - lateness`` (``now_us`` with
+        ``flush``).  Returns the firings, already written to the outbox in ``tx``."""
         target = int(now_us) if flush else int(now_us) - self.lateness
         wm = self.watermark(tx)
         if wm is not None and target <= wm:
             return []
-        heap = [(k.decode(), v) for k, v in tx.scan(NS_TIMER, stop=tkey(target + 1))]
+        heap = []
+        for k, _ in tx.scan(NS_TIMER, stop=tkey(target + 1)):
+            due_s, ck = k.decode().split("|", 1)
+            heap.append((untkey(due_s), ck))
         heapq.heapify(heap)
-        for k, _ in heap:
-            tx.delete(NS_TIMER, k)
-        cache: dict[str, dict] = {}
+        cache = self._cache(tx)
+        done: dict[str, dict] = {}
         firings: list[Firing] = []
-
-        def schedule(
-            due: int, kind: str, ck: str, rule: str, anchor: int, tb: str, payload: bytes
-        ) -> None:
-            key = self._timer_key(due, kind, ck, rule, anchor, tb)
-            if due <= target:
-                heapq.heappush(heap, (key, payload))
-            else:
-                tx.put(NS_TIMER, key, payload)
-
         while heap:
-            key, raw = heapq.heappop(heap)
-            due_s, kind, ck, rule, anchor_s, tb = key.split("|", 5)
-            due, anchor = untkey(due_s), untkey(anchor_s)
-            p = loads(raw)
-            blob = self._load(tx, cache, ck, p["c"])
-            self._prune(blob, due)
-            if kind == CONVERSION:
-                self.experiments.convert(tx, blob, due, p, schedule)
-            elif kind == CLOSE:
-                self.experiments.close(tx, blob, due, p)
-            else:
-                f = self._decide(tx, blob, ck, rule, due, anchor, tb, p, schedule)
-                if f is not None:
-                    firings.append(f)
+            due, ck = heapq.heappop(heap)
+            blob = done.get(ck)
+            if blob is None:
+                blob = done[ck] = self._load(tx, cache, ck, None)
+                self._prune(blob, due)
+            p = blob["p"]
+
+            def schedule(
+                d: int, kind: str, rule: str, anchor: int, tb: str, pay: list, blob: dict = blob
+            ) -> None:
+                self._pend(blob, d, kind, rule, anchor, tb, pay)
+
+            while p and p[0][0] == due:
+                _, kind, rule, anchor, tb, pay = p.pop(0)
+                if kind == CONVERSION:
+                    self.experiments.convert(tx, blob, due, pay, schedule)
+                elif kind == CLOSE:
+                    self.experiments.close(tx, blob, due, pay)
+                else:
+                    f = self._decide(tx, blob, ck, rule, due, anchor, tb, pay, schedule)
+                    if f is not None:
+                        firings.append(f)
+                p = blob["p"]
+            if p and p[0][0] <= target:
+                heapq.heappush(heap, (p[0][0], ck))
         tx.put(NS_META, "wm", str(target).encode())
-        self._save(tx, cache)
+        for blob in done.values():
+            self._prune(blob, target)
+        self._save(tx, done)
         self.stats["fired"] += len(firings)
         return firings
 
-    def _decide(self, tx, blob, ck, name, due, anchor, tb, p, schedule) -> Firing | None:
+    def _decide(self, tx, blob, ck, name, due, anchor, tb, pay, schedule) -> Firing | None:
         rule = self.rules.get(name)
         if rule is None:  # rule removed from the config since the timer was set
             self.stats["orphan_timer"] += 1
             return None
         if isinstance(rule, AbsenceRule):
-            flt = self._absent_where[name]
-            cat = p["g"]
-            for ts, et, c, amt, _ in blob["h"]:
-                if ts > due:
-                    break
-                if (
-                    et == rule.absent
-                    and ts >= anchor
-                    and flt.row(c, amt)
-                    and (not rule.same_category or c == cat)
-                ):
-                    self.stats[f"{name}:cancelled"] += 1
-                    return None
-        elif isinstance(rule, RepeatRule):
-            flt = self._where[name]
-            cat = p["g"]
-            lo = anchor - int(rule.within) if rule.within is not None else None
-            day = anchor // DAY_US
-            n = 0
-            for ts, et, c, amt, etb in blob["h"]:
-                if (ts, etb) > (anchor, tb):
-                    break
-                if et != rule.on or not flt.row(c, amt):
-                    continue
-                if rule.per_category and c != cat:
-                    continue
-                if (ts > lo) if lo is not None else (ts // DAY_US == day):
-                    n += 1
-            if n != rule.count:
+            if self._absent_seen(blob, rule, anchor, due, pay[1]):
+                self.stats[(name, "cancelled")] += 1
                 return None
+        elif (
+            isinstance(rule, RepeatRule)
+            and self._count(blob, rule, anchor, tb, pay[1]) != rule.count
+        ):
+            return None
         seg = self._segment_at(blob, due)
         allow = self._seg_in[name]
         if (allow is not None and seg not in allow) or seg in self._seg_out[name]:
-            self.stats[f"{name}:filtered"] += 1
+            self.stats[(name, "filtered")] += 1
             return None
         last = blob["f"].get(name)
         if last is not None and rule.cooldown and due - last < rule.cooldown:
-            self.stats[f"{name}:cooldown"] += 1
+            self.stats[(name, "cooldown")] += 1
             return None
         blob["f"][name] = due
         webhook = rule.webhook or self.config.webhook
         status = "replay" if self.replay else ("pending" if webhook else "stored")
-        detail = {"from": p["o"], "to": p["n"]} if isinstance(rule, TransitionRule) else {}
+        transition = isinstance(rule, TransitionRule)
+        detail = {"from": pay[0], "to": pay[1]} if transition else {}
         f = Firing(
             key=digest(name, ck, anchor, tb),
             rule=name,
@@ -412,8 +496,8 @@ class TriggerEngine:
             customer_id=blob["id"],
             ts_us=due,
             anchor_ts_us=anchor,
-            anchor_event=p.get("t"),
-            category=p.get("g"),
+            anchor_event=None if transition else pay[0],
+            category=None if transition else pay[1],
             segment_id=seg,
             experiment=rule.experiment,
             webhook=webhook,

@@ -8,7 +8,7 @@ delivery is at-least-once.
 Namespaces (written in the caller's store transaction, so a firing is committed atomically
 with the state that produced it):
 
-``trg.outbox``   ``<fire time>|<key>`` -> the firing as JSON (kept; the audit log)
+``trg.outbox``   ``<fire time>|<key>`` -> the firing (MessagePack; kept: the audit log)
 ``trg.pending``  ``<fire time>|<key>`` -> ``b""`` while a webhook delivery is owed
 ``trg.done``     ``<key>`` -> delivery record (attempts, HTTP status, time) once delivered
 ``trg.dead``     ``<key>`` -> last error, after ``max_attempts`` failed deliveries
@@ -16,7 +16,7 @@ with the state that produced it):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import polars as pl
@@ -57,26 +57,33 @@ class Firing:
     def row_key(self) -> str:
         return f"{tkey(self.ts_us)}|{self.key}"
 
-    def to_json(self) -> bytes:
-        return dumps(asdict(self))
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in _FIELDS}
+
+    def encode(self) -> bytes:
+        """The outbox value (MessagePack)."""
+        return dumps([getattr(self, f) for f in _FIELDS])
 
     @classmethod
-    def from_json(cls, b: bytes) -> Firing:
-        return cls(**loads(b))
+    def decode(cls, b: bytes) -> Firing:
+        return cls(*loads(b))
 
     def payload(self) -> dict[str, Any]:
         """The webhook body (JSON): everything but the delivery bookkeeping."""
-        d = asdict(self)
+        d = self.to_dict()
         d.pop("webhook")
         d.pop("status")
         d["idempotency_key"] = d.pop("key")
         return d
 
 
+_FIELDS = tuple(f.name for f in fields(Firing))
+
+
 def write_firing(tx: Any, firing: Firing) -> None:
     """Store ``firing`` in the outbox (and owe a delivery when its status is pending)."""
     rk = firing.row_key()
-    tx.put(NS_OUTBOX, rk, firing.to_json())
+    tx.put(NS_OUTBOX, rk, firing.encode())
     if firing.status == "pending":
         tx.put(NS_PENDING, rk, b"")
 
@@ -85,7 +92,7 @@ def read_outbox(tx: Any, start_us: int | None = None, end_us: int | None = None)
     """Firings with ``start_us <= ts < end_us`` in event-time (then key) order."""
     lo = None if start_us is None else tkey(start_us)
     hi = None if end_us is None else tkey(end_us)
-    return [Firing.from_json(v) for _, v in tx.scan(NS_OUTBOX, start=lo, stop=hi)]
+    return [Firing.decode(v) for _, v in tx.scan(NS_OUTBOX, start=lo, stop=hi)]
 
 
 FIRING_SCHEMA = {

@@ -124,7 +124,7 @@ class WebhookDelivery:
                 with self.store.transaction() as tx:
                     tx.delete(NS_PENDING, rk)
                 continue
-            f = Firing.from_json(raw)
+            f = Firing.decode(raw)
             status, reason = self._request(f)
             attempts = state["attempts"] + 1
             with self.store.transaction() as tx:
