@@ -194,7 +194,7 @@ def test_listener_keeps_exact_sums_across_restarts(rng):
         Xn = X[idx] + rng.normal(scale=2.0, size=(60, 5))
         with kv.transaction() as tx:
             L = auto.learner(tx)
-            ln = L.assign(Xn, lab[idx])
+            ln = L.assign(Xn)  # the learner files each vector under its nearest centroid
             applied = [
                 Applied(
                     int(c),

@@ -14,8 +14,9 @@
 
 Per day: ARI between the live labels and that night's re-cluster (and, as a baseline,
 the frozen first model's nearest-centroid labels), share of customers whose live segment
-id equals the nightly id, moves, flaps (a customer back in the segment it left the day
-before: ``A -> B`` then ``B -> A``), alerts, and ARI against the ground truth.
+id equals the nightly id, moves, flaps (a customer back in a segment it left earlier the
+same day, or reversing the previous day's move: ``A -> B`` then ``B -> A``), alerts, and
+ARI against the ground truth.
 """
 
 from __future__ import annotations
@@ -106,6 +107,19 @@ def _day(root: Path, d: dt.date) -> tuple[pl.Series, np.ndarray, pl.DataFrame]:
     return ids, X, a.select("customer_id", "segment_id")
 
 
+def _record(
+    visited: dict, day_flap: np.ndarray, pos: np.ndarray, old: np.ndarray, new: np.ndarray
+) -> None:
+    """Note today's moves; a customer back in a segment it held earlier today flaps."""
+    for p, o, n in zip(pos.tolist(), old.tolist(), new.tolist(), strict=True):
+        if o == n or o < 0:
+            continue
+        seen = visited.setdefault(p, {o})
+        if n in seen:
+            day_flap[p] = True
+        seen.add(n)
+
+
 def _labels(ids: pl.Series, a: pl.DataFrame) -> np.ndarray:
     """Segment id of each of ``ids`` in assignments ``a`` (same order)."""
     j = ids.to_frame().join(a, on="customer_id", how="left", maintain_order="left")
@@ -149,7 +163,9 @@ def simulate_live(
     with tracker_or_null(tracker).task("live learning", total=len(dates)) as task:
         for di, d in enumerate(dates, start=1):
             day_start = served.copy()
-            n_changes = np.zeros(n_all, dtype=np.int64)
+            day_flap = np.zeros(n_all, dtype=bool)
+            visited: dict[int, set[int]] = {}  # labels held today by customers who moved
+
             if L is None or resync:  # the morning model swap
                 y = d - dt.timedelta(days=1)
                 m = SegmentModel.load(root / "models" / y.isoformat())
@@ -175,8 +191,9 @@ def simulate_live(
                 # the segment (stable id) each customer is in now
                 cur = np.array([L.row.get(v, -1) for v in served[pos_y].tolist()])
                 srv = L.assign(X_y, cur)
-                n_changes[pos_y] += (cur >= 0) & (srv != cur) | ((served[pos_y] >= 0) & (cur < 0))
-                served[pos_y], prev_x[pos_y] = np.array(L.ids)[srv], X_y
+                new_ids = np.array(L.ids)[srv]
+                _record(visited, day_flap, pos_y, served[pos_y], new_ids)
+                served[pos_y], prev_x[pos_y] = new_ids, X_y
             seg_ids = np.array(L.ids)
             ids, X, a = _day(root, d)
             pos = np.array([index[c] for c in ids.to_list()])
@@ -190,7 +207,7 @@ def simulate_live(
                 L.update(old, new, prev_x[pos], X)
                 cur = np.array([L.row.get(v, -1) for v in served[pos].tolist()])
                 srv = L.assign(X, cur)
-                n_changes[pos] += (cur >= 0) & (srv != cur)
+                _record(visited, day_flap, pos, served[pos], seg_ids[srv])
                 learn[pos], prev_x[pos], served[pos] = new, X, seg_ids[srv]
                 step = L.step(t0 + di * DAY_US + s_ * (DAY_US // steps_per_day))
                 if step is not None:
@@ -199,7 +216,7 @@ def simulate_live(
             prev = day_start[pos]
             moved = (prev >= 0) & (live_ids != prev)
             back = moved & (changed_on[pos] == di - 1) & (before[pos] == live_ids)
-            flap = back | (n_changes[pos] > 1)  # back where it was, or torn within a day
+            flap = back | day_flap[pos]  # back where it was yesterday, or within the day
             before[pos[moved]] = prev[moved]
             changed_on[pos[moved]] = di
             nightly = _labels(ids, a)

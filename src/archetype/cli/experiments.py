@@ -106,31 +106,14 @@ def report_cmd(
 
     Example: archetype experiments report --exposures replay/ --by-segment
     """
-    import polars as pl
-
     from archetype._atomic import write_json_atomic
-    from archetype.live.experiments.uplift import EXPOSURE_SCHEMA, uplift_table
+    from archetype.live.experiments.uplift import read_uplift
 
-    path = exposures / "exposures.parquet" if exposures.is_dir() else exposures
-    if not path.is_file():
-        raise UserError("exposures file not found", path=path)
     if not 0.0 < confidence < 1.0:
         raise UserError(f"--confidence={confidence} should be between 0 and 1")
-    try:
-        df = pl.read_parquet(path)
-    except Exception as e:  # noqa: BLE001 - a corrupt or foreign file is the user's to fix
-        raise UserError(f"not a readable Parquet file: {e}", path=path) from None
-    missing = [c for c in ("experiment", "variant", "status", "matured") if c not in df.columns]
-    if missing:
-        raise UserError(f"not an exposures file: no column {missing[0]!r}", path=path)
-    if by_segment and "segment_id" not in df.columns:
-        raise UserError("no segment_id column for --by-segment", path=path)
-    if experiment is not None:
-        df = df.filter(pl.col("experiment") == experiment)
-        if df.height == 0:
-            raise UserError(f"no exposure of experiment {experiment!r}", path=path)
-    df = df.with_columns([pl.col(c).cast(t) for c, t in EXPOSURE_SCHEMA.items() if c in df.columns])
-    table = uplift_table(df, by_segment=by_segment, confidence=confidence)
+    table = read_uplift(
+        exposures, by_segment=by_segment, confidence=confidence, experiment=experiment
+    )
     _print_uplift(table, confidence=confidence)
     if json_out is not None:
         write_json_atomic(json_out, {"confidence": confidence, "rows": table.to_dicts()})

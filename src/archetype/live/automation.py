@@ -13,9 +13,11 @@ Config: the ``[triggers]``, ``[experiments]`` and ``[learning]`` tables of a TOM
 
 from __future__ import annotations
 
+import logging
 import struct
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ from archetype.live.triggers.config import TriggersConfig
 from archetype.live.triggers.engine import TriggerEngine
 from archetype.live.triggers.outbox import Firing
 from archetype.progress import Tracker, tracker_or_null
+
+log = logging.getLogger(__name__)
 
 NS_LEARN = "learn"
 NS_LEARN_CUST = "learn.cust"
@@ -92,7 +96,12 @@ class Automation:
     replay : bool
         Record firings as ``replay`` (never delivered).
     learner : OnlineCentroids, optional
-        Updated from the ``old/new vector`` of applied customers (needs a ``[learning]``).
+        The online centroids to start from (needs ``[learning]``); contributions come from
+        the ``new_vector`` of applied customers, each under its nearest centroid.
+    model_provider : callable, optional
+        Returns the model being served (``LiveModel``): when applied customers carry
+        another base model version (the nightly run promoted one), the learner restarts
+        from that model and segment names are resolved again.
     """
 
     def __init__(
@@ -102,9 +111,11 @@ class Automation:
         segment_names: Mapping[int, str] | None = None,
         replay: bool = False,
         learner: OnlineCentroids | None = None,
+        model_provider: Callable[[], Any] | None = None,
     ) -> None:
         self.config = config
         self.experiments = ExperimentRunner(config.experiments)
+        self._replay = replay
         self.triggers = TriggerEngine(
             config.triggers,
             segment_names=segment_names,
@@ -113,18 +124,37 @@ class Automation:
         )
         self._learner_init = learner
         self._learner_cache: tuple[bytes, OnlineCentroids] | None = None
+        self.model_provider = model_provider
+        self._names_base: str | None = None
         self.steps: list[LearningStep] = []
+        #: called after commit with the newest LearningStep / when webhooks are owed
+        self.on_step: Callable[[LearningStep], None] | None = None
+        self.on_owed: Callable[[], None] | None = None
+
+    @contextmanager
+    def muted(self) -> Iterator[None]:
+        """Apply history without acting on it (a service bootstrapping from its log):
+        decisions due meanwhile fire nothing, set no cooldown and expose no one."""
+        self.triggers.muted = True
+        try:
+            yield
+        finally:
+            self.triggers.muted = False
 
     # ----- the listener protocol ------------------------------------------------------------
     def on_applied(self, tx: Any, applied: Sequence[Any]) -> list:
         """Events, segment moves and vector changes of one applied batch."""
+        if applied and self.model_provider is not None:
+            self._follow_model(applied[0])
         events = []
         for a in applied:
             evs = _events_of(a)
             events.extend(evs)
             old, new = getattr(a, "old_segment", None), getattr(a, "new_segment", None)
-            if old != new and evs:
-                ts = max(int(e.ts_us) for e in evs)
+            if old != new:
+                ts = max((int(e.ts_us) for e in evs), default=None)
+                if ts is None:  # a re-assign (time or model): at the service's event time
+                    ts = int(getattr(a, "event_time_us", 0) or 0)
                 self.triggers.apply_segment_change(tx, a.customer_id, ts, old, new)
         self.triggers.apply_events(tx, events)
         if self._learner_init is not None:
@@ -136,11 +166,43 @@ class Automation:
             tx, change.customer_id, change.ts_us, change.old, change.new
         )
 
-    def on_watermark(self, tx: Any, event_time_us: int, *, flush: bool = False) -> list[Firing]:
-        firings = self.triggers.advance(tx, event_time_us, flush=flush)
+    def on_watermark(self, tx: Any, event_time_us: int, *, flush: bool = False) -> list:
+        """Run the decisions now due; returns the firings (and a learning step, if any)."""
+        out: list = self.triggers.advance(tx, event_time_us, flush=flush)
         if self._learner_init is not None:
-            self._maybe_step(tx, event_time_us)
-        return firings
+            step = self._maybe_step(tx, event_time_us)
+            if step is not None:
+                out.append(step)
+        return out
+
+    def deliver(self, outputs: Sequence[Any]) -> None:
+        """After the commit: hand the newest centroids to ``on_step``, wake the webhooks."""
+        steps = [o for o in outputs if isinstance(o, LearningStep)]
+        if steps and self.on_step is not None:
+            self.on_step(steps[-1])
+        if self.on_owed is not None and any(
+            isinstance(o, Firing) and o.status == "pending" for o in outputs
+        ):
+            self.on_owed()
+
+    def _follow_model(self, a: Any) -> None:
+        """Re-resolve segment names when the served base model changed."""
+        base = str(getattr(a, "model_version", "") or "").split("+", 1)[0]
+        if not base or base == self._names_base:
+            return
+        m = self.model_provider()
+        if m is None or m.base_version != base:
+            return
+        names = dict(zip(m.model.segment_ids, m.model.segment_names or [], strict=False))
+        if self._names_base is not None:
+            try:
+                self.triggers = TriggerEngine(self.config.triggers, segment_names=names,
+                                              experiments=self.experiments,
+                                              replay=self._replay)
+            except UserError as e:  # keep serving with the old resolution; say why
+                log.error("model %s: trigger rules keep the previous segment names: %s",
+                          base, e)
+        self._names_base = base
 
     # ----- online centroids -------------------------------------------------------------------
     def learner(self, tx: Any) -> OnlineCentroids | None:
@@ -163,73 +225,83 @@ class Automation:
         tx.put(NS_LEARN, "state", raw)
         self._learner_cache = (raw, L)
 
+    def _restart_learner(self, L: OnlineCentroids, base: str) -> OnlineCentroids:
+        """A learner from the served model ``base`` (the nightly run promoted it)."""
+        m = self.model_provider() if self.model_provider is not None else None
+        if m is None or m.base_version != base:
+            return L
+        new = OnlineCentroids(m.model.centroids, m.model.segment_ids, L.config,
+                              model_version=base, metric=m.model.metric)
+        new.generation = L.generation + 1  # contributions of the old model are not removed
+        log.info("online centroids restart from model %s", base)
+        return new
+
     def bootstrap_learning(
         self,
         tx: Any,
         customer_ids: Sequence[Any],
         X: np.ndarray,
-        segment_ids: Sequence[int | None],
-        t_us: int,
+        segment_ids: Sequence[int | None] | None = None,
+        t_us: int = 0,
     ) -> None:
-        """Start the online sums from every customer's current vector and segment id."""
-        L = OnlineCentroids.from_bytes(self._learner_init.to_bytes())
-        rows = np.array(
-            [-1 if s is None else L.row.get(int(s), -1) for s in segment_ids], dtype=np.int64
-        )
+        """Start the online sums from every customer's current vector (under its nearest
+        centroid; ``segment_ids`` instead when given)."""
+        L = self.learner(tx)
         X = np.asarray(X, dtype=np.float64)
+        if segment_ids is None:
+            rows = L.assign(X)
+        else:
+            rows = np.array(
+                [-1 if s is None else L.row.get(int(s), -1) for s in segment_ids], np.int64
+            )
         L.bootstrap(X, rows, t_us)
         for cid, r, x in zip(customer_ids, rows.tolist(), X, strict=True):
-            tx.put(NS_LEARN_CUST, ckey(cid), _contribution(r, int(t_us), x))
+            tx.put(NS_LEARN_CUST, ckey(cid), _contribution(r, int(t_us), L.generation, x))
         self._store_learner(tx, L)
 
     def _learn(self, tx: Any, applied: Sequence[Any]) -> None:
         L = self.learner(tx)
+        todo = [a for a in applied if getattr(a, "new_vector", None) is not None]
+        bases = {str(getattr(a, "model_version", "") or "").split("+", 1)[0] for a in todo}
+        bases.discard("")
+        if self.model_provider is not None and bases and L.model_version not in bases:
+            L = self._restart_learner(L, sorted(bases)[-1])
+        if not todo:
+            return
+        X = np.stack([np.asarray(a.new_vector, dtype=np.float64).ravel() for a in todo])
+        rows = L.assign(X)  # the Lloyd labels: nearest centroid, no hysteresis
         d = L.centroids.shape[1]
-        old_l, new_l, old_x, new_x, old_t, new_t = [], [], [], [], [], []
-        for a in applied:
-            vec = getattr(a, "new_vector", None)
-            if vec is None:
-                continue
-            seg = getattr(a, "new_segment", None)
+        old_l, old_x, old_t, new_t = [], [], [], []
+        for a, row, x in zip(todo, rows.tolist(), X, strict=True):
             ck = ckey(a.customer_id)
-            ts = max((int(e.ts_us) for e in _events_of(a)), default=L.last_step_us or 0)
+            ts = max((int(e.ts_us) for e in _events_of(a)),
+                     default=int(getattr(a, "event_time_us", 0) or 0))
             rec = tx.get(NS_LEARN_CUST, ck)
-            if rec is not None:  # remove exactly what this customer contributed
-                r, t, x = _uncontribution(rec)
+            r, t, gen, xo = _uncontribution(rec) if rec is not None else (-1, ts, -1, None)
+            if gen == L.generation and r >= 0:  # remove exactly what it contributed
                 old_l.append(r)
-                old_x.append(x)
+                old_x.append(xo)
                 old_t.append(t)
             else:
                 old_l.append(-1)
                 old_x.append(np.zeros(d))
                 old_t.append(ts)
-            row = L.row.get(int(seg), -1) if seg is not None else -1
-            x = np.asarray(vec, dtype=np.float64).ravel()
-            new_l.append(row)
-            new_x.append(x)
             new_t.append(ts)
-            tx.put(NS_LEARN_CUST, ck, _contribution(row, ts, x))
-        if new_l:
-            L.update(
-                old_l,
-                new_l,
-                np.stack(old_x),
-                np.stack(new_x),
-                old_t=np.array(old_t),
-                new_t=np.array(new_t),
-            )
-            self._store_learner(tx, L)
+            tx.put(NS_LEARN_CUST, ck, _contribution(row, ts, L.generation, x))
+        L.update(old_l, rows, np.stack(old_x), X, old_t=np.array(old_t), new_t=np.array(new_t))
+        self._store_learner(tx, L)
 
-    def _maybe_step(self, tx: Any, now_us: int) -> None:
+    def _maybe_step(self, tx: Any, now_us: int) -> LearningStep | None:
         L = self.learner(tx)
         every = int(L.config.update_every)
         if L.last_step_us is not None and now_us - L.last_step_us < every:
-            return
+            return None
         step = L.step(now_us)
         if step is not None:
             self.steps.append(step)
             tx.put(NS_LEARN_VERSION, tkey(now_us) + "|" + step.version, dumps(step.to_dict()))
         self._store_learner(tx, L)
+        return step
 
 
 def _events_of(a: Any) -> list:
@@ -240,14 +312,15 @@ def _events_of(a: Any) -> list:
     return list(evs)
 
 
-def _contribution(row: int, t_us: int, x: np.ndarray) -> bytes:
-    """A customer's contribution to the sums: label row, event time, vector (float64)."""
-    return struct.pack("<qq", row, t_us) + np.asarray(x, dtype="<f8").tobytes()
+def _contribution(row: int, t_us: int, generation: int, x: np.ndarray) -> bytes:
+    """A customer's contribution to the sums: label row, event time, learner generation,
+    vector (float64)."""
+    return struct.pack("<qqq", row, t_us, generation) + np.asarray(x, dtype="<f8").tobytes()
 
 
-def _uncontribution(b: bytes) -> tuple[int, int, np.ndarray]:
-    row, t = struct.unpack_from("<qq", b)
-    return row, t, np.frombuffer(b, dtype="<f8", offset=16)
+def _uncontribution(b: bytes) -> tuple[int, int, int, np.ndarray]:
+    row, t, gen = struct.unpack_from("<qqq", b)
+    return row, t, gen, np.frombuffer(b, dtype="<f8", offset=24)
 
 
 def read_versions(tx: Any) -> list[dict]:
@@ -322,10 +395,12 @@ def replay(
                 late += automation.triggers.apply_events(tx, evs)
                 bmax = int(ts[part].max())
                 seen = bmax if seen is None else max(seen, bmax)
-                firings += automation.on_watermark(tx, seen)
+                out = automation.on_watermark(tx, seen)
+                firings += [o for o in out if isinstance(o, Firing)]
             task.advance(len(part))
     with kv.transaction() as tx:
         end = int(ts.max()) if flush_until is None else int(flush_until)
-        firings += automation.on_watermark(tx, end, flush=True)
+        out = automation.on_watermark(tx, end, flush=True)
+        firings += [o for o in out if isinstance(o, Firing)]
         exposures = read_exposures(tx)
     return ReplayResult(firings, exposures, kv, late)

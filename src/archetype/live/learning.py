@@ -144,6 +144,7 @@ class OnlineCentroids:
         self.n_version = 0
         self.last_step_us: int | None = None
         self.active_alerts: set[tuple[str, int]] = set()
+        self.generation = 0  # bumped when the learner restarts from a new nightly model
 
     # ----- weights ----------------------------------------------------------------------------
     @property
@@ -338,6 +339,7 @@ class OnlineCentroids:
             "last_step_us": self.last_step_us,
             "config": _config_dict(self.config),
             "alerts": sorted([list(a) for a in self.active_alerts]),
+            "generation": self.generation,
         }
         buf = io.BytesIO()
         np.savez(
@@ -370,4 +372,5 @@ class OnlineCentroids:
         self.n_version = meta["n_version"]
         self.last_step_us = meta["last_step_us"]
         self.active_alerts = {(k, int(s)) for k, s in meta["alerts"]}
+        self.generation = int(meta.get("generation", 0))
         return self

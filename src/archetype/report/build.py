@@ -51,6 +51,7 @@ def build_report(
     facts: Mapping[str, str] | None = None,
     notes: list[str] | None = None,
     revenue_col: str = "total_spend",
+    experiments: pl.DataFrame | None = None,
     tracker: Tracker | None = None,
 ) -> ReportInputs:
     """Profile, name and explain segments; prepare every section of the report.
@@ -74,6 +75,8 @@ def build_report(
         Names set in config.
     sample : int, default 5000
         Customers drawn for the projection.
+    experiments : DataFrame, optional
+        An uplift table (``archetype.live.experiments.uplift_table``): adds a section.
     """
     tr = tracker_or_null(tracker)
     _check_columns(features, (ID,), "features")
@@ -135,6 +138,7 @@ def build_report(
         title=title,
         facts=dict(facts or {}),
         notes=all_notes,
+        experiments=experiments,
     )
 
 

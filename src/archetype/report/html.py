@@ -54,6 +54,9 @@ class ReportInputs:
     sweep : SweepResult, optional
     migration : DataFrame ``from_segment_id, to_segment_id, customers``, optional
     facts : ordered label -> value pairs shown at the top (run date, model, k ...)
+    experiments : DataFrame, optional
+        Uplift of experiment variants vs holdout
+        (``archetype.live.experiments.uplift_table``).
     """
 
     profiles: SegmentProfiles
@@ -65,6 +68,33 @@ class ReportInputs:
     title: str = "Customer segments"
     facts: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    experiments: pl.DataFrame | None = None
+
+
+def _pp(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:+.1f}"
+
+
+def _experiments(t: pl.DataFrame) -> str:
+    rows = []
+    for r in t.iter_rows(named=True):
+        ci = ("–" if r["uplift"] is None
+              else f"{_pp(r['uplift'])} [{_pp(r['ci_low'])}, {_pp(r['ci_high'])}]")
+        rate = "–" if r["rate"] is None else f"{100 * r['rate']:.1f}%"
+        p = "–" if r["p_value"] is None else f"{r['p_value']:.2g}"
+        rows.append(
+            f"<tr><td>{escape(str(r['experiment']))}</td><td>{escape(str(r['variant']))}</td>"
+            f'<td class="n">{r["exposures"]:,}</td><td class="n">{r["conversions"]:,} / '
+            f'{r["matured"]:,}</td><td class="n">{rate}</td><td class="n">{ci}</td>'
+            f'<td class="n">{p}</td></tr>'
+        )
+    return (
+        '<p class="sub">Variants of the trigger experiments against their holdout: '
+        "conversions among exposures whose conversion window has closed; uplift in "
+        "percentage points with a 95% confidence interval.</p><table><tr><th>experiment</th>"
+        "<th>variant</th><th>exposures</th><th>conversions / matured</th><th>rate</th>"
+        "<th>uplift pp [95% CI]</th><th>p</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _img(fig, alt: str) -> str:
@@ -197,6 +227,9 @@ def render_report(data: ReportInputs) -> str:
             '<section id="migration"><h2>Movement since the previous run</h2>'
             + _migration(data) + "</section>"
         )
+    if data.experiments is not None and data.experiments.height:
+        parts.append('<section id="experiments"><h2>Experiments</h2>'
+                     + _experiments(data.experiments) + "</section>")
     body = "\n".join(parts)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -21,10 +21,12 @@ cooldown of at least the conversion window when that matters.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from statistics import NormalDist
 
 import polars as pl
 
+from archetype.errors import UserError
 from archetype.live.experiments.config import HOLDOUT
 
 EXPOSURE_SCHEMA = {
@@ -151,3 +153,40 @@ def uplift_table(
         "p_value": pl.Float64,
     }
     return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
+
+
+def read_exposures_file(path: str | Path, experiment: str | None = None) -> pl.DataFrame:
+    """Exposure rows from ``exposures.parquet`` (or the folder holding it); bad file or
+    unknown experiment -> one-line :class:`UserError`."""
+    p = Path(path)
+    p = p / "exposures.parquet" if p.is_dir() else p
+    if not p.is_file():
+        raise UserError("exposures file not found", path=p)
+    try:
+        df = pl.read_parquet(p)
+    except Exception as e:  # noqa: BLE001 - a corrupt or foreign file is the user's to fix
+        raise UserError(f"not a readable Parquet file: {e}", path=p) from None
+    missing = [c for c in ("experiment", "variant", "status", "matured") if c not in df.columns]
+    if missing:
+        raise UserError(f"not an exposures file: no column {missing[0]!r}", path=p)
+    if experiment is not None:
+        df = df.filter(pl.col("experiment") == experiment)
+        if df.height == 0:
+            raise UserError(f"no exposure of experiment {experiment!r}", path=p)
+    return df.with_columns(
+        [pl.col(c).cast(t) for c, t in EXPOSURE_SCHEMA.items() if c in df.columns]
+    )
+
+
+def read_uplift(
+    path: str | Path,
+    *,
+    by_segment: bool = False,
+    confidence: float = 0.95,
+    experiment: str | None = None,
+) -> pl.DataFrame:
+    """:func:`uplift_table` of an exposures file."""
+    df = read_exposures_file(path, experiment)
+    if by_segment and "segment_id" not in df.columns:
+        raise UserError("no segment_id column for a per-segment table", path=path)
+    return uplift_table(df, by_segment=by_segment, confidence=confidence)

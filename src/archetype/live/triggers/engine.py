@@ -156,6 +156,7 @@ class TriggerEngine:
         self.replay = replay
         self.experiments = experiments
         self.stats: Counter = Counter()
+        self.muted = False  # see Automation.muted
         self._tx: Any = None
         self._tx_cache: dict[str, dict] = {}
         names = dict(segment_names or {})
@@ -462,6 +463,9 @@ class TriggerEngine:
         return firings
 
     def _decide(self, tx, blob, ck, name, due, anchor, tb, pay, schedule) -> Firing | None:
+        if self.muted:
+            self.stats["muted"] += 1
+            return None
         rule = self.rules.get(name)
         if rule is None:  # rule removed from the config since the timer was set
             self.stats["orphan_timer"] += 1
