@@ -233,3 +233,16 @@ def test_failed_transaction_leaves_no_trace(rng):
         raise RuntimeError("crash")
     with kv.transaction() as tx:
         assert auto.learner(tx).to_bytes() == before
+
+
+def test_flap_counting_of_the_drift_evaluation():
+    from archetype.bench.learning_drift import _record
+
+    day_flap = np.zeros(4, dtype=bool)
+    visited: dict = {}
+    pos = np.arange(4)
+    _record(visited, day_flap, pos, np.array([1, 1, 1, -1]), np.array([2, 2, 1, 3]))
+    _record(visited, day_flap, pos, np.array([2, 2, 1, 3]), np.array([1, 3, 1, 2]))
+    # 0: 1 -> 2 -> 1 flaps; 1: 1 -> 2 -> 3 is a chain, not a flap; 2 never moved;
+    # 3: a first assignment (-1 -> 3) is not a move
+    assert day_flap.tolist() == [True, False, False, False]

@@ -49,6 +49,7 @@ class DayFigures:
     ari_truth_live: float
     ari_truth_nightly: float
     alerts: list[str] = field(default_factory=list)
+    static_flap_share: float = 0.0
 
 
 @dataclass
@@ -64,6 +65,7 @@ class DriftReport:
             "ari_nightly_mean": float(np.mean([x.ari_nightly for x in d])),
             "ari_static_min": min(x.ari_static for x in d),
             "ari_static_mean": float(np.mean([x.ari_static for x in d])),
+            "static_flap_share_max": max(x.static_flap_share for x in d),
             "same_id_min": min(x.same_id for x in d),
             "flap_share_max": max(x.flap_share for x in d),
             "moves_share_max": max(x.moves / x.customers for x in d),
@@ -155,6 +157,9 @@ def simulate_live(
     learn = np.full(n_all, -1, dtype=np.int64)  # learner row of each contribution
     before = np.full(n_all, -1, dtype=np.int64)  # end-of-day label before the last move
     changed_on = np.full(n_all, -10, dtype=np.int64)
+    st_lab = np.full(n_all, -1, dtype=np.int64)  # the static baseline: last model, nearest
+    st_before = np.full(n_all, -1, dtype=np.int64)
+    st_changed_on = np.full(n_all, -10, dtype=np.int64)
     prev_x: np.ndarray | None = None
     L = static = None
     days: list[DayFigures] = []
@@ -220,11 +225,18 @@ def simulate_live(
             before[pos[moved]] = prev[moved]
             changed_on[pos[moved]] = di
             nightly = _labels(ids, a)
+            st_new = np.asarray(static.ids)[static.assign(X)]
+            st_old = st_lab[pos]
+            st_moved = (st_old >= 0) & (st_new != st_old)
+            st_flap = st_moved & (st_changed_on[pos] == di - 1) & (st_before[pos] == st_new)
+            st_before[pos[st_moved]] = st_old[st_moved]
+            st_changed_on[pos[st_moved]] = di
+            st_lab[pos] = st_new
             fig = DayFigures(
                 date=d.isoformat(),
                 customers=len(ids),
                 ari_nightly=float(adjusted_rand_score(nightly, live_ids)),
-                ari_static=float(adjusted_rand_score(nightly, static.assign(X))),
+                ari_static=float(adjusted_rand_score(nightly, st_new)),
                 same_id=float(np.mean(live_ids == nightly)),
                 moves=int(moved.sum()),
                 flaps=int(flap.sum()),
@@ -232,6 +244,7 @@ def simulate_live(
                 ari_truth_live=float("nan"),
                 ari_truth_nightly=float("nan"),
                 alerts=alerts,
+                static_flap_share=float(st_flap.sum()) / len(ids),
             )
             if truth is not None:
                 from archetype.synth.drift import truth_on
