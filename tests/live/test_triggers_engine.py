@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from archetype.errors import UserError
-from archetype.live.automation import Automation, AutomationConfig, SegmentChange, replay
+from archetype.live.automation import Automation, AutomationConfig, SegmentChange
+from archetype.live.backfill import replay
 from archetype.live.memkv import MemoryKV
 from archetype.live.triggers import LiveEvent, TriggerEngine, read_outbox
 

@@ -7,7 +7,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from archetype.live.automation import Automation, AutomationConfig, replay
+from archetype.live.automation import Automation, AutomationConfig
+from archetype.live.backfill import replay
 from archetype.live.experiments import read_exposures
 from archetype.live.memkv import MemoryKV
 from archetype.live.triggers import events_from_frame, read_outbox

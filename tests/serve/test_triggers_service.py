@@ -13,7 +13,8 @@ import time
 import httpx
 import numpy as np
 
-from archetype.live.automation import Automation, AutomationConfig, read_versions, replay
+from archetype.live.automation import Automation, AutomationConfig, read_versions
+from archetype.live.backfill import replay
 from archetype.live.experiments import read_exposures
 from archetype.live.hooks import attach
 from archetype.live.ingest import prepare

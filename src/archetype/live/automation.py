@@ -4,8 +4,8 @@
 ``segmenter.add_listener(automation)``: after each applied batch, inside the same store
 transaction, the service calls ``on_applied(tx, applied)`` and, when the event-time
 watermark advances, ``on_watermark(tx, event_time_us)``, which returns the firings to
-deliver after commit.  :func:`replay` drives the same object over an event log without the
-service (backfills, tests): same firings as live, delivery off.
+deliver after commit.  :func:`archetype.live.backfill.replay` drives the same object over
+an event log without the service (backfills, tests): same firings as live, delivery off.
 
 Config: the ``[triggers]``, ``[experiments]`` and ``[learning]`` tables of a TOML file
 (:func:`load_config`), e.g. the service's config file.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import struct
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +26,12 @@ import numpy as np
 
 from archetype.errors import UserError
 from archetype.live.experiments.config import ExperimentConfig, parse_experiments
-from archetype.live.experiments.runner import ExperimentRunner, read_exposures
+from archetype.live.experiments.runner import ExperimentRunner
 from archetype.live.learning import LearningConfig, LearningStep, OnlineCentroids
-from archetype.live.memkv import MemoryKV
 from archetype.live.triggers.codec import ckey, dumps, loads, tkey
 from archetype.live.triggers.config import TriggersConfig
 from archetype.live.triggers.engine import TriggerEngine
 from archetype.live.triggers.outbox import Firing
-from archetype.progress import Tracker, tracker_or_null
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +194,14 @@ class Automation:
         names = dict(zip(m.model.segment_ids, m.model.segment_names or [], strict=False))
         if self._names_base is not None:
             try:
-                self.triggers = TriggerEngine(self.config.triggers, segment_names=names,
-                                              experiments=self.experiments,
-                                              replay=self._replay)
+                self.triggers = TriggerEngine(
+                    self.config.triggers,
+                    segment_names=names,
+                    experiments=self.experiments,
+                    replay=self._replay,
+                )
             except UserError as e:  # keep serving with the old resolution; say why
-                log.error("model %s: trigger rules keep the previous segment names: %s",
-                          base, e)
+                log.error("model %s: trigger rules keep the previous segment names: %s", base, e)
         self._names_base = base
 
     # ----- online centroids -------------------------------------------------------------------
@@ -230,8 +230,13 @@ class Automation:
         m = self.model_provider() if self.model_provider is not None else None
         if m is None or m.base_version != base:
             return L
-        new = OnlineCentroids(m.model.centroids, m.model.segment_ids, L.config,
-                              model_version=base, metric=m.model.metric)
+        new = OnlineCentroids(
+            m.model.centroids,
+            m.model.segment_ids,
+            L.config,
+            model_version=base,
+            metric=m.model.metric,
+        )
         new.generation = L.generation + 1  # contributions of the old model are not removed
         log.info("online centroids restart from model %s", base)
         return new
@@ -274,8 +279,10 @@ class Automation:
         old_l, old_x, old_t, new_t = [], [], [], []
         for a, row, x in zip(todo, rows.tolist(), X, strict=True):
             ck = ckey(a.customer_id)
-            ts = max((int(e.ts_us) for e in _events_of(a)),
-                     default=int(getattr(a, "event_time_us", 0) or 0))
+            ts = max(
+                (int(e.ts_us) for e in _events_of(a)),
+                default=int(getattr(a, "event_time_us", 0) or 0),
+            )
             rec = tx.get(NS_LEARN_CUST, ck)
             r, t, gen, xo = _uncontribution(rec) if rec is not None else (-1, ts, -1, None)
             if gen == L.generation and r >= 0:  # remove exactly what it contributed
@@ -326,81 +333,3 @@ def _uncontribution(b: bytes) -> tuple[int, int, int, np.ndarray]:
 def read_versions(tx: Any) -> list[dict]:
     """The online-centroid versions recorded in ``tx`` (event-time order)."""
     return [loads(v) for _, v in tx.scan(NS_LEARN_VERSION)]
-
-
-@dataclass
-class ReplayResult:
-    firings: list[Firing]
-    exposures: list[dict]
-    kv: MemoryKV
-    late: int
-
-
-def arrival_order(ts_us: np.ndarray, lateness_us: int, seed: int) -> np.ndarray:
-    """A shuffled arrival order in which no item arrives later than the lateness bound.
-
-    Sorting by ``ts + U[0, lateness)`` guarantees every item arrives after the watermark
-    ``max(ts seen) - lateness`` it must beat.
-    """
-    ts = np.asarray(ts_us, dtype=np.int64)
-    if lateness_us <= 0:
-        return np.argsort(ts, kind="stable")
-    jitter = np.random.default_rng(seed).integers(0, lateness_us, len(ts))
-    return np.argsort(ts + jitter, kind="stable")
-
-
-def replay(
-    events: Sequence[Any],
-    automation: Automation,
-    *,
-    changes: Iterable[SegmentChange] = (),
-    kv: MemoryKV | None = None,
-    batch_size: int = 1000,
-    shuffle_seed: int | None = None,
-    flush_until: int | None = None,
-    tracker: Tracker | None = None,
-) -> ReplayResult:
-    """Feed events (and segment changes) in batches, advancing the watermark after each.
-
-    The automation must be in replay mode (firings recorded with status ``replay``).
-    ``shuffle_seed`` shuffles the arrival order within the triggers' lateness bound
-    (:func:`arrival_order`); otherwise items arrive in event-time order.  At the end the
-    timers due up to ``flush_until`` (default: the last event time) are run.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} should be >= 1")
-    if not automation.triggers.replay:
-        raise ValueError(
-            "replay() needs Automation(..., replay=True): a replay never owes webhook deliveries"
-        )
-    kv = kv if kv is not None else MemoryKV()
-    items: list[Any] = list(events) + list(changes)
-    if not items:
-        return ReplayResult([], [], kv, 0)
-    ts = np.fromiter((int(i.ts_us) for i in items), dtype=np.int64, count=len(items))
-    lateness = int(automation.config.triggers.lateness)
-    order = arrival_order(ts, lateness if shuffle_seed is not None else 0, shuffle_seed or 0)
-    firings: list[Firing] = []
-    late = 0
-    seen = None
-    with tracker_or_null(tracker).task("replay: events", total=len(order)) as task:
-        for lo in range(0, len(order), batch_size):
-            part = order[lo : lo + batch_size]
-            batch = [items[i] for i in part]
-            with kv.transaction() as tx:
-                for b in batch:
-                    if isinstance(b, SegmentChange):
-                        automation.on_segment_change(tx, b)
-                evs = [b for b in batch if not isinstance(b, SegmentChange)]
-                late += automation.triggers.apply_events(tx, evs)
-                bmax = int(ts[part].max())
-                seen = bmax if seen is None else max(seen, bmax)
-                out = automation.on_watermark(tx, seen)
-                firings += [o for o in out if isinstance(o, Firing)]
-            task.advance(len(part))
-    with kv.transaction() as tx:
-        end = int(ts.max()) if flush_until is None else int(flush_until)
-        out = automation.on_watermark(tx, end, flush=True)
-        firings += [o for o in out if isinstance(o, Firing)]
-        exposures = read_exposures(tx)
-    return ReplayResult(firings, exposures, kv, late)

@@ -1,6 +1,8 @@
 """What *would* have fired: replay an event log through the triggers and experiments.
 
-``archetype triggers replay`` calls :func:`backfill_triggers`.  Segments come from a
+:func:`replay` drives an :class:`~archetype.live.automation.Automation` over events in
+event time (batches, watermark after each) without the service: the same firings as live,
+delivery off.  ``archetype triggers replay`` calls :func:`backfill_triggers`.  Segments come from a
 pipeline root (``archetype run``/``backfill``): the nightly assignments of date ``D`` are
 taken as known from ``D + 1`` 00:00 (event time), so each change between two nightly
 partitions is a segment transition at that instant, and the latest model's names resolve
@@ -14,22 +16,104 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from archetype._atomic import atomic_dir, write_json_atomic
 from archetype.errors import UserError
-from archetype.live.automation import Automation, AutomationConfig, SegmentChange, replay
+from archetype.live.automation import Automation, AutomationConfig, SegmentChange
+from archetype.live.experiments.runner import read_exposures
 from archetype.live.experiments.uplift import exposures_frame, uplift_table
+from archetype.live.memkv import MemoryKV
 from archetype.live.triggers.events import events_from_frame
-from archetype.live.triggers.outbox import firings_frame
-from archetype.progress import Tracker
+from archetype.live.triggers.outbox import Firing, firings_frame
+from archetype.progress import Tracker, tracker_or_null
 
 log = logging.getLogger(__name__)
 DAY_US = 86_400_000_000
+
+
+@dataclass
+class ReplayResult:
+    firings: list[Firing]
+    exposures: list[dict]
+    kv: MemoryKV
+    late: int
+
+
+def arrival_order(ts_us: np.ndarray, lateness_us: int, seed: int) -> np.ndarray:
+    """A shuffled arrival order in which no item arrives later than the lateness bound.
+
+    Sorting by ``ts + U[0, lateness)`` guarantees every item arrives after the watermark
+    ``max(ts seen) - lateness`` it must beat.
+    """
+    ts = np.asarray(ts_us, dtype=np.int64)
+    if lateness_us <= 0:
+        return np.argsort(ts, kind="stable")
+    jitter = np.random.default_rng(seed).integers(0, lateness_us, len(ts))
+    return np.argsort(ts + jitter, kind="stable")
+
+
+def replay(
+    events: Sequence[Any],
+    automation: Automation,
+    *,
+    changes: Iterable[SegmentChange] = (),
+    kv: MemoryKV | None = None,
+    batch_size: int = 1000,
+    shuffle_seed: int | None = None,
+    flush_until: int | None = None,
+    tracker: Tracker | None = None,
+) -> ReplayResult:
+    """Feed events (and segment changes) in batches, advancing the watermark after each.
+
+    The automation must be in replay mode (firings recorded with status ``replay``).
+    ``shuffle_seed`` shuffles the arrival order within the triggers' lateness bound
+    (:func:`arrival_order`); otherwise items arrive in event-time order.  At the end the
+    timers due up to ``flush_until`` (default: the last event time) are run.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} should be >= 1")
+    if not automation.triggers.replay:
+        raise ValueError(
+            "replay() needs Automation(..., replay=True): a replay never owes webhook deliveries"
+        )
+    kv = kv if kv is not None else MemoryKV()
+    items: list[Any] = list(events) + list(changes)
+    if not items:
+        return ReplayResult([], [], kv, 0)
+    ts = np.fromiter((int(i.ts_us) for i in items), dtype=np.int64, count=len(items))
+    lateness = int(automation.config.triggers.lateness)
+    order = arrival_order(ts, lateness if shuffle_seed is not None else 0, shuffle_seed or 0)
+    firings: list[Firing] = []
+    late = 0
+    seen = None
+    with tracker_or_null(tracker).task("replay: events", total=len(order)) as task:
+        for lo in range(0, len(order), batch_size):
+            part = order[lo : lo + batch_size]
+            batch = [items[i] for i in part]
+            with kv.transaction() as tx:
+                for b in batch:
+                    if isinstance(b, SegmentChange):
+                        automation.on_segment_change(tx, b)
+                evs = [b for b in batch if not isinstance(b, SegmentChange)]
+                late += automation.triggers.apply_events(tx, evs)
+                bmax = int(ts[part].max())
+                seen = bmax if seen is None else max(seen, bmax)
+                out = automation.on_watermark(tx, seen)
+                firings += [o for o in out if isinstance(o, Firing)]
+            task.advance(len(part))
+    with kv.transaction() as tx:
+        end = int(ts.max()) if flush_until is None else int(flush_until)
+        out = automation.on_watermark(tx, end, flush=True)
+        firings += [o for o in out if isinstance(o, Firing)]
+        exposures = read_exposures(tx)
+    return ReplayResult(firings, exposures, kv, late)
 
 
 def segment_changes(root: str | Path, until: dt.date) -> tuple[list[SegmentChange], dict]:
