@@ -164,3 +164,34 @@ def test_online_centroids_are_served_as_versions(root_earlier, tmp_path):
         auto2 = attach(seg2, cfg, deliver=False)
         assert seg2.model.version == served.version
         auto2.close()
+
+
+def test_live_model_hysteresis_matches_numpy(root_now):
+    import dataclasses
+
+    from archetype.live.model import load_live_model
+
+    _, root, _ = root_now
+    m = dataclasses.replace(load_live_model(root), hysteresis=0.3)
+    C = m.model.centroids.astype(np.float64)
+    ids = np.asarray(m.segment_ids)
+    rng = np.random.default_rng(0)
+    # points between random pairs of centroids, each "currently" in a random segment
+    a, b = rng.integers(len(C), size=(2, 500))
+    t = rng.uniform(0, 1, (500, 1))
+    emb = (C[a] * t + C[b] * (1 - t)).astype(np.float32)
+    cur = ids[b].copy()  # currently at the far end of the pair
+    cur[:20] = -1  # no segment yet: nearest
+    got, dist, _ = m.nearest(emb, cur)
+    d2 = ((emb[:, None, :].astype(np.float64) - C[None]) ** 2).sum(-1)
+    best = d2.argmin(1)
+    row = {int(s): i for i, s in enumerate(ids)}
+    want = ids[best].copy()
+    for i, c in enumerate(cur):
+        if c >= 0 and d2[i, best[i]] > 0.7 * d2[i, row[int(c)]]:
+            want[i] = c
+    assert np.array_equal(got, want)
+    assert (got != ids[best]).sum() > 10  # the hysteresis did hold some customers
+    assert np.allclose(dist, d2[np.arange(500), [row[int(g)] for g in got]], rtol=1e-4)
+    plain, _, _ = dataclasses.replace(m, hysteresis=0.0).nearest(emb, cur)
+    assert np.array_equal(plain, ids[best])  # off by default: the batch's nearest centroid

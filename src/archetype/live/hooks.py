@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from typing import Any
@@ -76,7 +77,7 @@ class LiveAutomation:
             segmenter.model_hook = lambda model: (
                 model
                 if model.hysteresis == hysteresis
-                else model.with_centroids(model.model.centroids, model.version, hysteresis)
+                else dataclasses.replace(model, hysteresis=hysteresis)
             )
             segmenter.swap_model(segmenter.model)  # the hysteresis, and stored centroids
             self._bootstrap_learning()
