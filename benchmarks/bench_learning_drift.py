@@ -40,7 +40,7 @@ def main() -> None:
         help="first nightly run at this fraction of the log",
     )
     ap.add_argument("--steps-per-day", type=int, default=24)
-    ap.add_argument("--hysteresis", type=float, default=0.1)
+    ap.add_argument("--hysteresis", type=float, default=0.05)
     ap.add_argument("--max-move", type=float, default=0.05)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--keep", type=Path, default=None, help="keep the world and root here")
@@ -73,6 +73,7 @@ def main() -> None:
                 steps_per_day=args.steps_per_day,
                 resync=resync,
                 truth_history=tmp / "world" / "truth_history.parquet",
+                events=tmp / "world" / "events",
             )
             key = "service" if resync else "learner_alone"
             res[key] = rep.to_dict()
@@ -105,12 +106,15 @@ def report(res: dict) -> None:
         s = res[key]["summary"]
         print(
             f"| {label} | {s['days']} | {s['ari_nightly_min']:.3f} / "
-            f"{s['ari_nightly_mean']:.3f} | {s['ari_static_min']:.3f} / "
+            f"{s['ari_nightly_mean']:.3f} ({s['ari_nightly_min_stable_nights']:.3f}) | "
+            f"{s['ari_static_min']:.3f} / "
             f"{s['ari_static_mean']:.3f} | {s['same_id_min']:.3f} | "
             f"{100 * s['flap_share_max']:.2f}% ({100 * s['static_flap_share_max']:.2f}%) | "
             f"{100 * s['moves_share_max']:.2f}% | {s['ari_truth_live_last']:.3f} / "
             f"{s['ari_truth_nightly_last']:.3f} |"
         )
+    unstable = res["service"]["summary"]["unstable_nights"]
+    print(f"nights whose re-cluster differs from the night before by ARI < 0.9: {unstable}")
     alerts = res["learner_alone"]["summary"]["alerts"]
     print(f"alerts (learner alone): {len(alerts)}; first: {alerts[:6]}")
 

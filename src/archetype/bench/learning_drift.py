@@ -5,12 +5,14 @@
    every day from ``start`` to the log's end: per-day features (one transform, fitted on
    the first day and re-applied, so every day's embedding is in the same space), models
    and assignments.
-3. The live side, simulated per day: from last night's model (or, without ``resync``, from
-   the first day's model for the whole range), every customer's vector of the day (what the
-   live service computes at that as-of, equal to the batch features) replaces the
-   customer's previous contribution under its nearest centroid (the Lloyd labels), the
-   centroids are updated ``steps_per_day`` times (hourly, bounded moves), and after each
-   update every customer is answered with hysteresis against the new centroids.
+3. The live side, simulated hour by hour: from last night's model (or, without ``resync``,
+   from the first day's model for the whole range), each customer's vector of the day (what
+   the live service computes at that as-of, equal to the batch features) arrives at the
+   hour of its last event that day (at midnight for customers without events: the
+   background re-assign when the as-of day moves), replaces the customer's previous
+   contribution under its nearest centroid (the Lloyd labels), and the customer is
+   answered with hysteresis against the centroids of that hour; the centroids are updated
+   ``steps_per_day`` times a day (bounded moves).
 
 Per day: ARI between the live labels and that night's re-cluster (and, as a baseline,
 the frozen first model's nearest-centroid labels), share of customers whose live segment
@@ -50,6 +52,7 @@ class DayFigures:
     ari_truth_nightly: float
     alerts: list[str] = field(default_factory=list)
     static_flap_share: float = 0.0
+    ari_nightly_prev: float = 1.0  # the nightly re-cluster against the night before
 
 
 @dataclass
@@ -63,6 +66,10 @@ class DriftReport:
             "days": len(d),
             "ari_nightly_min": min(x.ari_nightly for x in d),
             "ari_nightly_mean": float(np.mean([x.ari_nightly for x in d])),
+            "ari_nightly_min_stable_nights": min(
+                (x.ari_nightly for x in d if x.ari_nightly_prev >= 0.9), default=float("nan")
+            ),
+            "unstable_nights": [x.date for x in d if x.ari_nightly_prev < 0.9],
             "ari_static_min": min(x.ari_static for x in d),
             "ari_static_mean": float(np.mean([x.ari_static for x in d])),
             "static_flap_share_max": max(x.static_flap_share for x in d),
@@ -122,6 +129,18 @@ def _record(
         seen.add(n)
 
 
+def _activity(events: Path) -> dict[dt.date, pl.DataFrame]:
+    """Per day: ``customer_id, hour`` of each customer's last event that day."""
+    df = (
+        pl.scan_parquet(str(Path(events) / "**" / "*.parquet"), hive_partitioning=False)
+        .select("customer_id", "ts")
+        .group_by(pl.col("ts").dt.date().alias("day"), "customer_id")
+        .agg(pl.col("ts").max().dt.hour().cast(pl.Int64).alias("hour"))
+        .collect()
+    )
+    return {k[0]: g.drop("day") for k, g in df.group_by(["day"])}
+
+
 def _labels(ids: pl.Series, a: pl.DataFrame) -> np.ndarray:
     """Segment id of each of ``ids`` in assignments ``a`` (same order)."""
     j = ids.to_frame().join(a, on="customer_id", how="left", maintain_order="left")
@@ -137,6 +156,7 @@ def simulate_live(
     steps_per_day: int = 24,
     resync: bool = True,
     truth_history: Path | None = None,
+    events: Path | None = None,
     tracker: Tracker | None = None,
 ) -> DriftReport:
     """Replay the per-day vectors of a nightly ``root`` through online centroids.
@@ -145,11 +165,17 @@ def simulate_live(
     (a fresh learner from it, everyone re-assigned by it) and learns through the day; the
     day is then compared with the next nightly re-cluster.  ``resync=False``: one learner
     from ``start``'s model for the whole range (no nightly model ever swapped in).
+
+    ``events`` (the log): a customer with events on a day gets that day's vector at the
+    hour of its last event (re-assigned against the centroids of that hour); the others
+    at midnight.  Without it, everyone at midnight.  Centroids are updated
+    ``steps_per_day`` times a day.
     """
     from archetype.pipeline.model import SegmentModel
 
     config = config or LearningConfig()
     truth = pl.read_parquet(truth_history) if truth_history is not None else None
+    activity = _activity(events) if events is not None else None
     last_ids, _, _ = _day(root, end)
     index = {c: i for i, c in enumerate(last_ids.to_list())}
     n_all = len(index)
@@ -202,21 +228,32 @@ def simulate_live(
             seg_ids = np.array(L.ids)
             ids, X, a = _day(root, d)
             pos = np.array([index[c] for c in ids.to_list()])
+            # customers with events today get today's vector at the hour of their last
+            # event; the others at midnight (the as-of day moved: a background re-assign)
+            hour = np.zeros(len(ids), dtype=np.int64)
+            if activity is not None and d in activity:
+                act = ids.to_frame().join(
+                    activity[d], on="customer_id", how="left", maintain_order="left"
+                )["hour"]
+                hour = act.fill_null(0).to_numpy().astype(np.int64)
             alerts = []
-            # every hourly centroid version is followed by a (lazy) re-assign of the
-            # customers with hysteresis: one Lloyd round per update, with bounded moves
-            for s_ in range(steps_per_day):
-                # learning labels: nearest centroid (a Lloyd update); served: hysteresis
-                old = learn[pos]
-                new = L.assign(X)
-                L.update(old, new, prev_x[pos], X)
-                cur = np.array([L.row.get(v, -1) for v in served[pos].tolist()])
-                srv = L.assign(X, cur)
-                _record(visited, day_flap, pos, served[pos], seg_ids[srv])
-                learn[pos], prev_x[pos], served[pos] = new, X, seg_ids[srv]
-                step = L.step(t0 + di * DAY_US + s_ * (DAY_US // steps_per_day))
-                if step is not None:
-                    alerts += [f"{x['kind']}:{x['segment_id']}" for x in step.alerts]
+            every = max(1, 24 // steps_per_day)
+            for h in range(24):
+                sel = np.flatnonzero(hour == h)
+                if sel.size:
+                    p_ = pos[sel]
+                    Xs = X[sel]
+                    # learning labels: nearest centroid (a Lloyd update); served: hysteresis
+                    new = L.assign(Xs)
+                    L.update(learn[p_], new, prev_x[p_], Xs)
+                    cur = np.array([L.row.get(v, -1) for v in served[p_].tolist()])
+                    srv = L.assign(Xs, cur)
+                    _record(visited, day_flap, p_, served[p_], seg_ids[srv])
+                    learn[p_], prev_x[p_], served[p_] = new, Xs, seg_ids[srv]
+                if (h + 1) % every == 0:
+                    step = L.step(t0 + di * DAY_US + (h + 1) * (DAY_US // 24))
+                    if step is not None:
+                        alerts += [f"{x['kind']}:{x['segment_id']}" for x in step.alerts]
             live_ids = served[pos]
             prev = day_start[pos]
             moved = (prev >= 0) & (live_ids != prev)
@@ -225,6 +262,9 @@ def simulate_live(
             before[pos[moved]] = prev[moved]
             changed_on[pos[moved]] = di
             nightly = _labels(ids, a)
+            _, _, a_prev = _day(root, d - dt.timedelta(days=1))
+            both = a.join(a_prev, on="customer_id", suffix="_prev")
+            ari_prev = float(adjusted_rand_score(both["segment_id_prev"], both["segment_id"]))
             st_new = np.asarray(static.ids)[static.assign(X)]
             st_old = st_lab[pos]
             st_moved = (st_old >= 0) & (st_new != st_old)
@@ -245,6 +285,7 @@ def simulate_live(
                 ari_truth_nightly=float("nan"),
                 alerts=alerts,
                 static_flap_share=float(st_flap.sum()) / len(ids),
+                ari_nightly_prev=ari_prev,
             )
             if truth is not None:
                 from archetype.synth.drift import truth_on

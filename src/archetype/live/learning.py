@@ -47,7 +47,7 @@ class LearningConfig(_Model):
     enabled: bool = True
     half_life: Duration | None = None
     max_move: float | None = Field(0.05, gt=0.0)
-    hysteresis: float = Field(0.1, ge=0.0, lt=1.0)
+    hysteresis: float = Field(0.05, ge=0.0, lt=1.0)
     update_every: Duration = 1 * US["h"]
     min_share: float = Field(0.25, ge=0.0, le=1.0)
     drift_alert: float = Field(0.5, gt=0.0)
