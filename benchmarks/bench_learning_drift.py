@@ -94,7 +94,8 @@ def report(res: dict) -> None:
         f"{a['steps_per_day']} updates/day"
     )
     print(
-        "| mode | days | ARI vs nightly min / mean | frozen model ARI min / mean | "
+        "| mode | days | ARI vs nightly min / mean (min on stable nights) | frozen model "
+        "ARI min / mean | "
         "same id min | flaps/day max (frozen) | moves/day max | ARI vs truth (live / "
         "nightly, last day) |"
     )

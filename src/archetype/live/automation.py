@@ -144,7 +144,7 @@ class Automation:
         """Events, segment moves and vector changes of one applied batch."""
         if applied and self.model_provider is not None:
             self._follow_model(applied[0])
-        events = []
+        events, changes = [], []
         for a in applied:
             evs = _events_of(a)
             events.extend(evs)
@@ -153,11 +153,16 @@ class Automation:
                 ts = max((int(e.ts_us) for e in evs), default=None)
                 if ts is None:  # a re-assign (time or model): at the service's event time
                     ts = int(getattr(a, "event_time_us", 0) or 0)
-                self.triggers.apply_segment_change(tx, a.customer_id, ts, old, new)
-        self.triggers.apply_events(tx, events)
+                changes.append((a.customer_id, ts, old, new))
+        now = max((int(getattr(a, "event_time_us", 0) or 0) for a in applied), default=0)
+        if now:  # the service: decide in the same pass (each record written once)
+            _, out = self.triggers.apply_and_advance(tx, events, changes, now)
+        else:
+            self.triggers.apply_events(tx, events, changes)
+            out = []
         if self._learner_init is not None:
             self._learn(tx, applied)
-        return []
+        return out
 
     def on_segment_change(self, tx: Any, change: SegmentChange) -> None:
         self.triggers.apply_segment_change(

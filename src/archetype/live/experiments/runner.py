@@ -44,6 +44,9 @@ class ExperimentRunner:
         self.experiments = {k: e for k, e in experiments.items() if e.enabled}
         self._conv = {k: EventMatcher(e.conversion.where) for k, e in self.experiments.items()}
         self.conversion_types = frozenset(e.conversion.event for e in self.experiments.values())
+        self._tx: Any = None
+        self._cached: dict[str, dict] = {}
+        self._dirty: set[str] = set()
 
     def has(self, name: str) -> bool:
         return name in self.experiments
@@ -138,15 +141,26 @@ class ExperimentRunner:
         blob["x"] = keep
 
     # ----- reading --------------------------------------------------------------------------
-    @staticmethod
-    def stats(tx: Any, name: str) -> dict[str, list[int]]:
+    def stats(self, tx: Any, name: str) -> dict[str, list[int]]:
         """``{variant: [exposures, successes, failures]}`` of experiment ``name``."""
-        raw = tx.get(NS_STATS, name)
-        return {} if raw is None else loads(raw)
+        if self._tx is not tx:  # a new transaction: nothing cached, nothing pending
+            self._tx, self._cached, self._dirty = tx, {}, set()
+        got = self._cached.get(name)
+        if got is None:
+            raw = tx.get(NS_STATS, name)
+            got = self._cached[name] = {} if raw is None else loads(raw)
+        return got
 
-    @staticmethod
-    def _put_stats(tx: Any, name: str, stats: dict) -> None:
-        tx.put(NS_STATS, name, dumps(stats))
+    def _put_stats(self, tx: Any, name: str, stats: dict) -> None:
+        self._cached[name] = stats
+        self._dirty.add(name)
+
+    def flush(self, tx: Any) -> None:
+        """Write the statistics changed in ``tx`` (called once per advance)."""
+        if self._tx is tx:
+            for name in self._dirty:
+                tx.put(NS_STATS, name, dumps(self._cached[name]))
+            self._dirty = set()
 
 
 def read_exposures(tx: Any, name: str | None = None) -> list[dict]:

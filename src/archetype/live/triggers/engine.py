@@ -124,7 +124,8 @@ class TriggerEngine:
         hist: set[str] = set()
         horizon = 0
         self._keep: dict[str, int] = {}  # history kept per event type (its longest lookback)
-        self._cancels: dict[str, list[AbsenceRule]] = {}  # absent type -> its rules
+        self._cancels: dict[str, dict[str, AbsenceRule]] = {}  # absent type -> its rules
+        self._absent_of: dict[str, str] = {}  # absence rule -> its absent type
         for r in self.rules.values():
             self._seg_in[r.name] = (
                 None
@@ -151,7 +152,8 @@ class TriggerEngine:
             self._on.setdefault(r.on, []).append(r)
             if isinstance(r, AbsenceRule):
                 self._absent_where[r.name] = EventMatcher(r.absent_where)
-                self._cancels.setdefault(r.absent, []).append(r)
+                self._cancels.setdefault(r.absent, {})[r.name] = r
+                self._absent_of[r.name] = r.absent
                 hist.add(r.absent)
                 horizon = max(horizon, int(r.within))
                 self._keep[r.absent] = max(self._keep.get(r.absent, 0), int(r.within))
@@ -223,9 +225,8 @@ class TriggerEngine:
             i = bisect.bisect_right([e[0] for e in s], cut) - 1
             blob["s"] = s[i:]
 
-    @staticmethod
     def _pend(
-        blob: dict, due: int, kind: str, rule: str, anchor: int, tb: str, payload: list
+        self, blob: dict, due: int, kind: str, rule: str, anchor: int, tb: str, payload: list
     ) -> None:
         """Add a pending decision (the same decision twice is kept once)."""
         p = blob["p"]
@@ -233,17 +234,59 @@ class TriggerEngine:
         i = bisect.bisect_left(p, (due, kind, rule, anchor, tb), key=_pkey)
         if i == len(p) or _pkey(p[i]) != (due, kind, rule, anchor, tb):
             p.insert(i, item)
+            absent = self._absent_of.get(rule) if kind == DECIDE else None
+            if absent is not None:
+                q = blob.setdefault("q", {})
+                q[absent] = q.get(absent, 0) + 1
+
+    def _settled(self, blob: dict, rule: str) -> None:
+        """A pending absence decision left (decided or cancelled): count it out."""
+        absent = self._absent_of.get(rule)
+        q = blob.get("q")
+        if absent is not None and q and q.get(absent, 0) > 0:
+            q[absent] -= 1
 
     # ----- phase 1: apply (any order) ---------------------------------------------------------
-    def apply_events(self, tx: Any, events: Iterable[Any]) -> int:
+    def apply_events(
+        self,
+        tx: Any,
+        events: Iterable[Any],
+        changes: Iterable[tuple[Any, int, int | None, int | None]] = (),
+    ) -> int:
         """Add events to the customers' histories and pending decisions; returns late count.
 
         The caller has deduplicated events by event id (the service does); an event with
         the same time, content and no id as one already held is dropped here too.
+        ``changes`` are segment moves ``(customer, ts_us, old, new)``
+        (:meth:`apply_segment_change`).
         """
+        touched, late = self._apply(tx, events, changes)
+        self._save(tx, touched)
+        return late
+
+    def apply_and_advance(
+        self,
+        tx: Any,
+        events: Iterable[Any],
+        changes: Iterable[tuple[Any, int, int | None, int | None]],
+        now_us: int,
+    ) -> tuple[int, list[Firing]]:
+        """:meth:`apply_events` then :meth:`advance` in one pass (each record written once):
+        the service's path.  Returns (late events, firings)."""
+        touched, late = self._apply(tx, events, changes)
+        return late, self._advance(tx, now_us, False, touched)
+
+    def _apply(self, tx: Any, events: Iterable[Any], changes: Iterable) -> tuple[dict, int]:
         wm = self.watermark(tx)
         cache = self._cache(tx)
         touched: dict[str, dict] = {}
+        for cid, ts_us, old, new in changes:  # segment moves first (the same records)
+            if old != new:
+                ck = ckey(cid)
+                blob = touched.get(ck)
+                if blob is None:
+                    blob = touched[ck] = self._load(tx, cache, ck, cid)
+                self._segment_change(blob, int(ts_us), old, new, wm)
         late = 0
         touch, hist, conv, on = self._touch, self.history_types, self.conversion_types, self._on
         where, pend = self._where, self._pend
@@ -269,7 +312,9 @@ class TriggerEngine:
                 if i < len(h) and h[i][0] == ts and h[i][3] == tb:
                     continue  # the same event again (no id, same content and time)
                 h.insert(i, [ts, cat, amount, tb])
-                if et in self._cancels and blob["p"]:
+                if et in self._cancels and blob.get("q", {}).get(et):
+                    # pending absences this event may settle (the counts only skip work:
+                    # a decision not cancelled here is checked again when it is due)
                     self._cancel(blob, et, ts, cat, amount)
             payload = None
             for rule in on.get(et, ()):
@@ -289,27 +334,29 @@ class TriggerEngine:
                 pend(blob, ts, CONVERSION, "", ts, tb, payload or [et, cat, amount])
         for blob in touched.values():
             self._prune(blob, wm)
-        self._save(tx, touched)
         self.stats["late"] += late
-        return late
+        return touched, late
 
     def _cancel(self, blob: dict, et: str, ts: int, cat: str | None, amount: float) -> None:
         """Drop pending absence decisions that this ``absent`` event settles (no firing)."""
-        names = {r.name: r for r in self._cancels[et]}
-        keep = []
-        for item in blob["p"]:
-            due, kind, name, anchor, _, pay = item
-            r = names.get(name) if kind == DECIDE else None
+        rules = self._cancels[et]
+        p = blob["p"]
+        drop = None
+        for i, item in enumerate(p):
+            r = rules.get(item[2])
             if (
                 r is not None
-                and anchor <= ts <= due
-                and self._absent_where[name].row(cat, amount)
-                and (not r.same_category or pay[1] == cat)
+                and item[1] == DECIDE
+                and item[3] <= ts <= item[0]
+                and self._absent_where[r.name].row(cat, amount)
+                and (not r.same_category or item[5][1] == cat)
             ):
-                self.stats[(name, "cancelled")] += 1
-                continue
-            keep.append(item)
-        blob["p"] = keep
+                self.stats[(r.name, "cancelled")] += 1
+                self._settled(blob, r.name)
+                (drop := drop or []).append(i)
+        if drop:
+            gone = set(drop)
+            blob["p"] = [it for i, it in enumerate(p) if i not in gone]
 
     def _count(self, blob: dict, rule: RepeatRule, anchor: int, tb: str, cat: str | None) -> int:
         """Events ``on`` (matching) in the rule's window ending at the anchor (inclusive)."""
@@ -347,41 +394,49 @@ class TriggerEngine:
         ``old = None`` is the customer's first assignment: it is recorded for segment
         filters but fires no transition rule (a bootstrap is not a storm of "entered").
         A change at or before the processed watermark is decided just after it.
+        (:meth:`apply_events` takes many changes with the events of a batch.)
         """
-        if old == new:
-            return
-        ck = ckey(customer_id)
-        blob = self._load(tx, self._cache(tx), ck, customer_id)
-        ts = int(ts_us)
+        self.apply_events(tx, (), [(customer_id, ts_us, old, new)])
+
+    def _segment_change(
+        self, blob: dict, ts: int, old: int | None, new: int | None, wm: int | None
+    ) -> None:
         bisect.insort(blob["s"], [ts, new], key=_first)
-        wm = self.watermark(tx)
+        if old is None:
+            return
         due = ts if wm is None or ts > wm else wm + 1
         tb = f"s{old}>{new}"
-        if old is not None:
-            for name, (entered, left) in self._transition.items():
-                if entered is not None and (new != entered or old == entered):
-                    continue
-                if left is not None and (old != left or new == left):
-                    continue
-                self._pend(blob, due, DECIDE, name, ts, tb, [old, new])
-        self._prune(blob, wm)
-        self._save(tx, {ck: blob})
+        for name, (entered, left) in self._transition.items():
+            if entered is not None and (new != entered or old == entered):
+                continue
+            if left is not None and (old != left or new == left):
+                continue
+            self._pend(blob, due, DECIDE, name, ts, tb, [old, new])
 
     # ----- phase 2: decide (event-time order) -------------------------------------------------
     def advance(self, tx: Any, now_us: int, *, flush: bool = False) -> list[Firing]:
         """Run every decision due at or before ``now_us - lateness`` (``now_us`` with
         ``flush``).  Returns the firings, already written to the outbox in ``tx``."""
+        return self._advance(tx, now_us, flush, {})
+
+    def _advance(self, tx: Any, now_us: int, flush: bool, touched: dict) -> list[Firing]:
+        """Decide up to the target; ``touched`` records (applied, not yet written) too."""
         target = int(now_us) if flush else int(now_us) - self.lateness
         wm = self.watermark(tx)
         if wm is not None and target <= wm:
+            self._save(tx, touched)
             return []
-        heap = []
+        queued = set()
         for k, _ in tx.scan(NS_TIMER, stop=tkey(target + 1)):
             due_s, ck = k.decode().split("|", 1)
-            heap.append((untkey(due_s), ck))
+            queued.add((untkey(due_s), ck))
+        for ck, blob in touched.items():  # pending decisions not in the index yet
+            if blob["p"] and blob["p"][0][0] <= target:
+                queued.add((blob["p"][0][0], ck))
+        heap = list(queued)
         heapq.heapify(heap)
         cache = self._cache(tx)
-        done: dict[str, dict] = {}
+        done: dict[str, dict] = dict(touched)
         firings: list[Firing] = []
         while heap:
             due, ck = heapq.heappop(heap)
@@ -398,6 +453,8 @@ class TriggerEngine:
 
             while p and p[0][0] == due:
                 _, kind, rule, anchor, tb, pay = p.pop(0)
+                if kind == DECIDE:
+                    self._settled(blob, rule)
                 if kind == CONVERSION:
                     self.experiments.convert(tx, blob, due, pay, schedule)
                 elif kind == CLOSE:
@@ -407,9 +464,12 @@ class TriggerEngine:
                     if f is not None:
                         firings.append(f)
                 p = blob["p"]
-            if p and p[0][0] <= target:
+            if p and p[0][0] <= target and (p[0][0], ck) not in queued:
+                queued.add((p[0][0], ck))
                 heapq.heappush(heap, (p[0][0], ck))
         tx.put(NS_META, "wm", str(target).encode())
+        if self.experiments is not None:
+            self.experiments.flush(tx)
         for blob in done.values():
             self._prune(blob, target)
         self._save(tx, done)
