@@ -156,25 +156,59 @@ def test_replay_bad_config_is_one_line(world, tmp_path):
 def test_html_report_has_an_experiments_section(world, tmp_path):
     root, _ = world
     out = tmp_path / "replay"
-    res = runner.invoke(app, [
-        "triggers", "replay", "--events", str(root / "synth" / "events"),
-        "--config", str(root / "live.toml"), "--as-of", END.isoformat(),
-        "--out", str(out), "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "triggers",
+            "replay",
+            "--events",
+            str(root / "synth" / "events"),
+            "--config",
+            str(root / "live.toml"),
+            "--as-of",
+            END.isoformat(),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     html = tmp_path / "r.html"
     seg = root / "seg"
-    res = runner.invoke(app, [
-        "report", "--features", str(seg / "features" / f"date={END}"),
-        "--assignments", str(seg / "assignments" / f"date={END}" / "part-0.parquet"),
-        "--experiments", str(out), "--out", str(html), "--no-projection", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            "--features",
+            str(seg / "features" / f"date={END}"),
+            "--assignments",
+            str(seg / "assignments" / f"date={END}" / "part-0.parquet"),
+            "--experiments",
+            str(out),
+            "--out",
+            str(html),
+            "--no-projection",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     page = html.read_text()
     assert '<section id="experiments">' in page
     for v in ("holdout", "email", "push"):
         assert f"<td>{v}</td>" in page
-    res = runner.invoke(app, [
-        "report", "--features", str(seg / "features" / f"date={END}"),
-        "--assignments", str(seg / "assignments" / f"date={END}" / "part-0.parquet"),
-        "--experiments", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "x.html")])
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            "--features",
+            str(seg / "features" / f"date={END}"),
+            "--assignments",
+            str(seg / "assignments" / f"date={END}" / "part-0.parquet"),
+            "--experiments",
+            str(tmp_path / "none.parquet"),
+            "--out",
+            str(tmp_path / "x.html"),
+        ],
+    )
     assert res.exit_code == 2 and "exposures file not found" in res.output
     assert not (tmp_path / "x.html").exists()
