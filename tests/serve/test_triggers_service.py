@@ -195,3 +195,24 @@ def test_live_model_hysteresis_matches_numpy(root_now):
     assert np.allclose(dist, d2[np.arange(500), [row[int(g)] for g in got]], rtol=1e-4)
     plain, _, _ = dataclasses.replace(m, hysteresis=0.0).nearest(emb, cur)
     assert np.array_equal(plain, ids[best])  # off by default: the batch's nearest centroid
+
+
+def test_redis_backend_gives_the_same_firings(root_now, tmp_path, redis_url):
+    _, root, log = root_now
+    log = log.sort("ts").head(12_000)
+    cfg = config(learning={"update_every": "6h"}, webhook=None)
+    out = {}
+    for name, spec in (("lmdb", "lmdb"), ("redis", f"{redis_url}?prefix=trg-test:")):
+        with LiveSegmenter.open(
+            root, spec, state_dir=tmp_path / "st", background=False, watch_s=None
+        ) as seg:
+            auto = attach(seg, cfg, deliver=False)
+            ingest(seg, log, size=1500)
+            with seg.store.read() as r:
+                out[name] = (
+                    [(f.key, f.ts_us, f.variant, f.status) for f in read_outbox(r)],
+                    [(e["key"], e["status"]) for e in read_exposures(r)],
+                    [v["version"] for v in read_versions(r)],
+                )
+            auto.close()
+    assert out["lmdb"][0] and out["lmdb"] == out["redis"]
