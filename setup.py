@@ -9,5 +9,5 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages("src"), "archetype.kernels"],
     package_dir={"": "src", "archetype.kernels": "kernels"},
-    package_data={"archetype": ["py.typed", "bench/*.json"]},
+    package_data={"archetype": ["py.typed", "bench/*.json", "report/templates/*"]},
 )

@@ -21,8 +21,14 @@ import sys
 import time
 
 
-def _req(method: str, path: str, host: str, body: bytes = b"", ctype: str = "",
-         headers: dict | None = None) -> bytes:
+def _req(
+    method: str,
+    path: str,
+    host: str,
+    body: bytes = b"",
+    ctype: str = "",
+    headers: dict | None = None,
+) -> bytes:
     h = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive"]
     if body:
         h.append(f"Content-Length: {len(body)}")
@@ -66,15 +72,18 @@ async def run_load(spec: dict) -> dict:
     if spec["mode"] == "get":
         reqs = [_req("GET", p, host, headers=hdr) for p in spec["paths"]]
     else:
-        reqs = [_req("POST", spec["path"], host, b.encode(), spec.get("ctype",
-                     "application/json"), hdr) for b in spec["bodies"]]
+        reqs = [
+            _req("POST", spec["path"], host, b.encode(), spec.get("ctype", "application/json"), hdr)
+            for b in spec["bodies"]
+        ]
     lat: list[float] = []
     errors: list[int] = []
     counter = [0]
     t0 = time.perf_counter()
     deadline = t0 + spec["seconds"]
-    await asyncio.gather(*(_worker(spec, reqs, lat, errors, deadline, counter)
-                           for _ in range(spec["concurrency"])))
+    await asyncio.gather(
+        *(_worker(spec, reqs, lat, errors, deadline, counter) for _ in range(spec["concurrency"]))
+    )
     wall = time.perf_counter() - t0
     return {"latencies": lat, "errors": len(errors), "wall": wall}
 
@@ -101,8 +110,9 @@ async def run_visible(spec: dict) -> dict:
     out = []
     for i in range(spec["probes"]):
         cid = spec["first_id"] + i
-        ev = json.dumps({"customer_id": cid, "ts": spec["ts"], "event_type": "view",
-                         "event_id": f"probe-{cid}"}).encode()
+        ev = json.dumps(
+            {"customer_id": cid, "ts": spec["ts"], "event_type": "view", "event_id": f"probe-{cid}"}
+        ).encode()
         t0 = time.perf_counter()
         writer.write(_req("POST", "/v1/events", host, ev, "application/x-ndjson"))
         status, _ = await _read_response(reader)

@@ -39,8 +39,10 @@ def case(n, d, k, *, device="cpu", peers=True):
     P.ours_fit(X[: min(n, 50_000)], min(k, 64), device=device)  # JIT cache load, thread pools
     ours_s, ours_i, ours = P.ours_fit(X, k, device=device)
     model = ours["model"]
-    print(f"ours fit: {ours_s:.3f}s inertia {ours_i:.6g} "
-          f"(steps {ours['n_steps']}, full passes {ours['n_iter']}; {_phases(model)})")
+    print(
+        f"ours fit: {ours_s:.3f}s inertia {ours_i:.6g} "
+        f"(steps {ours['n_steps']}, full passes {ours['n_iter']}; {_phases(model)})"
+    )
     if device == "cuda":
         import torch
 
@@ -53,9 +55,11 @@ def case(n, d, k, *, device="cpu", peers=True):
         torch.cuda.synchronize()
         g = (time.perf_counter() - t) / 5
         p, _, _ = P.ours_predict(X, model)
-        lloyd = [h['seconds'] for h in model.history_ if h['phase'] == 'lloyd']
-        print(f"GPU GEMM {g * 1e3:.1f} ms; ours assign (host in/out) {p * 1e3:.1f} ms; "
-              f"per Lloyd pass {np.mean(lloyd) * 1e3:.1f} ms")
+        lloyd = [h["seconds"] for h in model.history_ if h["phase"] == "lloyd"]
+        print(
+            f"GPU GEMM {g * 1e3:.1f} ms; ours assign (host in/out) {p * 1e3:.1f} ms; "
+            f"per Lloyd pass {np.mean(lloyd) * 1e3:.1f} ms"
+        )
         return
     res = {}
     if peers:
@@ -65,21 +69,31 @@ def case(n, d, k, *, device="cpu", peers=True):
         if k <= 256:
             res["plain torch Lloyd (20 it)"] = P.torch_lloyd(X, k)
         for name, (s, i, _) in res.items():
-            print(f"{name:30s} {s:8.3f}s inertia {i:.6g}  ours/peer: time {ours_s / s:.3f}  "
-                  f"inertia {ours_i / i:.4f}")
+            print(
+                f"{name:30s} {s:8.3f}s inertia {i:.6g}  ours/peer: time {ours_s / s:.3f}  "
+                f"inertia {ours_i / i:.4f}"
+            )
     Xp = X[:1_000_000]
     g_s, _, _ = P.bare_gemm(Xp, model.cluster_centers_)
     p_s, _, _ = P.ours_predict(Xp, model)
     a_s, _, _ = P.ours_assign(Xp, model)
-    print(f"predict {len(Xp):,} rows: ours {p_s * 1e3:.1f} ms (assign with margin "
-          f"{a_s * 1e3:.1f} ms), bare GEMM X @ C.T {g_s * 1e3:.1f} ms")
+    print(
+        f"predict {len(Xp):,} rows: ours {p_s * 1e3:.1f} ms (assign with margin "
+        f"{a_s * 1e3:.1f} ms), bare GEMM X @ C.T {g_s * 1e3:.1f} ms"
+    )
     if not peers:
         print(f"  ours/GEMM {p_s / g_s:.2f} (goal <= 1.5)")
         return
     sp_s, _, _ = P.sklearn_predict(Xp, res["sklearn KMeans(lloyd, 20 it)"][2]["model"])
     print(f"  sklearn predict {sp_s * 1e3:.1f} ms")
-    sk, mb, fa = (res[n] for n in ("sklearn KMeans(lloyd, 20 it)", "sklearn MiniBatchKMeans",
-                                   "faiss.Kmeans(20 it, full)"))
+    sk, mb, fa = (
+        res[n]
+        for n in (
+            "sklearn KMeans(lloyd, 20 it)",
+            "sklearn MiniBatchKMeans",
+            "faiss.Kmeans(20 it, full)",
+        )
+    )
     goals = [
         ("inertia ours/sklearn KMeans", ours_i / sk[1], 1.01),
         ("time ours/sklearn MiniBatchKMeans", ours_s / mb[0], 0.2),

@@ -113,7 +113,7 @@ def main() -> None:
     # transform: one row, NumPy vs Polars
     t = FeatureTransform.fit(batch, cfg, specs=list(fd.specs))
     row = batch.head(1)
-    x = row.select(list(fd.feature_names)).to_numpy()
+    x = row.select(list(t.feature_names)).to_numpy()
     reps = 2000
     t_np = _time(lambda: [t.transform_numpy(x) for _ in range(reps)], 3, "np") / reps
     t_pl = _time(lambda: [t.transform(row) for _ in range(200)], 3, "pl") / 200

@@ -95,8 +95,14 @@ def main() -> None:
             def step(workers=workers, shares=shares, it=it):
                 ref = ray.put(C)
                 i = next(it)
-                return _total(ray.get([w.batch_stats.remote(ref, 0, i, s)
-                                       for w, s in zip(workers, shares, strict=True)]))
+                return _total(
+                    ray.get(
+                        [
+                            w.batch_stats.remote(ref, 0, i, s)
+                            for w, s in zip(workers, shares, strict=True)
+                        ]
+                    )
+                )
 
             def full(workers=workers):
                 ref = ray.put(C)
@@ -105,33 +111,58 @@ def main() -> None:
             # the sharded sums equal the local ones (same step function)
             np.testing.assert_allclose(full().sums, partial_stats(X, C, **kw).sums, rtol=1e-4)
             ping_ref = ray.put(C)
-            t_ping = _time_pair(lambda: None, lambda ref=ping_ref, ws=workers: ray.get(
-                [w.info.remote() for w in ws]), args.reps)[1]
+            t_ping = _time_pair(
+                lambda: None,
+                lambda ref=ping_ref, ws=workers: ray.get([w.info.remote() for w in ws]),
+                args.reps,
+            )[1]
             l_step, t_step = _time_pair(local_step, step, args.reps)
             l_full, t_full = _time_pair(local_full, full, max(3, args.reps // 5))
-            rows.append({
-                "actors": n_act, "n": args.n, "d": args.d, "k": args.k, "batch": args.batch,
-                "round_trip_ms": t_ping * 1e3,
-                "local_step_ms": l_step * 1e3, "ray_step_ms": t_step * 1e3,
-                "step_overhead_ms": (t_step - l_step) * 1e3,
-                "local_full_ms": l_full * 1e3, "ray_full_ms": t_full * 1e3,
-                "full_overhead_ms": (t_full - l_full) * 1e3,
-                "bytes_per_actor_per_iter": args.k * args.d * 4 + args.k * args.d * 8 + args.k * 8,
-            })
+            rows.append(
+                {
+                    "actors": n_act,
+                    "n": args.n,
+                    "d": args.d,
+                    "k": args.k,
+                    "batch": args.batch,
+                    "round_trip_ms": t_ping * 1e3,
+                    "local_step_ms": l_step * 1e3,
+                    "ray_step_ms": t_step * 1e3,
+                    "step_overhead_ms": (t_step - l_step) * 1e3,
+                    "local_full_ms": l_full * 1e3,
+                    "ray_full_ms": t_full * 1e3,
+                    "full_overhead_ms": (t_full - l_full) * 1e3,
+                    "bytes_per_actor_per_iter": args.k * args.d * 4
+                    + args.k * args.d * 8
+                    + args.k * 8,
+                }
+            )
             pool.close(ray)
     finally:
         ray.shutdown()
 
-    hdr = ("actors", "round trip ms", "local step ms", "ray step ms", "overhead ms",
-           "local pass ms", "ray pass ms", "overhead ms")
-    print(f"n={args.n} d={args.d} k={args.k} batch={args.batch} cpus={args.cpus} "
-          f"backend={args.backend}")
+    hdr = (
+        "actors",
+        "round trip ms",
+        "local step ms",
+        "ray step ms",
+        "overhead ms",
+        "local pass ms",
+        "ray pass ms",
+        "overhead ms",
+    )
+    print(
+        f"n={args.n} d={args.d} k={args.k} batch={args.batch} cpus={args.cpus} "
+        f"backend={args.backend}"
+    )
     print(" | ".join(hdr))
     for r in rows:
-        print(f"{r['actors']:>6} | {r['round_trip_ms']:13.2f} | {r['local_step_ms']:13.2f} | "
-              f"{r['ray_step_ms']:11.2f} | "
-              f"{r['step_overhead_ms']:11.2f} | {r['local_full_ms']:13.1f} | "
-              f"{r['ray_full_ms']:11.1f} | {r['full_overhead_ms']:11.1f}")
+        print(
+            f"{r['actors']:>6} | {r['round_trip_ms']:13.2f} | {r['local_step_ms']:13.2f} | "
+            f"{r['ray_step_ms']:11.2f} | "
+            f"{r['step_overhead_ms']:11.2f} | {r['local_full_ms']:13.1f} | "
+            f"{r['ray_full_ms']:11.1f} | {r['full_overhead_ms']:11.1f}"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

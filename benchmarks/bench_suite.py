@@ -43,8 +43,7 @@ def _spec(device: str, impl: str) -> dict:
 @pytest.mark.parametrize("impl", list(FIT))
 def test_fit(benchmark, matrix, device, impl):
     X, C = matrix
-    m = benchmark.pedantic(FIT[impl], args=(_spec(device, impl), X, C), rounds=3,
-                           warmup_rounds=1)
+    m = benchmark.pedantic(FIT[impl], args=(_spec(device, impl), X, C), rounds=3, warmup_rounds=1)
     benchmark.extra_info["inertia"] = inertia_from_centers(X, m.centers)
     benchmark.extra_info["seconds_per_pass"] = m.extra.get("seconds_per_pass")
 
@@ -53,8 +52,7 @@ def test_fit(benchmark, matrix, device, impl):
 @pytest.mark.parametrize("impl", list(PASS))
 def test_lloyd_pass(benchmark, matrix, device, impl):
     X, C = matrix
-    m = benchmark.pedantic(PASS[impl], args=(_spec(device, impl), X, C), rounds=5,
-                           warmup_rounds=1)
+    m = benchmark.pedantic(PASS[impl], args=(_spec(device, impl), X, C), rounds=5, warmup_rounds=1)
     if m.inertia is not None:
         benchmark.extra_info["inertia"] = m.inertia
 
@@ -63,8 +61,9 @@ def test_lloyd_pass(benchmark, matrix, device, impl):
 @pytest.mark.parametrize("impl", list(ASSIGN))
 def test_assign(benchmark, matrix, device, impl):
     X, C = matrix
-    m = benchmark.pedantic(ASSIGN[impl], args=(_spec(device, impl), X, C), rounds=5,
-                           warmup_rounds=1)
+    m = benchmark.pedantic(
+        ASSIGN[impl], args=(_spec(device, impl), X, C), rounds=5, warmup_rounds=1
+    )
     if m.labels is not None:
         benchmark.extra_info["inertia"] = inertia_from_labels(X, C, m.labels)
 

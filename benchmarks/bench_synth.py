@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def test_synth_throughput(benchmark, tmp_path):  # pytest-benchmark entry point
     out = tmp_path / "synth"
-    figures = benchmark.pedantic(
-        run, args=(50_000, 365, 1, 25_000, out), rounds=1, iterations=1
-    )
+    figures = benchmark.pedantic(run, args=(50_000, 365, 1, 25_000, out), rounds=1, iterations=1)
     benchmark.extra_info.update(figures)
     assert figures["events"] > 0
 

@@ -16,8 +16,11 @@ import pytest
 
 
 def pytest_collect_file(file_path: Path, parent):
-    if (file_path.suffix == ".py" and file_path.name.startswith("bench_")
-            and "def test_" in file_path.read_text(errors="replace")):
+    if (
+        file_path.suffix == ".py"
+        and file_path.name.startswith("bench_")
+        and "def test_" in file_path.read_text(errors="replace")
+    ):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 
@@ -28,8 +31,11 @@ def _env_int(name: str, default: int) -> int:
 
 @pytest.fixture(scope="session")
 def sizes() -> dict[str, int]:
-    return {"n": _env_int("ARCHETYPE_BENCH_N", 200_000), "k": _env_int("ARCHETYPE_BENCH_K", 16),
-            "d": _env_int("ARCHETYPE_BENCH_D", 32)}
+    return {
+        "n": _env_int("ARCHETYPE_BENCH_N", 200_000),
+        "k": _env_int("ARCHETYPE_BENCH_K", 16),
+        "d": _env_int("ARCHETYPE_BENCH_D", 32),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -104,6 +104,30 @@ def test_lead_time_uses_first_view_of_each_cycle():
     assert row["interpurchase_cv"] == pytest.approx(std / mean)
 
 
+def test_last_minute_share_window_is_inclusive():
+    log = make_log(
+        [
+            (4, T(1, 0), "view", 0, 0, None, None),
+            (4, T(2, 0), "purchase", 1.0, 0, None, None),  # 24 h: in
+            (4, T(3, 0), "view", 0, 0, None, None),
+            (4, T(5, 0), "purchase", 1.0, 0, None, None),  # 48 h: in
+            (4, T(6, 0), "view", 0, 0, None, None),
+            (4, T(8, 0, 1), "purchase", 1.0, 0, None, None),  # 48 h 1 min: out
+            (4, T(9, 0), "view", 0, 0, None, None),
+            (4, T(9, 23), "purchase", 1.0, 0, None, None),  # 23 h: out
+            (4, T(10, 1), "purchase", 1.0, 0, None, None),  # no view: not counted
+            (5, T(1, 0), "view", 0, 0, None, None),  # views, no purchase: 0
+            (5, T(2, 0), "add_to_cart", 0, 0, None, None),
+            (5, T(2, 1), "add_to_cart", 0, 0, None, None),
+        ]
+    )
+    rows = {r["customer_id"]: r for r in build_features(log.lazy(), AS_OF).iter_rows(named=True)}
+    assert rows[4]["lead_24_48h_share"] == pytest.approx(2 / 4)
+    assert rows[5]["lead_24_48h_share"] == 0.0
+    assert rows[5]["carts_per_week"] == pytest.approx(2 / (10 / 7))  # tenure 9 d: 10/7 weeks
+    assert rows[4]["carts_per_week"] == 0.0
+
+
 def test_occasions_hand_worked():
     import datetime as dt
 

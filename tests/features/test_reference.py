@@ -75,6 +75,10 @@ def _python_reference(log):
                     leads.append((r["ts"] - near[0]).total_seconds() / 3600)
                 cycle_views = []
         ref["lead_time_hours"] = statistics.median(leads) if leads else 0.0
+        last_minute = [h for h in leads if 24.0 <= h <= 48.0]
+        ref["lead_24_48h_share"] = len(last_minute) / len(leads) if leads else 0.0
+        weeks = max(ref["tenure_days"] + 1, 7) / 7
+        ref["carts_per_week"] = sum(r["event_type"] == "add_to_cart" for r in rows) / weeks
         out[cid] = ref
     return out
 

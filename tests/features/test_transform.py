@@ -27,8 +27,9 @@ def raw():
     return build_features(random_events(5000, 400, seed=3, days=180).lazy(), AS_OF)
 
 
-def test_robust_scaling_matches_numpy(raw):
-    cfg = FeatureConfig(winsorize=(0.05, 0.95))
+@pytest.mark.parametrize("scaling", ["max", "std", "robust"])
+def test_scaling_matches_numpy(raw, scaling):
+    cfg = FeatureConfig(winsorize=(0.05, 0.95), scaling=scaling, max_correlation=None)
     t = FeatureTransform.fit(raw, cfg)
     emb = t.transform(raw)
     assert emb.dtype == np.float32 and emb.flags["C_CONTIGUOUS"]
@@ -37,19 +38,24 @@ def test_robust_scaling_matches_numpy(raw):
     lo, hi = np.quantile(x, [0.05, 0.95])
     xc = np.clip(x, lo, hi)
     q25, q75 = np.quantile(xc, [0.25, 0.75])
-    expect = (xc - np.median(xc)) / (q75 - q25)
+    scale = {"max": max(q75 - q25, xc.std()), "std": xc.std(), "robust": q75 - q25}[scaling]
+    expect = (xc - np.median(xc)) / scale
     np.testing.assert_allclose(emb[:, j], expect.astype(np.float32), rtol=1e-6)
     k = t.feature_names.index("weekend_share")  # a share: no log1p
     assert not t.log1p[k] and t.log1p[j]
 
 
-def test_zero_iqr_falls_back_to_std_then_one():
+def test_robust_zero_iqr_falls_back_to_std():
     df = pl.DataFrame(
-        {"customer_id": [1, 2, 3, 4, 5], "referrals": [0.0, 0, 0, 0, 4], "weekend_share": [0.5] * 5}
+        {
+            "customer_id": [1, 2, 3, 4, 5],
+            "referrals": [0.0, 0, 0, 0, 4],
+            "frequency": [1.0, 2, 3, 4, 5],
+        }
     )
-    t = FeatureTransform.fit(df, FeatureConfig(winsorize=None, log1p=False))
+    t = FeatureTransform.fit(df, FeatureConfig(winsorize=None, log1p=False, scaling="robust"))
     assert t.scale[0] == pytest.approx(np.std([0, 0, 0, 0, 4]))
-    assert t.scale[1] == 1.0
+    assert t.scale[1] == pytest.approx(2.0)  # IQR of 1..5
 
 
 def test_round_trip_bit_for_bit(raw):

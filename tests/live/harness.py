@@ -82,7 +82,7 @@ def replay_phases(
 def live_assign(fd: FeatureDefinition, live: pl.DataFrame, model) -> pl.DataFrame:
     """``customer_id, segment_id, distance, margin`` of live features under ``model``."""
     t = FeatureTransform.from_dict(model.transform)
-    x = live.select(list(fd.feature_names)).to_numpy()
+    x = live.select(list(t.feature_names)).to_numpy()  # the embedding's inputs only
     emb = t.transform_numpy(x)
     a = assign(emb, model.centroids, metric=model.metric)
     return pl.DataFrame(

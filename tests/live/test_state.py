@@ -222,11 +222,13 @@ def test_definition_from_a_feature_dir(tmp_path):
     fs = compute_feature_dir(events, dt.date(2026, 12, 31), tmp_path / "feat", config=cfg)
     fd = FeatureDefinition.from_feature_dir(tmp_path / "feat")
     assert fd.window_days == 120
-    assert fd.feature_names == tuple(fs.feature_names)
+    # every raw feature (features.parquet), not only the embedding's inputs
+    assert fd.feature_names == tuple(c for c in fs.features.columns if c != "customer_id")
+    assert set(fs.feature_names) <= set(fd.feature_names)
     assert fd.channels == tuple(fs.manifest["channels"])
     manifest = json.loads((tmp_path / "feat" / "manifest.json").read_text())
-    manifest["feature_names"] = manifest["feature_names"][:-1]
-    with pytest.raises(ValueError, match="feature_names differ"):
+    manifest["features"] = manifest["features"][:-1]
+    with pytest.raises(ValueError, match="raw features differ"):
         FeatureDefinition.from_feature_manifest(manifest)
 
 

@@ -90,19 +90,23 @@ def test_text_is_escaped(segdata):
     assert "<b>VIP" not in html and "A &lt;test&gt;" in html
 
 
-def test_sticky_names_from_model(segdata):
+def test_sticky_names_from_model_only_while_supported(segdata):
     from archetype.pipeline.model import SegmentModel
 
     feats, asg, _ = segdata
+    fresh = build_report(feats, asg).names
     model = SegmentModel(
         centroids=np.zeros((4, 2)),
         feature_names=[],
         transform={},
         segment_ids=[10, 11, 12, 13],
-        segment_names=["A", "B", "C", "D"],
+        segment_names=[fresh[10], "B", fresh[12], "Deal hunters"],
     )
     inputs = build_report(feats, asg, model=model, overrides={11: "Bee"})
-    assert inputs.names == {10: "A", 11: "Bee", 12: "C", 13: "D"}
+    # kept where the evidence still supports the old name; 13 is not a deal hunter
+    assert inputs.names == {10: fresh[10], 11: "Bee", 12: fresh[12], 13: fresh[13]}
+    assert inputs.profiles.naming[10].source == "sticky"
+    assert inputs.profiles.naming[13].source == "rules"
 
 
 def test_user_errors(segdata):

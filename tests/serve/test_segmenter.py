@@ -336,3 +336,44 @@ def _owns(seg, cid) -> bool:
     from archetype.live.records import customer_key, shard_of
 
     return shard_of(customer_key(cid), seg.shard[1]) == seg.shard[0]
+
+
+def test_deferred_bulk_ingest_gives_the_same_answers(root_now, tmp_path):
+    """Bootstrap mode stores states without per-batch re-assignment: lookups compute the
+    answer meanwhile, and one background pass stores the same assignments."""
+    ev, root, log = root_now
+    ids = log["customer_id"].unique().sort().to_list()
+    with LiveSegmenter.open(root, state_dir=tmp_path / "a", background=False) as seg:
+        for b in batches(log, 1000):
+            seg.ingest(b)
+        ref = [(a.segment_id, a.previous_segment_id) for a in seg.batch_get(ids)]
+    with LiveSegmenter.open(root, state_dir=tmp_path / "b", background=False) as seg:
+        for b in batches(log, 1000):
+            r = seg.ingest(b, defer_assign=True)
+            assert r.moved == 0
+        before = seg.batch_get(ids)
+        assert all(a.computed == "live" for a in before if a.in_window)
+        assert [a.segment_id for a in before] == [s for s, _ in ref]
+        assert seg.pending_reassign() == len(ids)
+        assert seg.reassign_now() == len(ids)
+        after = seg.batch_get(ids)
+        assert [a.segment_id for a in after] == [s for s, _ in ref]
+        assert all(a.computed == "stored" for a in after)
+        assert seg.recent_transitions()[0].cause == "event"  # moves of the bulk events
+
+
+def test_transitions_log_is_bounded(root_now, tmp_path, monkeypatch):
+    import archetype.live.apply as apply_mod
+
+    monkeypatch.setattr(apply_mod, "PRUNE_EVERY", 100)
+    ev, root, log = root_now
+    with LiveSegmenter.open(
+        root, state_dir=tmp_path / "st", background=False, keep_transitions=50
+    ) as seg:
+        for b in batches(log, 500):
+            seg.ingest(b)
+        n = seg.meta.transitions
+        assert n > 300
+        kept = seg.recent_transitions(after=0, limit=10**6)
+        assert len(kept) < 50 + 100  # pruned each time the count passes a multiple of 100
+        assert kept[-1].seq == n and [t.seq for t in kept] == list(range(kept[0].seq, n + 1))

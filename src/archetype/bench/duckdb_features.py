@@ -20,6 +20,7 @@ from archetype.features.base import LEAD_LOOKBACK_DAYS, RECENT_DAYS
 from archetype.features.build import feature_specs
 from archetype.features.config import FeatureConfig
 from archetype.features.context import FeatureContext, day_number, slug
+from archetype.features.timing import LAST_MINUTE_HOURS
 
 
 def _q(s: str) -> str:
@@ -46,6 +47,7 @@ def features_sql(source: str, ctx: FeatureContext, *, start: dt.date | None) -> 
     extra_aggs = (",\n      " + extra_aggs) if extra_aggs else ""
     two_pi = 2.0 * math.pi
     weeks = "(greatest(b.tenure + 1.0, 7.0) / 7.0)"
+    lm_lo, lm_hi = (repr(float(h)) for h in LAST_MINUTE_HOURS)
 
     def div(n: str, d: str) -> str:
         return f"(CASE WHEN ({d}) > 0 THEN ({n}) / ({d}) ELSE 0.0 END)"
@@ -59,6 +61,7 @@ def features_sql(source: str, ctx: FeatureContext, *, start: dt.date | None) -> 
         "active_days_per_week": f"b.active_days / {weeks}",
         "sessions_per_week": f"b.sessions / {weeks}",
         "views_per_week": f"b.views / {weeks}",
+        "carts_per_week": f"b.carts / {weeks}",
         "activity_trend": "b.a30 / 30.0 - b.a90 / 90.0",
         "days_since_last_event": f"{a} - b.last_day",
         "recent_activity_share": div("b.arecent", "b.active_days"),
@@ -69,10 +72,10 @@ def features_sql(source: str, ctx: FeatureContext, *, start: dt.date | None) -> 
         "discount_share": div("b.disc", "b.npur"),
         "return_rate": div("b.nret", "b.npur + b.nret"),
         "lead_time_hours": "coalesce(l.lead, 0.0)",
+        "lead_24_48h_share": div("coalesce(l.nlastmin, 0.0)", "coalesce(l.nlead, 0.0)"),
         "interpurchase_mean_days": f"coalesce(g.gmean, {float(ctx.horizon_days)})",
         "interpurchase_cv": (
-            "CASE WHEN g.gmean IS NULL THEN 1.0 WHEN g.gmean > 0 THEN g.gstd / g.gmean "
-            "ELSE 1.0 END"
+            "CASE WHEN g.gmean IS NULL THEN 1.0 WHEN g.gmean > 0 THEN g.gstd / g.gmean ELSE 1.0 END"
         ),
         "weekend_share": div("b.weekend", "b.npur"),
         "hour_sin": div("b.hsin", "b.n"),
@@ -143,7 +146,9 @@ WITH ev AS (
            / 3600000000.0 AS lead
   FROM vpt GROUP BY customer_id, cyc
 ), l AS (
-  SELECT customer_id, median(lead) AS lead FROM cycles WHERE lead IS NOT NULL
+  SELECT customer_id, median(lead) AS lead, count(*)::DOUBLE AS nlead,
+         count(*) FILTER (WHERE lead BETWEEN {lm_lo} AND {lm_hi})::DOUBLE AS nlastmin
+  FROM cycles WHERE lead IS NOT NULL
   GROUP BY customer_id
 ), pd AS (
   SELECT customer_id, (d - lag(d) OVER (PARTITION BY customer_id ORDER BY d))::DOUBLE AS gap

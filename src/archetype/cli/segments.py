@@ -16,6 +16,31 @@ from archetype.errors import UserError
 QUIET_HELP = "No progress bars."
 
 
+def load_segments_config(path: Path | None, currency: str | None = None):
+    """The ``[segments]`` table of a config TOML (``None``: defaults); ``--currency`` wins."""
+    from archetype.segments.config import SegmentsConfig
+
+    table: dict = {}
+    if path is not None:
+        if not path.is_file():
+            raise UserError("config file not found", path=path)
+        try:
+            doc = tomllib.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise UserError(f"not valid TOML: {e}", path=path) from None
+        table = dict(doc.get("segments", {}))
+    if currency is not None:
+        table["currency"] = currency
+    try:
+        return SegmentsConfig.from_dict(table)
+    except UserError as e:
+        raise UserError(str(e), path=path) from None
+
+
+CONFIG_HELP = "Config TOML whose \\[segments] table sets currency, lifecycle and naming thresholds."
+CURRENCY_HELP = "Currency shown with money: a symbol (€) or a code (EUR). \\[segments] currency"
+
+
 def load_name_overrides(path: Path | None) -> dict[int, str]:
     """Segment-name overrides from a TOML or JSON file.
 
@@ -106,6 +131,8 @@ def report(
     names: Annotated[Path | None, typer.Option("--names", help="TOML/JSON {segment_id: "
                                                "name} overrides.")] = None,  # fmt: skip
     title: Annotated[str, typer.Option(help="Report title.")] = "Customer segments",
+    config: Annotated[Path | None, typer.Option("--config", help=CONFIG_HELP)] = None,
+    currency: Annotated[str | None, typer.Option(help=CURRENCY_HELP)] = None,
     sample: Annotated[int, typer.Option(help="Customers in the 2-D map.", min=10)] = 5_000,
     no_projection: Annotated[bool, typer.Option("--no-projection", help="Skip the 2-D map.")]
     = False,
@@ -115,7 +142,10 @@ def report(
                                                      "replay`: adds the uplift of each "
                                                      "variant.")] = None,  # fmt: skip
 ) -> None:
-    """Write a self-contained HTML report a marketer can read (no network needed)."""
+    """Write a self-contained HTML report a marketer can read (no network needed).
+
+    Example: archetype report --features feat/ --assignments asg.parquet --currency €
+    """
     from archetype.features import load_feature_dir
     from archetype.pipeline.model import SegmentModel
     from archetype.report.build import build_report, read_sweep, read_table, write_report
@@ -123,6 +153,7 @@ def report(
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError("--out should end in .html", path=out)
     overrides = load_name_overrides(names)
+    seg_cfg = load_segments_config(config, currency)
     fs = load_feature_dir(features, mmap=True)
     asg = read_table(assignments, "assignments")
     prev = read_table(previous, "previous assignments") if previous is not None else None
@@ -140,7 +171,8 @@ def report(
         inputs = build_report(
             fs.features, asg, embedding=None if no_projection else fs.embedding, model=m,
             previous=prev, sweep=sw, overrides=overrides, sample=sample, title=title,
-            facts=facts, experiments=uplift, tracker=tracker,
+            facts=facts, config=seg_cfg, horizon_days=fs.manifest.get("horizon_days"),
+            experiments=uplift, tracker=tracker,
         )  # fmt: skip
         with tracker.task("render report", total=None):
             write_report(out, inputs)
@@ -153,26 +185,37 @@ def profile(
     out: Annotated[Path | None, typer.Option("--out", help="Write profiles as JSON "
                                              "(or .parquet: long table).")] = None,  # fmt: skip
     names: Annotated[Path | None, typer.Option("--names", help="TOML/JSON overrides.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help=CONFIG_HELP)] = None,
+    currency: Annotated[str | None, typer.Option(help=CURRENCY_HELP)] = None,
     top: Annotated[int, typer.Option(help="Features listed per segment.", min=1)] = 3,
 ) -> None:
-    """Print segment profiles: size, revenue share, name, what sets each apart."""
+    """Print segment profiles: size, revenue share, name and its evidence, what else sets
+    each apart.  Averages count only customers for whom a value is defined.
+
+    Example: archetype profile --features feat/ --assignments asg.parquet --out p.json
+    """
     from archetype._atomic import atomic_file, write_json_atomic
     from archetype.features import load_feature_dir
     from archetype.report.build import build_report, read_table
-    from archetype.segments.naming import describe_segment
+    from archetype.segments.evidence import describe_segment
 
+    seg_cfg = load_segments_config(config, currency)
     fs = load_feature_dir(features, mmap=True)
     asg = read_table(assignments, "assignments")
-    inputs = build_report(fs.features, asg, overrides=load_name_overrides(names))
+    inputs = build_report(fs.features, asg, overrides=load_name_overrides(names), config=seg_cfg,
+                          horizon_days=fs.manifest.get("horizon_days"))  # fmt: skip
     p = inputs.profiles
     table = Table(title=f"{p.k} segments, {p.n:,} customers")
-    for c in ("id", "name", "customers", "share", "revenue", "sets it apart"):
+    cols = ["id", "name", "customers", "share"] + (["revenue"] if p.has_money else [])
+    for c in (*cols, "why this name", "what else sets it apart"):
         table.add_column(c, justify="right" if c in ("customers", "share", "revenue") else "left")
     for i, sid in enumerate(int(s) for s in p.segment_ids):
-        rev = "–" if p.revenue_shares is None else f"{100 * p.revenue_shares[i]:.1f}%"
+        why = p.naming[sid].evidence
+        rev = [f"{100 * p.revenue_shares[i]:.1f}%"] if p.revenue_shares is not None else []
+        apart = [s for s in describe_segment(p, sid, top + len(why)) if s not in why][:top]
         table.add_row(str(sid), inputs.names[sid], f"{p.sizes[i]:,}",
-                      f"{100 * p.shares[i]:.1f}%", rev,
-                      "\n".join(describe_segment(p, sid, top)))  # fmt: skip
+                      f"{100 * p.shares[i]:.1f}%", *rev, "\n".join(why),
+                      "\n".join(apart))  # fmt: skip
     console.print(table)
     if out is not None:
         if out.suffix == ".parquet":

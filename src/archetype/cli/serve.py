@@ -163,8 +163,8 @@ def serve(
         ):
             err_console.print(f"bootstrapping the live state from {events} ...", highlight=False)
             muted = automation.automation.muted() if automation else contextlib.nullcontext()
-            with muted:  # history: no firing, no exposure, no cooldown from the past
-                n = Follower(seg, events, chunk_rows=chunk_rows).scan_once()
+            with muted, seg.bulk():  # history: no firing, no exposure, no cooldown from it
+                n = Follower(seg, events, chunk_rows=chunk_rows, defer_assign=True).scan_once()
             err_console.print(
                 f"bootstrapped {n:,} events, {seg.meta.customers:,} customers", highlight=False
             )

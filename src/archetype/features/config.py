@@ -36,7 +36,10 @@ _KEYS = {
     "pca_components",
     "family_weights",
     "partition_rows",
+    "scaling",
+    "max_correlation",
 }
+SCALINGS = ("max", "std", "robust")
 
 
 def month_day(value: str, where: str) -> int:
@@ -75,6 +78,13 @@ class FeatureConfig:
         Multiply a family's scaled columns by a weight (default 1 for every family).
     partition_rows : int
         Events per hash partition of customers; bounds memory on large logs.
+    scaling : {"max", "std", "robust"}
+        Scale of each (winsorized) column: the larger of its IQR and standard deviation
+        (default), its standard deviation, or its IQR (``robust``, the scaling of older
+        transforms).
+    max_correlation : float or None
+        A feature whose |Pearson r| with an earlier kept feature reaches this is left out
+        of the embedding as a duplicate (default 0.98; ``None`` keeps every feature).
     """
 
     occasions: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(DEFAULT_OCCASIONS))
@@ -86,6 +96,8 @@ class FeatureConfig:
     pca_components: int | None = None
     family_weights: dict[str, float] = field(default_factory=dict)
     partition_rows: int = 15_000_000
+    scaling: str = "max"
+    max_correlation: float | None = 0.98
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in self.occasions.items():
@@ -112,6 +124,10 @@ class FeatureConfig:
             raise UserError(f"[features] max_channels={self.max_channels} should be >= 0")
         if self.partition_rows < 1000:
             raise UserError(f"[features] partition_rows={self.partition_rows} should be >= 1000")
+        if self.scaling not in SCALINGS:
+            raise UserError(f"[features] scaling={self.scaling!r}; use {', '.join(SCALINGS)}")
+        if self.max_correlation is not None and not 0.0 < self.max_correlation <= 1.0:
+            raise UserError(f"[features] max_correlation={self.max_correlation} needs 0 < r <= 1")
         if self.window_days is not None and self.window_days < 1:
             raise UserError(f"[features] window_days={self.window_days} should be >= 1")
 
@@ -145,6 +161,11 @@ class FeatureConfig:
                 kw[k] = None if d[k] is None else int(d[k])
         if "log1p" in d:
             kw["log1p"] = bool(d["log1p"])
+        if "scaling" in d:
+            kw["scaling"] = str(d["scaling"])
+        if "max_correlation" in d:
+            r = d["max_correlation"]
+            kw["max_correlation"] = None if r in (None, False) else float(r)
         return cls(**kw)
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,4 +179,6 @@ class FeatureConfig:
             "pca_components": self.pca_components,
             "family_weights": dict(self.family_weights),
             "partition_rows": self.partition_rows,
+            "scaling": self.scaling,
+            "max_correlation": self.max_correlation,
         }

@@ -21,8 +21,15 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
             FAMILY,
             "nats",
             "-sum p_c ln p_c over categories c of view/add_to_cart/purchase events; 0 without",
+            defined_when="top_category_share > 0",
         ),
-        FeatureSpec("top_category_share", FAMILY, "fraction", "max_c p_c; 0 without"),
+        FeatureSpec(
+            "top_category_share",
+            FAMILY,
+            "fraction",
+            "max_c p_c; 0 without",
+            defined_when="top_category_share > 0",
+        ),
     ]
 
 

@@ -21,6 +21,7 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
             FAMILY,
             "fraction",
             "min(email_click / email_open, 1); 0 without opens",
+            defined_when="email_opens_per_week > 0",
         ),
         FeatureSpec("ad_clicks_per_week", FAMILY, "clicks/week", "ad_click events / weeks", True),
     ]

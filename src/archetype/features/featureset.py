@@ -378,6 +378,8 @@ def _conform(df: pl.DataFrame, transform: FeatureTransform) -> pl.DataFrame:
             cols.append(pl.lit(0.0).alias(n))
         else:
             raise UserError(f"the saved transform needs feature {n!r}, which was not built")
+    # features the transform left out of the embedding stay in features.parquet (profiles)
+    cols += [pl.col(n) for n in transform.dropped_names if n in df.columns]
     return df.select("customer_id", *cols)
 
 

@@ -19,6 +19,7 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
             FAMILY,
             "fraction",
             "(frequency - 1) / frequency: share of purchase days after the first; 0 without",
+            defined_when="frequency > 0",
         ),
     ]
 

@@ -22,12 +22,17 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
             FAMILY,
             "fraction",
             f"purchases dated {_md(lo)}..{_md(hi)} (inclusive) / purchases; 0 without purchases",
+            defined_when="purchases > 0",
         )
         for name, (lo, hi) in ctx.occasions.items()
     ]
     out += [
         FeatureSpec(
-            "weekend_share", FAMILY, "fraction", "purchases on Sat/Sun / purchases; 0 without"
+            "weekend_share",
+            FAMILY,
+            "fraction",
+            "purchases on Sat/Sun / purchases; 0 without",
+            defined_when="purchases > 0",
         ),
         FeatureSpec(
             "hour_sin",

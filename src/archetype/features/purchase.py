@@ -15,31 +15,40 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
     return [
         FeatureSpec("purchases", FAMILY, "orders", "purchase events (amount >= 0)", True),
         FeatureSpec(
-            "avg_order_value", FAMILY, "money/order", "total_spend / purchases; 0 without", True
+            "avg_order_value",
+            FAMILY,
+            "money/order",
+            "total_spend / purchases; 0 without",
+            True,
+            "purchases > 0",
         ),
         FeatureSpec(
             "cart_abandonment_rate",
             FAMILY,
             "fraction",
             "max(add_to_cart - purchases, 0) / add_to_cart; 0 without cart additions",
+            defined_when="carts_per_week > 0",
         ),
         FeatureSpec(
             "view_to_purchase",
             FAMILY,
             "fraction",
             "min(purchases / views, 1); 0 without views",
+            defined_when="views_per_week > 0",
         ),
         FeatureSpec(
             "discount_share",
             FAMILY,
             "fraction",
             "purchases with discount > 0 / purchases; 0 without purchases",
+            defined_when="purchases > 0",
         ),
         FeatureSpec(
             "return_rate",
             FAMILY,
             "fraction",
             "returns / (purchases + returns), a return = purchase with amount < 0; 0 without",
+            defined_when="purchases > 0 or return_rate > 0",
         ),
     ]
 

@@ -23,6 +23,7 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
             "days",
             "as-of day - last purchase day; no purchase: horizon_days",
             True,
+            "frequency > 0",
         ),
         FeatureSpec(
             "monetary",
@@ -30,6 +31,7 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
             "money/day",
             "total_spend / frequency (mean spend per purchase day); no purchase: 0",
             True,
+            "frequency > 0",
         ),
         FeatureSpec("total_spend", FAMILY, "money", "sum of purchase amounts", True),
         FeatureSpec("tenure_days", FAMILY, "days", "as-of day - first event day (any type)", True),

@@ -1,11 +1,26 @@
 """The fitted map from raw features to the embedding, saved as ``transform.json``.
 
-Per column, in order: ``log1p`` (count/money/duration features, when enabled) -> clip at
-fitted quantiles (winsorize) -> ``(x - median) / scale`` with scale = IQR, or the standard
-deviation when the IQR is 0, or 1 when both are 0 -> times the family weight.  Optionally
+Which columns: every raw feature except those left out at fit time, each recorded with its
+reason in ``dropped`` (so a re-applied transform makes the same choice):
+
+- ``constant``: one value for everyone after winsorizing (a transaction-only log's view,
+  cart and email features; a feature that is 0 for 99% of customers);
+- ``never defined``: no customer has the value (its ``defined_when`` rule holds for
+  nobody), so every row holds the fill;
+- ``duplicate``: |Pearson r| >= ``max_correlation`` with an earlier kept feature (e.g.
+  ``purchases`` with ``frequency`` when nobody buys twice a day): one behavior counts once.
+
+Per kept column, in order: ``log1p`` (count/money/duration features, when enabled) -> clip
+at fitted quantiles (winsorize) -> ``(x - center) / scale`` -> times the family weight;
+center = median; scale = the larger of the IQR and the standard deviation (``scaling =
+"max"``, default: neither a narrow middle — a share that is 0 for most customers — nor a
+narrow spread inflates a feature), the standard deviation (``"std"``) or the IQR
+(``"robust"``, falling back to the std when the IQR is 0; the scaling of older
+transforms); 1 when it is 0.  Optionally
 then ``(x - mean) @ components.T`` (PCA fitted by SVD).  Everything runs in float64 from
 parameters stored as exact JSON floats, and is cast to float32 at the end, so re-applying a
-loaded transform reproduces the embedding bit for bit.
+loaded transform reproduces the embedding bit for bit.  Older ``transform.json`` files
+(IQR scale, no ``dropped`` record) load and apply as they were written.
 """
 
 from __future__ import annotations
@@ -19,8 +34,11 @@ import polars as pl
 
 from archetype.errors import UserError
 from archetype.features.config import FeatureConfig
+from archetype.features.spec import FeatureSpec, defined_masks
 
 VERSION = 1
+#: Rows used to measure correlations between features (a fixed-seed sample beyond this).
+CORRELATION_SAMPLE = 200_000
 
 
 @dataclass
@@ -45,6 +63,8 @@ class FeatureTransform:
         PCA mean (d,) and components (m, d), or ``None``.
     extra : dict
         Build settings to reproduce the raw features (``channels``, ``occasions``).
+    dropped : list of dict
+        Raw features left out of the embedding at fit time: ``{"feature", "reason"}``.
     """
 
     feature_names: list[str]
@@ -58,6 +78,12 @@ class FeatureTransform:
     pca_mean: list[float] | None = None
     pca_components: list[list[float]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    dropped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def dropped_names(self) -> list[str]:
+        """Raw features left out of the embedding (see :attr:`dropped`)."""
+        return [d["feature"] for d in self.dropped]
 
     @property
     def output_names(self) -> list[str]:
@@ -90,33 +116,28 @@ class FeatureTransform:
         missing = [n for n in names if n not in by_name]
         if missing:
             raise UserError(f"unknown feature column(s) {missing}; no family/unit known")
-        fams = [by_name[n].family for n in names]
         logs = [bool(cfg.log1p and by_name[n].log) for n in names]
         x = _pre(df, names, logs)
-        if cfg.winsorize is not None:
-            lo_q, hi_q = cfg.winsorize
-            lower = np.quantile(x, lo_q, axis=0) if lo_q > 0 else np.full(x.shape[1], -np.inf)
-            upper = np.quantile(x, hi_q, axis=0) if hi_q < 1 else np.full(x.shape[1], np.inf)
-        else:
-            lower = np.full(x.shape[1], -np.inf)
-            upper = np.full(x.shape[1], np.inf)
+        lower, upper = _winsor_bounds(x, cfg.winsorize)
         x = np.clip(x, lower, upper)
-        center = np.median(x, axis=0)
-        q75, q25 = np.quantile(x, [0.75, 0.25], axis=0)
-        scale = q75 - q25
-        std = x.std(axis=0)
-        scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
+        dropped = _choose_dropped(df, x, names, [by_name[n] for n in names], cfg)
+        keep = [j for j, n in enumerate(names) if n not in dropped]
+        x = x[:, keep]
+        kept = [names[j] for j in keep]
+        fams = [by_name[n].family for n in kept]
+        center, scale = _center_scale(x, cfg.scaling)
         weights = [float(cfg.family_weights.get(f, 1.0)) for f in fams]
         t = cls(
-            feature_names=names,
+            feature_names=kept,
             families=fams,
-            log1p=logs,
-            lower=[float(v) for v in lower],
-            upper=[float(v) for v in upper],
+            log1p=[logs[j] for j in keep],
+            lower=[float(lower[j]) for j in keep],
+            upper=[float(upper[j]) for j in keep],
             center=[float(v) for v in center],
             scale=[float(v) for v in scale],
             weights=weights,
             extra=dict(extra or {}),
+            dropped=[{"feature": n, "reason": r} for n, r in dropped.items()],
         )
         if cfg.pca_components is not None:
             z = t._scaled(df)
@@ -221,6 +242,7 @@ class FeatureTransform:
             "pca_components": self.pca_components,
             "output_names": self.output_names,
             "extra": dict(self.extra),
+            "dropped": [dict(d) for d in self.dropped],
         }
 
     @classmethod
@@ -240,6 +262,10 @@ class FeatureTransform:
                 pca_mean=d.get("pca_mean"),
                 pca_components=d.get("pca_components"),
                 extra=dict(d.get("extra", {})),
+                dropped=[
+                    {"feature": str(x["feature"]), "reason": str(x.get("reason", ""))}
+                    for x in d.get("dropped", [])
+                ],
             )
         except (KeyError, TypeError, ValueError) as e:
             if isinstance(e, UserError):
@@ -256,6 +282,80 @@ def _pre(df: pl.DataFrame, names: list[str], logs: list[bool]) -> np.ndarray:
     if lg.any():
         x[:, lg] = np.log1p(np.maximum(x[:, lg], 0.0))
     return x
+
+
+def _winsor_bounds(
+    x: np.ndarray, winsorize: tuple[float, float] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column clip bounds at the fitted quantiles (``-inf``/``inf`` = none)."""
+    d = x.shape[1]
+    if winsorize is None:
+        return np.full(d, -np.inf), np.full(d, np.inf)
+    lo_q, hi_q = winsorize
+    lower = np.quantile(x, lo_q, axis=0) if lo_q > 0 else np.full(d, -np.inf)
+    upper = np.quantile(x, hi_q, axis=0) if hi_q < 1 else np.full(d, np.inf)
+    return lower, upper
+
+
+def _center_scale(x: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
+    """Median and scale per column (1 where the scale is 0).
+
+    ``"max"``: the larger of the IQR and the standard deviation; ``"std"``: the standard
+    deviation; ``"robust"``: the IQR, or the standard deviation when the IQR is 0.
+    """
+    center = np.median(x, axis=0)
+    std = x.std(axis=0)
+    if scaling == "std":
+        scale = std
+    else:
+        q75, q25 = np.quantile(x, [0.75, 0.25], axis=0)
+        iqr = q75 - q25
+        scale = np.maximum(iqr, std) if scaling == "max" else np.where(iqr > 0, iqr, std)
+    return center, np.where(scale > 0, scale, 1.0)
+
+
+def _choose_dropped(
+    df: pl.DataFrame, x: np.ndarray, names: list[str], specs: list[FeatureSpec],
+    cfg: FeatureConfig,
+) -> dict[str, str]:  # fmt: skip
+    """``{feature: reason}`` for the columns of ``x`` (clipped) left out of the embedding.
+
+    Nothing is dropped when it would leave no feature at all.
+    """
+    out: dict[str, str] = {}
+    masks = defined_masks(df, specs)
+    for j, n in enumerate(names):
+        col = x[:, j]
+        if n in masks and not masks[n].any():
+            out[n] = f"never defined: no {specs[j].defined_for}"
+        elif col.max() == col.min():
+            out[n] = f"constant: {_num(col[0])} for every customer after winsorizing"
+    if cfg.max_correlation is not None:
+        live = [j for j, n in enumerate(names) if n not in out]
+        rows = x
+        if x.shape[0] > CORRELATION_SAMPLE:
+            pick = np.random.default_rng(0).choice(x.shape[0], CORRELATION_SAMPLE, replace=False)
+            rows = x[np.sort(pick)]
+        if len(live) > 1:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = np.corrcoef(rows[:, live], rowvar=False)
+            kept: list[int] = []
+            for a, j in enumerate(live):
+                hit = next((b for b in kept if abs(r[a, b]) >= cfg.max_correlation), None)
+                if hit is None:
+                    kept.append(a)
+                else:
+                    out[names[j]] = (
+                        f"duplicate of {names[live[hit]]} (r = {r[a, hit]:.3f} >= "
+                        f"{cfg.max_correlation:g})"
+                    )
+    if len(out) == len(names):
+        return {}
+    return out
+
+
+def _num(v: float) -> str:
+    return f"{v:.6g}"
 
 
 def _enc(v: float) -> float | str:

@@ -25,6 +25,7 @@ def specs(ctx: FeatureContext) -> list[FeatureSpec]:
             "sessions_per_week", FAMILY, "sessions/week", "session_start events / weeks", True
         ),
         FeatureSpec("views_per_week", FAMILY, "views/week", "view events / weeks", True),
+        FeatureSpec("carts_per_week", FAMILY, "additions/week", "add_to_cart events / weeks", True),
         FeatureSpec(
             "activity_trend",
             FAMILY,
@@ -54,6 +55,7 @@ def exprs(ctx: FeatureContext) -> list[pl.Expr]:
         (pl.col("_active_days") / w).alias("active_days_per_week"),
         (pl.col("_sessions") / w).alias("sessions_per_week"),
         (pl.col("_views") / w).alias("views_per_week"),
+        (pl.col("_carts") / w).alias("carts_per_week"),
         (pl.col("_active_30") / 30.0 - pl.col("_active_prior90") / 90.0).alias("activity_trend"),
         (ctx.as_of_day - pl.col("_last_day")).cast(pl.Float64).alias("days_since_last_event"),
         safe_div(pl.col("_active_recent"), pl.col("_active_days")).alias("recent_activity_share"),

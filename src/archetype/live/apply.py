@@ -40,6 +40,7 @@ ST, SEG = "st", "seg"
 _EMPTY_U8 = np.empty(0, "<u8")
 _EMPTY_I4 = np.empty(0, "<i4")
 PRUNE_PER_COMMIT = 10_000
+PRUNE_EVERY = 1_000
 
 
 @dataclass
@@ -84,13 +85,19 @@ class Job:
 
 class IngestJob(Job):
     def __init__(
-        self, batch: Batch, source: str, offset: tuple[bytes, bytes] | None, kind: str = "api"
+        self,
+        batch: Batch,
+        source: str,
+        offset: tuple[bytes, bytes] | None,
+        kind: str = "api",
+        defer_assign: bool = False,
     ) -> None:
         super().__init__()
         self.batch = batch
         self.source = source
         self.kind = kind
         self.offset = offset
+        self.defer_assign = defer_assign
         self.result = IngestResult(
             received=batch.report.rows_scanned,
             ignored=batch.report.null_customer_ids + batch.report.unknown_event_types,
@@ -103,12 +110,13 @@ class IngestJob(Job):
 
 
 class ReassignJob(Job):
-    """Re-assign these customers if their stored assignment is stale (``cause``)."""
+    """Re-assign these customers if their stored assignment is stale; ``causes``: why each
+    is stale ("time", "model", or "event" for a deferred bulk ingest), or one for all."""
 
-    def __init__(self, keys: list[bytes], cause: str) -> None:
+    def __init__(self, keys: list[bytes], causes: str | list[str]) -> None:
         super().__init__()
         self.keys = keys
-        self.cause = cause
+        self.causes = [causes] * len(keys) if isinstance(causes, str) else list(causes)
         self.reassigned = 0
 
     @property
@@ -127,6 +135,7 @@ class _Entry:
         "job",
         "cause",
         "touched",
+        "assign_now",
     )
 
     def __init__(self, rec: CustomerRecord, is_new: bool) -> None:
@@ -139,6 +148,7 @@ class _Entry:
         self.job: Job | None = None
         self.cause = "event"
         self.touched = False  # the state changed (possibly only its first-seen time)
+        self.assign_now = False  # new events from a batch that is not deferring assignment
 
 
 def is_fresh(seg: SegRecord | None, model: LiveModel, as_of_day: int, horizon: int) -> bool:
@@ -152,10 +162,25 @@ def is_fresh(seg: SegRecord | None, model: LiveModel, as_of_day: int, horizon: i
 
 @dataclass
 class CommitOutcome:
+    """What a commit did; ``stages``: seconds spent per step (load, apply = decode + dedupe +
+    apply, encode, assign = features + transform + nearest centroid, listeners, meta)."""
+
     meta: Meta
     transitions: list[Transition]
     outputs: list[tuple[Any, list]]  # (listener, what its hooks returned)
     customers_changed: int
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self.t
+        self.t = now
 
 
 def commit_group(
@@ -173,6 +198,7 @@ def commit_group(
     ingest = [j for j in jobs if isinstance(j, IngestJob)]
     reassign = [j for j in jobs if isinstance(j, ReassignJob)]
 
+    clock = _Clock()
     # 1. load the touched customers once
     keys: list[bytes] = []
     seen_keys: set[bytes] = set()
@@ -193,6 +219,7 @@ def commit_group(
         else:
             work[k] = _Entry(CustomerRecord.decode(blob), False)
 
+    clock.lap("load")
     # 2. de-duplicate and apply, batch after batch, in arrival order
     wm, first = meta.watermark_us, meta.first_day
     for j in ingest:
@@ -233,7 +260,10 @@ def commit_group(
                     first = day
             if evs and e.events:
                 e.job = j
+                if e.new_keys and not j.defer_assign:
+                    e.assign_now = True
     meta.watermark_us, meta.first_day = wm, first
+    clock.lap("apply")
     changed = [k for k, e in work.items() if e.new_keys]
     for k in (k for k, e in work.items() if e.touched):
         e = work[k]
@@ -250,6 +280,7 @@ def commit_group(
         if e.job is not None and e.new_keys:
             e.job.result.customers += 1
 
+    clock.lap("encode")
     # 3. re-assign at the watermark's day
     transitions: list[Transition] = []
     applied: list[Applied] = []
@@ -262,13 +293,30 @@ def commit_group(
             k: (None if b is None else SegRecord.decode(b))
             for k, b in zip(cand, tx.get_many(SEG, cand), strict=True)
         }
+        deferred = [k for k in changed if not work[k].assign_now]
+        if deferred:  # bulk ingest: mark stale; the background re-assign does them once
+            for k in deferred:
+                old = olds[k]
+                tx.put(
+                    SEG,
+                    k,
+                    (
+                        old
+                        if old is not None
+                        else SegRecord(None, None, None, None, None, -1, 0, "", None)
+                    )
+                    .stale()
+                    .encode(),
+                )
+            skip = set(deferred)
+            cand = [k for k in cand if k not in skip]
         todo = [
             k
             for k in cand
-            if work[k].new_keys
+            if work[k].assign_now
             or (not work[k].is_new and not is_fresh(olds[k], model, as_of_day, horizon))
         ]
-        cause_of = {k: j.cause for j in reassign for k in j.keys}
+        cause_of = {k: c for j in reassign for k, c in zip(j.keys, j.causes, strict=True)}
         for k in todo:
             e = work[k]
             if e.state is None:
@@ -284,10 +332,13 @@ def commit_group(
     meta.too_old += sum(j.result.too_old for j in ingest)
     meta.ignored += sum(j.result.ignored for j in ingest)
 
+    clock.lap("assign")
     # 4. transitions log (bounded), listeners
     for t in transitions:
         tx.put(TR_NS, tr_key(t.seq), t.encode())
-    if transitions and meta.transitions > keep_transitions:
+    crossed = meta.transitions // PRUNE_EVERY != meta0.transitions // PRUNE_EVERY
+    if crossed and meta.transitions > keep_transitions:
+        # every PRUNE_EVERY moves (a scan is O(namespace) on Redis): drop the oldest
         stop = tr_key(meta.transitions - keep_transitions + 1)
         old = [k for k, _ in tx.scan(TR_NS, stop=stop, limit=PRUNE_PER_COMMIT)]
         for k in old:
@@ -306,6 +357,7 @@ def commit_group(
         if out:
             outputs.append((lst, out))
 
+    clock.lap("listeners")
     # 5. offsets and meta
     for j in ingest:
         if j.offset is not None:
@@ -318,7 +370,8 @@ def commit_group(
         j.result.seq = meta.seq
         j.result.watermark = wm_iso
         j.result.model_version = model.version
-    return CommitOutcome(meta, transitions, outputs, len(changed))
+    clock.lap("meta")
+    return CommitOutcome(meta, transitions, outputs, len(changed), clock.laps)
 
 
 def _reassign(

@@ -87,10 +87,13 @@ class FeatureDefinition:
             out = cls(manifest["channels"], occ, manifest.get("window_days"))
         except (KeyError, TypeError, IndexError) as e:
             raise ValueError(f"not a feature-dir manifest ({type(e).__name__}: {e})") from None
-        names = manifest.get("feature_names")
+        # ``features``: every raw feature (features.parquet); ``feature_names`` are only the
+        # transform's inputs (constant / duplicate features are left out of the embedding).
+        specs = manifest.get("features")
+        names = None if specs is None else [s["name"] for s in specs]
         if names is not None and tuple(names) != out.feature_names:
             raise ValueError(
-                "the manifest's feature_names differ from the live definition's "
+                "the manifest's raw features differ from the live definition's "
                 f"({len(names)} vs {len(out.feature_names)} features)"
             )
         return out

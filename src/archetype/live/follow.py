@@ -86,15 +86,24 @@ class Follower:
         Seconds between scans of the folder.
     chunk_rows : int
         Events per ingest call (and per committed offset).
+    defer_assign : bool
+        Bulk mode (bootstrap): re-assign once at the end in the background, not per chunk.
     """
 
     def __init__(
-        self, segmenter: Any, path: str | Path, *, poll_s: float = 1.0, chunk_rows: int = 20_000
+        self,
+        segmenter: Any,
+        path: str | Path,
+        *,
+        poll_s: float = 1.0,
+        chunk_rows: int = 20_000,
+        defer_assign: bool = False,
     ) -> None:
         self.segmenter = segmenter
         self.path = Path(path).resolve()
         self.poll_s = float(poll_s)
         self.chunk_rows = int(chunk_rows)
+        self.defer_assign = bool(defer_assign)
         self.failed: dict[str, str] = {}
         self._failed_at: dict[str, tuple[int, int]] = {}
         self._stop = threading.Event()
@@ -186,6 +195,7 @@ class Follower:
             source=str(f),
             kind="follow",
             offset=(key, off.encode()),
+            defer_assign=self.defer_assign,
             row_label=label or (lambda i, s=first_row: f"row {s + i + 1}"),
         )
         return r.received

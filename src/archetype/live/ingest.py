@@ -24,7 +24,7 @@ import polars as pl
 from archetype.errors import DataError
 from archetype.events.frame import EVENT_ID, ROW, canonicalize_frame
 from archetype.events.report import ValidationReport
-from archetype.live.records import customer_key, event_key
+from archetype.live.records import customer_key, event_keys
 from archetype.live.state import US_PER_DAY, LiveEvent
 from archetype.pipeline.privacy import pseudonym
 
@@ -178,15 +178,18 @@ def prepare(
         ev[EVENT_ID].to_list(),
     )
     days = (ts // US_PER_DAY).to_list()
+    keys = event_keys(ev)
     groups = batch.groups
-    for (cid, t, et, amt, qty, disc, ch, cat, eid), day in zip(
-        zip(*cols, strict=True), days, strict=True
-    ):
-        e = LiveEvent(cid, t, et, amt, qty, disc, ch, cat, eid)
-        k = event_key(eid, t, et, amt, qty, disc, ch, cat)
-        g = groups.get(ck := customer_key(cid))
+    ckeys: dict = {}
+    for row, day, k in zip(zip(*cols, strict=True), days, keys, strict=True):
+        cid = row[0]
+        ck = ckeys.get(cid)
+        if ck is None:
+            ck = ckeys[cid] = customer_key(cid)
+        item = (k, day, LiveEvent(*row))
+        g = groups.get(ck)
         if g is None:
-            groups[ck] = [(k, day, e)]
+            groups[ck] = [item]
         else:
-            g.append((k, day, e))
+            g.append(item)
     return batch

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -54,7 +54,7 @@ class Meta:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def copy(self) -> Meta:
-        return Meta(**{**asdict(self), "extra": dict(self.extra)})
+        return replace(self, extra=dict(self.extra))
 
 
 def load_meta(view: Any) -> Meta:

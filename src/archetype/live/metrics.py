@@ -54,6 +54,13 @@ class Metrics:
             buckets=_LAT,
             registry=r,
         )
+        self.stage_seconds = Counter(
+            "archetype_commit_stage_seconds",
+            "Writer time per commit step (load, apply, encode, assign, listeners, meta, "
+            "store = the durable commit itself)",
+            ["stage"],
+            registry=r,
+        )
         self.visible_seconds = Histogram(
             "archetype_event_visible_seconds",
             "From receiving a batch to its events being visible to lookups (committed)",

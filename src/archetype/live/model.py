@@ -101,12 +101,13 @@ class LiveModel:
         return self.model.segment_id_array()
 
     def segment_name(self, segment_id: int | None) -> str | None:
-        if segment_id is None or not self.model.segment_names:
+        if segment_id is None:
             return None
-        try:
-            return self.model.segment_names[self.model.segment_ids.index(int(segment_id))]
-        except ValueError:
-            return None
+        names = self.__dict__.get("_names")
+        if names is None:  # built once per model (frozen dataclass: set through __dict__)
+            names = dict(zip(self.model.segment_ids, self.model.segment_names or [], strict=False))
+            self.__dict__["_names"] = names
+        return names.get(int(segment_id))
 
     def horizon(self, as_of_day: int, first_day: int | None) -> int:
         """Horizon of the feature build: the window, or days since the log's first event."""
@@ -116,14 +117,25 @@ class LiveModel:
             return 1
         return max(1, as_of_day - first_day + 1)
 
+    @property
+    def transform_columns(self) -> np.ndarray:
+        """Column of each transform input among the raw features (the transform may leave
+        some raw features out of the embedding: constant, never defined, duplicates)."""
+        cols = self.__dict__.get("_cols")
+        if cols is None:  # once per model (frozen dataclass: set through __dict__)
+            pos = {n: j for j, n in enumerate(self.feature_names)}
+            cols = np.array([pos[n] for n in self.transform.feature_names], dtype=np.intp)
+            self.__dict__["_cols"] = cols
+        return cols
+
     def embed(self, raw: np.ndarray) -> np.ndarray:
-        """Raw features (n, d_raw) float64 -> embedding (n, d) float32, as the batch does."""
+        """Raw features (n, d_raw) float64, in :attr:`feature_names` order -> embedding
+        (n, d) float32, exactly as the batch transform computes it."""
+        x = np.asarray(raw, dtype=np.float64)[:, self.transform_columns]
         fast = getattr(self.transform, "transform_numpy", None)
         if fast is not None:
-            return fast(raw)
-        df = pl.DataFrame(
-            np.asarray(raw, dtype=np.float64), schema=list(self.feature_names), orient="row"
-        )
+            return fast(x)
+        df = pl.DataFrame(x, schema=list(self.transform.feature_names), orient="row")
         return self.transform.transform(df)
 
     def nearest(
@@ -234,10 +246,11 @@ def load_live_model(
         raise UserError(f"unreadable feature manifest ({e})", path=mf) from None
     definition = (definition_factory or _definition_from_manifest)(manifest)
     transform = FeatureTransform.from_dict(model.transform)
-    if list(definition.feature_names) != list(transform.feature_names):
+    missing = [n for n in transform.feature_names if n not in set(definition.feature_names)]
+    if missing:
         raise UserError(
-            f"model {v}: its transform's features differ from the live feature definition's "
-            f"({len(transform.feature_names)} vs {len(definition.feature_names)} names)",
+            f"model {v}: its transform needs feature(s) {', '.join(missing[:5])} that the live "
+            "feature definition does not compute",
             path=reg.path(v),
         )
     pseudo, key_env = _privacy(root, model.date)

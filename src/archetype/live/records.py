@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -58,18 +59,73 @@ def event_key(
     """64-bit identity of an event within its customer, for idempotent ingest.
 
     With an event id: a hash of the id (a retry of the same event is the same event).
-    Without: a hash of every canonical field, so exact duplicate rows collapse as in the
-    batch reader's duplicate rule.
+    Without: a hash of every canonical field (floats by their exact bits), so exact
+    duplicate rows collapse as in the batch reader's duplicate rule.  This is the
+    definition; :func:`event_keys` computes the same for a whole frame.
     """
     if event_id is not None:
-        material = b"i" + event_id.encode()
+        material = "i" + event_id
     else:
-        material = b"c" + struct.pack("<qddq", ts_us, float(amount), float(discount), int(quantity))
-        material += b"\x00".join((event_type.encode(), _opt(channel), _opt(category)))
-    return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "little")
+        material = _SEP.join(
+            (
+                "c",
+                str(ts_us),
+                str(_bits(amount)),
+                str(_bits(discount)),
+                str(int(quantity)),
+                event_type,
+                "\x00" if channel is None else "s" + channel,
+                "\x00" if category is None else "s" + category,
+            )
+        )
+    return _hash(material)
 
 
-def _opt(s: str | None) -> bytes:
+_SEP = "\x1f"
+
+
+def _bits(x: float) -> int:
+    return struct.unpack("<q", struct.pack("<d", float(x)))[0]
+
+
+def _hash(material: str) -> int:
+    return int.from_bytes(hashlib.blake2b(material.encode(), digest_size=8).digest(), "little")
+
+
+def event_keys(ev: Any) -> list[int]:
+    """:func:`event_key` of every row of a canonical frame (vectorized material)."""
+    import numpy as np
+    import polars as pl
+
+    def bits(col: str) -> pl.Series:
+        a = ev[col].cast(pl.Float64).to_numpy().astype(np.float64, copy=False)
+        return pl.Series(np.ascontiguousarray(a).view(np.int64)).cast(pl.String)
+
+    def opt(col: str) -> pl.Expr:
+        c = pl.col(col).cast(pl.String)
+        return pl.when(c.is_null()).then(pl.lit("\x00")).otherwise(pl.lit("s") + c)
+
+    frame = ev.select(
+        pl.col("event_id"),
+        pl.col("event_type").cast(pl.String),
+        pl.col("ts").dt.epoch("us").cast(pl.String).alias("_t"),
+        pl.col("quantity").cast(pl.Int64).cast(pl.String).alias("_q"),
+        opt("channel").alias("_ch"),
+        opt("category").alias("_ca"),
+    ).with_columns(bits("amount").alias("_a"), bits("discount").alias("_d"))
+    material = frame.select(
+        pl.when(pl.col("event_id").is_not_null())
+        .then(pl.lit("i") + pl.col("event_id"))
+        .otherwise(
+            pl.concat_str(
+                [pl.lit("c"), "_t", "_a", "_d", "_q", "event_type", "_ch", "_ca"], separator=_SEP
+            )
+        )
+    ).to_series()
+    return [_hash(m) for m in material.to_list()]
+
+
+def _opt(s: str | None) -> bytes:  # kept for old callers; not part of the key
     return b"\xff" if s is None else b"s" + s.encode()
 
 
@@ -130,6 +186,21 @@ class SegRecord:
     model_version: str
     vector: np.ndarray | None  # float32 (d,) embedding, None when not in the window
 
+    def stale(self) -> SegRecord:
+        """The same record marked out of date (as-of day -1): lookups compute the answer,
+        the background re-assign rewrites it (and records a move against this segment)."""
+        return SegRecord(
+            self.segment_id,
+            self.previous_segment_id,
+            self.distance,
+            self.margin,
+            self.moved_at_us,
+            -1,
+            self.horizon,
+            self.model_version,
+            self.vector,
+        )
+
     def encode(self) -> bytes:
         v = self.model_version.encode()
         vec = b"" if self.vector is None else np.asarray(self.vector, "<f4").tobytes()
@@ -155,13 +226,15 @@ class SegRecord:
         )
 
     @classmethod
-    def decode(cls, blob: bytes) -> SegRecord:
+    def decode(cls, blob: bytes, *, vector: bool = True) -> SegRecord:
         ver, seg, prev, dist, margin, moved, day, hor, dim, vlen = _SEG.unpack_from(blob, 0)
         if ver != 1:
             raise ValueError(f"segment record version {ver} is not supported")
         o = _SEG.size
         version = bytes(blob[o : o + vlen]).decode()
-        vec = np.frombuffer(blob, dtype="<f4", count=dim, offset=o + vlen) if dim else None
+        vec = (
+            np.frombuffer(blob, dtype="<f4", count=dim, offset=o + vlen) if dim and vector else None
+        )
         return cls(
             None if seg == NO_SEGMENT else seg,
             None if prev == NO_SEGMENT else prev,

@@ -144,6 +144,7 @@ class LiveSegmenter:
         self._deliveries: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._bulk_depth = 0
         self._threads = [
             threading.Thread(target=self._write_loop, name="live-writer", daemon=True),
             threading.Thread(target=self._deliver_loop, name="live-deliver", daemon=True),
@@ -249,6 +250,7 @@ class LiveSegmenter:
         received_at: float | None = None,
         timeout: float | None = None,
         kind: str | None = None,
+        defer_assign: bool = False,
     ) -> IngestResult:
         """Validate, map, pseudonymize, de-duplicate and apply events; durable on return.
 
@@ -265,6 +267,11 @@ class LiveSegmenter:
             ``time.perf_counter()`` when the events arrived (for the visibility metric).
         kind : str, optional
             Metrics label of the source (default ``source``).
+        defer_assign : bool
+            Bulk ingest (bootstrap, backlog): store the states but leave the re-assignment
+            of the changed customers to the background pass (once per customer instead of
+            once per batch); no ``on_applied`` for them and no moves until then.  Lookups
+            in between compute the answer from the state.
 
         Raises
         ------
@@ -292,7 +299,7 @@ class LiveSegmenter:
             other = sum(len(v) for k, v in batch.groups.items() if k not in mine)
             batch.groups = mine
             batch.n_events -= other
-        job = IngestJob(batch, source, offset, kind=kind or source)
+        job = IngestJob(batch, source, offset, kind=kind or source, defer_assign=defer_assign)
         job.result.other_shard = other
         if received_at is not None:
             job.received_at = received_at
@@ -373,7 +380,10 @@ class LiveSegmenter:
         pairs = [self._key(c, m, pseudonymized) for c in customer_ids]
         keys = [k for _, k in pairs]
         with self.store.read() as r:
-            segs = [None if b is None else SegRecord.decode(b) for b in r.get_many(SEG, keys)]
+            segs = [
+                None if b is None else SegRecord.decode(b, vector=False)
+                for b in r.get_many(SEG, keys)
+            ]
             stale = [
                 k
                 for k, s in zip(keys, segs, strict=True)
@@ -409,7 +419,7 @@ class LiveSegmenter:
             blob = r.get(SEG, key)
             if blob is None:
                 raise CustomerNotFound(f"customer {customer_id!r} has no events")
-            seg = SegRecord.decode(blob)
+            seg = SegRecord.decode(blob, vector=False)
             st = None if _fresh(seg, m, day, horizon) else r.get(ST, key)
         ans = compute_many(
             [cid],
@@ -538,6 +548,8 @@ class LiveSegmenter:
         t0 = time.perf_counter()
         with self.store.transaction() as tx:
             out = commit_group(tx, group, m, self._meta, self.listeners, self.keep_transitions)
+            t1 = time.perf_counter()
+        out.stages["store"] = time.perf_counter() - t1
         old_day = self._meta.watermark_day
         self._meta = out.meta
         try:
@@ -552,6 +564,8 @@ class LiveSegmenter:
         self, group: list[Job], out: Any, old_day: int | None, seconds: float
     ) -> None:
         self.metrics.commit_seconds.observe(seconds)
+        for stage, sec in out.stages.items():
+            self.metrics.stage_seconds.labels(stage).inc(sec)
         self.metrics.customers.set(out.meta.customers)
         if out.meta.watermark_us is not None:
             self.metrics.watermark.set(out.meta.watermark_us / 1e6)
@@ -602,31 +616,43 @@ class LiveSegmenter:
                 return
             for k, v in rows:
                 s = SegRecord.decode(v)
-                base = s.model_version.split("+", 1)[0]
+                base = s.model_version.split("+", 1)[0]  # "<model>+<n>": online versions
                 if not (base == m.base_version and s.as_of_day == day and s.horizon == horizon):
-                    yield k, "model" if base != m.base_version else "time"
+                    cause = "event" if s.as_of_day == -1 else "time"  # -1: deferred bulk ingest
+                    yield k, "model" if base not in (m.base_version, "") else cause
             start = rows[-1][0] + b"\x00"
 
     def reassign_now(self) -> int:
         """Re-assign every stale customer now (blocking); the number re-assigned."""
         n = 0
-        chunk: list[bytes] = []
-        cause = "time"
+        keys: list[bytes] = []
+        causes: list[str] = []
         for k, c in self._stale_keys():
-            chunk.append(k)
-            cause = "model" if c == "model" else cause
-            if len(chunk) >= self.reassign_chunk:
-                n += self._submit_reassign(chunk, cause)
-                chunk, cause = [], "time"
-        if chunk:
-            n += self._submit_reassign(chunk, cause)
+            keys.append(k)
+            causes.append(c)
+            if len(keys) >= self.reassign_chunk:
+                n += self._submit_reassign(keys, causes)
+                keys, causes = [], []
+        if keys:
+            n += self._submit_reassign(keys, causes)
         return n
 
-    def _submit_reassign(self, keys: list[bytes], cause: str) -> int:
-        job = ReassignJob(keys, cause)
+    def _submit_reassign(self, keys: list[bytes], causes: list[str]) -> int:
+        job = ReassignJob(keys, causes)
         self._queue.put(job)
         job.wait()
         return job.reassigned
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[LiveSegmenter]:
+        """Hold the background re-assign while a bulk ingest (``defer_assign=True``) runs,
+        then run one pass: each customer is assigned once, not once per day of backlog."""
+        self._bulk_depth += 1
+        try:
+            yield self
+        finally:
+            self._bulk_depth -= 1
+            self._wake.set()
 
     def _reassign_loop(self) -> None:
         while not self._stop.is_set():
@@ -634,6 +660,9 @@ class LiveSegmenter:
                 continue
             if self._stop.is_set():
                 return
+            if self._bulk_depth:
+                time.sleep(0.2)  # a bulk ingest runs: one pass after it, not one per day
+                continue
             self._wake.clear()
             try:
                 n = self.reassign_now()

@@ -17,7 +17,7 @@ import contextlib
 import datetime as dt
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -41,13 +41,16 @@ class Transition:
     def at(self) -> str:
         return (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=self.at_us)).isoformat()
 
+    def _fields(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = self._fields()
         d["at"] = self.at
         return d
 
     def encode(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self._fields())
 
     @classmethod
     def decode(cls, blob: bytes) -> Transition:

@@ -31,6 +31,7 @@
 
     [events]    # passed through to archetype.events (column mapping, ...)
     [features]  # passed through to archetype.features
+    [segments]  # passed through to archetype.segments (currency, lifecycle, naming, names)
 
 :meth:`RunConfig.load` reads the file (optional) and applies the overrides (flag values
 that are not ``None``); everything is validated once, here.
@@ -55,14 +56,14 @@ _TABLES: dict[str, tuple[str, ...]] = {
     "matching": ("max_cost", "distance_weight"),
     "privacy": ("pseudonymize", "key_env"),
 }
-_PASSTHROUGH = ("events", "features")
+_PASSTHROUGH = ("events", "features", "segments")
 BACKENDS = ("auto", "torch", "faiss", "numba")
 DEVICES = ("auto", "cpu", "cuda")
 METRICS = ("l2", "cosine")
 ENGINES = ("local", "ray")
 # Keys that do not change the model (left out of the config hash).
 _NOT_HASHED = ("events", "out", "engine", "ray_address", "jobs", "refit", "backend", "device",
-               "key_env", "source", "report")
+               "key_env", "source", "report", "segments_table")
 
 
 @dataclass
@@ -90,6 +91,7 @@ class RunConfig:
     key_env: str = "ARCHETYPE_ID_KEY"
     events_table: dict[str, Any] = field(default_factory=dict)
     features_table: dict[str, Any] = field(default_factory=dict)
+    segments_table: dict[str, Any] = field(default_factory=dict)  # archetype.segments.config
     source: str | None = None
 
     @classmethod
@@ -141,6 +143,7 @@ class RunConfig:
         cfg = cls(
             events_table=passthrough.get("events", {}),
             features_table=passthrough.get("features", {}),
+            segments_table=passthrough.get("segments", {}),
             source=source,
         )
         known_fields = {f.name for f in fields(cls)}
@@ -185,6 +188,9 @@ class RunConfig:
             raise UserError(f"key_env={self.key_env!r} should be an environment variable name")
         if self.ray_address == "":
             self.ray_address = None
+        from archetype.segments.config import SegmentsConfig  # [segments]: validated here
+
+        SegmentsConfig.from_dict(self.segments_table, where=f"[segments]{where}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

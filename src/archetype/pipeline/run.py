@@ -173,7 +173,8 @@ def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
         if prev is not None and prev.segment_names:
             sticky = dict(zip(prev.segment_ids, prev.segment_names, strict=True))
         try:
-            names = describe(fs.features, fs.ids, seg_ids[np.asarray(a.labels)], sticky)
+            names = describe(fs.features, fs.ids, seg_ids[np.asarray(a.labels)], sticky,
+                             cfg.segments_table)
         except Exception as e:  # names are a convenience; ids are the contract
             log.warning("naming segments of %s failed: %s", date, e)
             record["names_error"] = f"{type(e).__name__}: {e}"
@@ -212,7 +213,7 @@ def _run(cfg, date, layout, engine, key, clock, record, tracker) -> None:
     if cfg.report:
         with clock.stage("report"):
             try:
-                path = write_report(layout, date, fs, df, model, previous)
+                path = write_report(layout, date, fs, df, model, previous, cfg.segments_table)
                 record["report"] = None if path is None else str(path)
             except Exception as e:  # the segments are the product; a report is a bonus
                 log.warning("report of %s failed: %s", date, e)

@@ -214,8 +214,11 @@ def write_transitions(
 
 
 def describe(features: pl.DataFrame, ids: pl.Series, seg_ids_per_row: np.ndarray,
-             sticky: dict[int, str] | None) -> dict[int, str] | None:
-    """Segment names from profiles (``None`` when the segments layer is unavailable)."""
+             sticky: dict[int, str] | None, segments: dict[str, Any] | None = None,
+             horizon_days: int | None = None) -> dict[int, str] | None:
+    """Segment names from profiles (``None`` when the segments layer is unavailable).
+
+    ``segments`` is the config's ``[segments]`` table (names, thresholds)."""
     try:
         from archetype.segments.naming import name_segments
         from archetype.segments.profiles import profile_segments
@@ -227,12 +230,16 @@ def describe(features: pl.DataFrame, ids: pl.Series, seg_ids_per_row: np.ndarray
         feats = seg.join(features, on="customer_id", how="left", maintain_order="left")
     else:
         feats = features.with_columns(pl.Series("__seg", seg_ids_per_row))
-    profiles = profile_segments(feats.drop("__seg"), feats["__seg"].to_numpy())
-    return name_segments(profiles, sticky=sticky)
+    profiles = profile_segments(feats.drop("__seg"), feats["__seg"].to_numpy(),
+                                config=segments, horizon_days=horizon_days)
+    fixed = (segments or {}).get("names") or {}
+    return name_segments(profiles, sticky=sticky,
+                         overrides={int(k): str(v) for k, v in fixed.items()})
 
 
 def write_report(layout: Layout, date: dt.date, fs: Features, df: pl.DataFrame,
-                 model: SegmentModel, previous: pl.DataFrame | None) -> Path | None:
+                 model: SegmentModel, previous: pl.DataFrame | None,
+                 segments: dict[str, Any] | None = None) -> Path | None:
     """``reports/<date>.html`` via :mod:`archetype.report` (``None`` when unavailable)."""
     try:
         from archetype.report import build_report
@@ -245,5 +252,6 @@ def write_report(layout: Layout, date: dt.date, fs: Features, df: pl.DataFrame,
         fs.features, df, embedding=emb, model=model, previous=previous,
         title=f"Customer segments {date.isoformat()}",
         facts={"model": str(model.version), "parent": str(model.parent or "none")},
+        config=segments,
     )
     return _write(layout.report(date), inputs)

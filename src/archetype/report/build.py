@@ -19,7 +19,8 @@ from archetype._atomic import atomic_file
 from archetype.errors import UserError
 from archetype.progress import Tracker, tracker_or_null
 from archetype.report.html import ReportInputs, render_report
-from archetype.segments.naming import name_segments
+from archetype.segments.config import SegmentsConfig, as_config
+from archetype.segments.naming import explain_names
 from archetype.segments.profiles import profile_segments
 from archetype.segments.sweep import SweepResult
 from archetype.segments.triggers import suggest_triggers
@@ -51,6 +52,8 @@ def build_report(
     facts: Mapping[str, str] | None = None,
     notes: list[str] | None = None,
     revenue_col: str = "total_spend",
+    config: SegmentsConfig | Mapping[str, Any] | None = None,
+    horizon_days: int | None = None,
     experiments: pl.DataFrame | None = None,
     tracker: Tracker | None = None,
 ) -> ReportInputs:
@@ -72,13 +75,19 @@ def build_report(
     sweep : SweepResult, optional
         Adds the k-sweep curves.
     overrides : mapping of segment id to name, optional
-        Names set in config.
+        Names set by the user; they win over ``config.names``.
     sample : int, default 5000
         Customers drawn for the projection.
+    config : SegmentsConfig or ``[segments]`` dict, optional
+        Currency, lifecycle thresholds, naming thresholds, fixed names.
+    horizon_days : int, optional
+        Days the log covers (the feature manifest's ``horizon_days``); default max
+        ``tenure_days`` + 1.
     experiments : DataFrame, optional
         An uplift table (``archetype.live.experiments.uplift_table``): adds a section.
     """
     tr = tracker_or_null(tracker)
+    cfg = as_config(config)
     _check_columns(features, (ID,), "features")
     _check_columns(assignments, (ID, "segment_id"), "assignments")
     with tr.task("profile segments", total=None):
@@ -92,12 +101,15 @@ def build_report(
         missing = assignments.height - joined.height
         seg = joined["segment_id"].to_numpy()
         profiles = profile_segments(
-            joined.drop(_ROW, "segment_id"), seg, revenue_col=revenue_col
-        )
+            joined.drop(_ROW, "segment_id"), seg, revenue_col=revenue_col, config=cfg,
+            horizon_days=horizon_days,
+        )  # fmt: skip
     sticky = None
     if model is not None and getattr(model, "segment_names", None):
         sticky = dict(zip(model.segment_ids, model.segment_names, strict=True))
-    names = name_segments(profiles, overrides=overrides, sticky=sticky)
+    fixed = {**cfg.names, **{int(k): str(v) for k, v in (overrides or {}).items()}}
+    naming = explain_names(profiles, overrides=fixed, sticky=sticky)
+    names = {sid: n.name for sid, n in naming.items()}
     triggers = suggest_triggers(profiles)
 
     projection = None

@@ -1,44 +1,44 @@
-"""Render the segment report as one self-contained HTML file.
+"""Render the segment report as one self-contained HTML file, from Jinja2 templates.
 
-Everything is inline: CSS in a ``<style>`` block, figures as ``data:image/png;base64`` URIs,
-system fonts only.  No scripts, no external links, nothing fetched from the network, so the
-file can be mailed, archived or opened offline.  All text is HTML-escaped.
+Templates live in ``archetype/report/templates`` (package data): ``report.html.j2`` (the
+page), ``_card.html.j2`` (one segment card), ``_migration.html.j2`` and ``report.css``
+(inlined in a ``<style>`` block).  Autoescape is on: every name, note and sentence is
+escaped.  Figures are ``data:image/png;base64`` URIs and fonts are system fonts: no
+scripts, no external links, nothing fetched, so the file can be mailed, archived or opened
+offline.
+
+This module only shapes data for the templates: numbers are formatted here, words come from
+:mod:`archetype.segments` (names, evidence, "what sets it apart", time of day).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from html import escape
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import polars as pl
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from archetype.report import plots
-from archetype.segments.naming import describe_segment
+from archetype.segments.display import money
+from archetype.segments.evidence import describe_segment, time_of_day_line
+from archetype.segments.lifecycle import STATES
 from archetype.segments.profiles import SegmentProfiles
 from archetype.segments.triggers import SUGGESTION_LABEL
 
-CSS = """
-body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,
-sans-serif;margin:0;background:#f6f7f9;color:#1d2330;line-height:1.45}
-main{max-width:1180px;margin:0 auto;padding:24px 28px 60px}
-h1{font-size:28px;margin:8px 0 4px}h2{font-size:20px;margin:36px 0 8px;border-bottom:2px solid
-#dde1e7;padding-bottom:4px}.sub{color:#5b6576;margin:0 0 12px}
-.facts{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}.fact{background:#fff;border:1px solid
-#e3e6eb;border-radius:8px;padding:8px 14px}.fact b{display:block;font-size:20px}
-.fact span{font-size:12px;color:#5b6576;text-transform:uppercase;letter-spacing:.04em}
-img{max-width:100%;height:auto;background:#fff;border:1px solid #e3e6eb;border-radius:8px}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:14px}
-.card{background:#fff;border:1px solid #e3e6eb;border-left:6px solid var(--c);border-radius:8px;
-padding:12px 16px}.card h3{margin:0 0 2px;font-size:17px}.card .meta{color:#5b6576;font-size:13px}
-.card ul{margin:6px 0 4px 18px;padding:0;font-size:14px}.card h4{margin:10px 0 2px;font-size:13px;
-text-transform:uppercase;letter-spacing:.04em;color:#5b6576}.sugg{font-size:11px;background:#fff4d6;
-border:1px solid #f0d78c;border-radius:4px;padding:0 5px;margin-left:6px;color:#7a5b00}
-table{border-collapse:collapse;background:#fff;font-size:14px}td,th{border:1px solid #e3e6eb;
-padding:4px 10px;text-align:left}th{background:#eef1f5}td.n{text-align:right}
-.note{font-size:13px;color:#5b6576}
-"""
+#: Lifecycle states on the cards' bar: label and colour.
+STATE_STYLE: dict[str, tuple[str, str]] = {
+    "new": ("new", "#59a14f"),
+    "non_buyer": ("non-buyers", "#bab0ac"),
+    "one_time": ("one-time", "#edc948"),
+    "one_time_lapsed": ("one-time, lapsed", "#c9a227"),
+    "active": ("active", "#4e79a7"),
+    "lapsing": ("lapsing", "#f28e2b"),
+    "lapsed": ("lapsed", "#e15759"),
+}
 
 
 @dataclass
@@ -48,6 +48,7 @@ class ReportInputs:
     Attributes
     ----------
     profiles : SegmentProfiles
+        With ``profiles.naming`` (names and their evidence) filled by the namer.
     names : dict of int to str
     triggers : dict of int to list of str
     projection : (X sample (m, d), segment ids of those rows (m,)), optional
@@ -55,7 +56,7 @@ class ReportInputs:
     migration : DataFrame ``from_segment_id, to_segment_id, customers``, optional
     facts : ordered label -> value pairs shown at the top (run date, model, k ...)
     experiments : DataFrame, optional
-        Uplift of experiment variants vs holdout
+        Uplift of trigger-experiment variants vs holdout
         (``archetype.live.experiments.uplift_table``).
     """
 
@@ -71,73 +72,65 @@ class ReportInputs:
     experiments: pl.DataFrame | None = None
 
 
-def _pp(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:+.1f}"
-
-
-def _experiments(t: pl.DataFrame) -> str:
-    rows = []
-    for r in t.iter_rows(named=True):
-        ci = ("–" if r["uplift"] is None
-              else f"{_pp(r['uplift'])} [{_pp(r['ci_low'])}, {_pp(r['ci_high'])}]")
-        rate = "–" if r["rate"] is None else f"{100 * r['rate']:.1f}%"
-        p = "–" if r["p_value"] is None else f"{r['p_value']:.2g}"
-        rows.append(
-            f"<tr><td>{escape(str(r['experiment']))}</td><td>{escape(str(r['variant']))}</td>"
-            f'<td class="n">{r["exposures"]:,}</td><td class="n">{r["conversions"]:,} / '
-            f'{r["matured"]:,}</td><td class="n">{rate}</td><td class="n">{ci}</td>'
-            f'<td class="n">{p}</td></tr>'
-        )
-    return (
-        '<p class="sub">Variants of the trigger experiments against their holdout: '
-        "conversions among exposures whose conversion window has closed; uplift in "
-        "percentage points with a 95% confidence interval.</p><table><tr><th>experiment</th>"
-        "<th>variant</th><th>exposures</th><th>conversions / matured</th><th>rate</th>"
-        "<th>uplift pp [95% CI]</th><th>p</th></tr>" + "".join(rows) + "</table>"
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The Jinja2 environment (package templates, autoescape on, undefined is an error)."""
+    return Environment(
+        loader=PackageLoader("archetype.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 
-def _img(fig, alt: str) -> str:
-    return f'<img alt="{escape(alt)}" src="{plots.data_uri(plots.to_png(fig))}">'
+def _img(fig) -> str:
+    return plots.data_uri(plots.to_png(fig))
 
 
 def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
 
-def _facts(data: ReportInputs) -> str:
+def _lifecycle_bar(p: SegmentProfiles, row: int) -> list[dict[str, Any]]:
+    if p.lifecycle is None:
+        return []
+    parts = []
+    for j, st in enumerate(STATES):
+        v = float(p.lifecycle.shares[row, j])
+        if v <= 0:
+            continue
+        label, color = STATE_STYLE[st]
+        parts.append({"label": label, "color": color, "width": f"{100 * v:.2f}",
+                      "pct": f"{100 * v:.0f}%", "show": v >= 0.01})  # fmt: skip
+    return parts
+
+
+def card_context(data: ReportInputs, i: int, sid: int) -> dict[str, Any]:
+    """What one segment card shows (also used by tests: its evidence is on the card)."""
     p = data.profiles
-    items = {
-        "customers": f"{p.n:,}",
-        "segments": str(p.k),
-        **data.facts,
+    nm = p.naming.get(sid)
+    evidence = list(nm.evidence) if nm is not None else []
+    apart = [s for s in describe_segment(p, sid, 3 + len(evidence)) if s not in evidence][:3]
+    return {
+        "segment_id": sid,
+        "color": plots.color(i),
+        "name": data.names.get(sid, f"Segment {sid}"),
+        "size": f"{int(p.sizes[i]):,}",
+        "share": _pct(p.shares[i]),
+        "revenue": None if p.revenue_shares is None else _pct(p.revenue_shares[i]),
+        "override": nm is not None and nm.source == "override",
+        "automatic": "" if nm is None else nm.automatic,
+        "lifecycle": _lifecycle_bar(p, i),
+        "evidence": evidence,
+        "apart": apart,
+        "time_of_day": time_of_day_line(p, sid),
+        "triggers": data.triggers.get(sid, []),
     }
-    return '<div class="facts">' + "".join(
-        f'<div class="fact"><b>{escape(v)}</b><span>{escape(k)}</span></div>'
-        for k, v in items.items()
-    ) + "</div>"
 
 
-def _cards(data: ReportInputs) -> str:
-    p = data.profiles
-    out = []
-    for i, sid in enumerate(int(s) for s in p.segment_ids):
-        rev = "" if p.revenue_shares is None else f" · {_pct(p.revenue_shares[i])} of revenue"
-        apart = "".join(f"<li>{escape(s)}</li>" for s in describe_segment(p, sid, 3))
-        trig = "".join(f"<li>{escape(t)}</li>" for t in data.triggers.get(sid, []))
-        out.append(
-            f'<div class="card" style="--c:{plots.color(i)}" id="segment-{sid}">'
-            f"<h3>{escape(data.names.get(sid, f'Segment {sid}'))}</h3>"
-            f'<div class="meta">segment {sid} · {p.sizes[i]:,} customers ({_pct(p.shares[i])})'
-            f"{rev}</div>"
-            f"<h4>What sets it apart</h4><ul>{apart}</ul>"
-            f'<h4>Triggers<span class="sugg">{SUGGESTION_LABEL.lower()} — review before use'
-            f"</span></h4><ul>{trig}</ul></div>"
-        )
-    return '<div class="cards">' + "".join(out) + "</div>"
-
-
-def _migration(data: ReportInputs) -> str:
+def _migration(data: ReportInputs) -> dict[str, Any]:
     mig = data.migration
     assert mig is not None
     names = data.names
@@ -164,75 +157,103 @@ def _migration(data: ReportInputs) -> str:
     prev_size = {f: 0 for f in ids_from}
     for f, _t, c in both:
         prev_size[f] += c
-    trs = "".join(
-        f"<tr><td>{escape(lab(int(f), ''))}</td><td>{escape(lab(int(t), ''))}</td>"
-        f'<td class="n">{c:,}</td><td class="n">{_pct(c / prev_size[f])}</td></tr>'
-        for c, f, t in flows[:10]
-    )
-    share = moved / total_both if total_both else 0.0
-    return (
-        f'<p class="sub">{moved:,} of {total_both:,} returning customers ({_pct(share)}) '
-        "changed segment since the previous run.</p>"
-        + _img(fig, "migration matrix")
-        + "<h3>Largest moves</h3>"
-        + (
-            "<table><tr><th>from</th><th>to</th><th>customers</th><th>share of from</th></tr>"
-            + trs
-            + "</table>"
-            if trs
-            else '<p class="note">Nobody changed segment.</p>'
+    return {
+        "moved": f"{moved:,}",
+        "total": f"{total_both:,}",
+        "share": _pct(moved / total_both if total_both else 0.0),
+        "image": _img(fig),
+        "flows": [
+            {
+                "source": lab(int(f), ""),
+                "target": lab(int(t), ""),
+                "customers": f"{c:,}",
+                "share": _pct(c / prev_size[f]),
+            }
+            for c, f, t in flows[:10]
+        ],  # fmt: skip
+    }
+
+
+def _notes(data: ReportInputs) -> list[str]:
+    p = data.profiles
+    notes = list(data.notes)
+    if not p.has_money:
+        notes.append("This log carries no money amounts: revenue shares and spend are not shown.")
+    if p.lifecycle is not None:
+        c = p.lifecycle.config
+        notes.append(
+            f"Lifecycle over the {p.lifecycle.horizon_days:,} days of the log: new = first "
+            f"seen in the last {c.new_days} days; lapsing = no purchase for {c.lapsing_days}+ "
+            f"days or {c.lapsing_factor:g}x their usual interval; lapsed = {c.lapsed_days}+ "
+            f"days or {c.lapsed_factor:g}x (usual interval: customers with 3+ purchase days)."
         )
+    return notes
+
+
+def context(data: ReportInputs) -> dict[str, Any]:
+    """The template context of :func:`render_report`."""
+    p, names = data.profiles, data.names
+    facts = {"customers": f"{p.n:,}", "segments": str(p.k)}
+    if p.has_money and p.revenue_col is not None:
+        total = float(np.nansum(p.means[:, p.feature(p.revenue_col)] * p.sizes))
+        facts["revenue"] = money(total, p.config.currency)
+    facts.update(data.facts)
+    ctx: dict[str, Any] = {
+        "title": data.title,
+        "generated": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "facts": list(facts.items()),
+        "notes": _notes(data),
+        "sizes_caption": "Share of customers and share of revenue in each segment."
+        if p.has_money
+        else "Share of customers in each segment.",
+        "images": {
+            "sizes": _img(plots.plot_sizes(p, names)),
+            "heatmap": _img(plots.plot_heatmap(p, names, plots.heatmap_features(p))),
+        },
+        "cards": [card_context(data, i, int(s)) for i, s in enumerate(p.segment_ids)],
+        "suggestion_label": SUGGESTION_LABEL.lower(),
+        "projection": None,
+        "sweep": None,
+        "migration": None,
+    }
+    if data.projection is not None:
+        x, lab = data.projection
+        fig, ev = plots.plot_projection(x, lab, [int(s) for s in p.segment_ids], names)
+        ctx["projection"] = {"n": f"{len(lab):,}", "variance": _pct(ev), "image": _img(fig)}
+    if data.sweep is not None:
+        sw = data.sweep
+        ctx["sweep"] = {"k": sw.recommended_k, "reason": sw.reason,
+                        "image": _img(plots.plot_sweep(sw))}  # fmt: skip
+    if data.migration is not None and data.migration.height:
+        ctx["migration"] = _migration(data)
+    ctx["experiments"] = (
+        _experiments(data.experiments)
+        if data.experiments is not None and data.experiments.height
+        else None
     )
+    return ctx
+
+
+def _pp(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:+.1f}"
+
+
+def _experiments(t: pl.DataFrame) -> list[dict[str, str]]:
+    """Rows of the experiments table (uplift in percentage points, 95% CI)."""
+    rows = []
+    for r in t.iter_rows(named=True):
+        up = "–" if r["uplift"] is None else (
+            f"{_pp(r['uplift'])} [{_pp(r['ci_low'])}, {_pp(r['ci_high'])}]")
+        rows.append({
+            "experiment": str(r["experiment"]), "variant": str(r["variant"]),
+            "exposures": f"{r['exposures']:,}",
+            "conversions": f"{r['conversions']:,} / {r['matured']:,}",
+            "rate": "–" if r["rate"] is None else f"{100 * r['rate']:.1f}%",
+            "uplift": up, "p": "–" if r["p_value"] is None else f"{r['p_value']:.2g}",
+        })
+    return rows
 
 
 def render_report(data: ReportInputs) -> str:
     """The report as an HTML string (self-contained; see module docstring)."""
-    p, names = data.profiles, data.names
-    feats = plots.heatmap_features(p)
-    parts = [
-        f"<h1>{escape(data.title)}</h1>",
-        f'<p class="sub">Behavioral segments · generated '
-        f"{escape(dt.datetime.now().strftime('%Y-%m-%d %H:%M'))} by archetype</p>",
-        '<section id="summary">' + _facts(data)
-        + "".join(f'<p class="note">{escape(n)}</p>' for n in data.notes) + "</section>",
-        '<section id="sizes"><h2>Segment sizes</h2>'
-        '<p class="sub">Share of customers and share of revenue in each segment.</p>'
-        + _img(plots.plot_sizes(p, names), "segment sizes") + "</section>",
-        '<section id="segments"><h2>The segments</h2><p class="sub">What sets each segment '
-        "apart from the average customer, and campaign ideas to consider.</p>"
-        + _cards(data) + "</section>",
-        '<section id="heatmap"><h2>Profile heatmap</h2><p class="sub">Numbers are indexes: '
-        "the segment's average as a percentage of the population's (100 = like everyone). "
-        "Colour is the standardized difference: red above average, blue below.</p>"
-        + _img(plots.plot_heatmap(p, names, feats), "profile heatmap") + "</section>",
-    ]
-    if data.projection is not None:
-        x, lab = data.projection
-        fig, ev = plots.plot_projection(x, lab, [int(s) for s in p.segment_ids], names)
-        parts.append(
-            '<section id="projection"><h2>Map of customers</h2><p class="sub">'
-            f"A sample of {len(lab):,} customers projected to two dimensions (PCA, "
-            f"{_pct(ev)} of the variance), coloured by segment. Overlap here does not mean "
-            "overlap in all dimensions.</p>" + _img(fig, "2-D projection") + "</section>"
-        )
-    if data.sweep is not None:
-        sw = data.sweep
-        parts.append(
-            '<section id="sweep"><h2>Choosing the number of segments</h2>'
-            f'<p class="sub">Recommended k = {sw.recommended_k}: {escape(sw.reason)}</p>'
-            + _img(plots.plot_sweep(sw), "k sweep") + "</section>"
-        )
-    if data.migration is not None and data.migration.height:
-        parts.append(
-            '<section id="migration"><h2>Movement since the previous run</h2>'
-            + _migration(data) + "</section>"
-        )
-    if data.experiments is not None and data.experiments.height:
-        parts.append('<section id="experiments"><h2>Experiments</h2>'
-                     + _experiments(data.experiments) + "</section>")
-    body = "\n".join(parts)
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{escape(data.title)}</title><style>{CSS}</style></head>"
-        f"<body><main>\n{body}\n</main></body></html>\n"
-    )
+    return environment().get_template("report.html.j2").render(**context(data))

@@ -15,6 +15,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from archetype.segments.display import kind, label
 from archetype.segments.profiles import SegmentProfiles
 
 PALETTE = (
@@ -71,31 +72,48 @@ def plot_sizes(profiles: SegmentProfiles, names: dict[int, str]) -> Figure:
 
 
 def heatmap_features(profiles: SegmentProfiles, max_features: int = 24) -> list[str]:
-    """The features shown in the heatmap: those that most separate any segment."""
-    sd = np.nan_to_num(np.abs(profiles.std_diff), nan=0.0)
+    """The features shown in the heatmap: the visible ones (no sin/cos, no constants, no
+    money on a log without money) that most separate any segment."""
+    vis = [j for j, f in enumerate(profiles.feature_names) if profiles.visible(f)]
+    sd = np.nan_to_num(np.abs(profiles.std_diff[:, vis]), nan=0.0)
     order = np.argsort(-sd.max(axis=0), kind="stable")
-    keep = sorted(order[:max_features])
+    keep = sorted(vis[i] for i in order[:max_features])
     return [profiles.feature_names[j] for j in keep]
+
+
+def _cell_text(profiles: SegmentProfiles, row: int, feature: str) -> str:
+    """Index where meaningful, else the difference from everyone's mean (short)."""
+    j = profiles.feature(feature)
+    v = profiles.index[row, j]
+    if np.isfinite(v):
+        return f"{v:.0f}" if abs(v) < 10_000 else "≫"
+    d = profiles.means[row, j] - profiles.pop_mean[j]
+    if not np.isfinite(d):
+        return "–"
+    if kind(profiles.unit(feature)) == "share":
+        return "0pt" if abs(100 * d) < 0.5 else f"{100 * d:+.0f}pt"
+    a = abs(d)
+    if a < 0.005:
+        return "0"
+    return f"{d:+.0f}" if a >= 10 else (f"{d:+.1f}" if a >= 1 else f"{d:+.2f}")
 
 
 def plot_heatmap(
     profiles: SegmentProfiles, names: dict[int, str], features: Sequence[str]
 ) -> Figure:
-    """Segments × features: colour = standardized difference, number = index (100 = average)."""
+    """Segments × features: colour = standardized difference, number = index (100 = average)
+    or, where an index means nothing, the signed difference in the feature's unit."""
     cols = [profiles.feature(f) for f in features]
     sd = np.clip(np.nan_to_num(profiles.std_diff[:, cols], nan=0.0), -2.5, 2.5)
-    idx = profiles.index[:, cols]
     k, f = sd.shape
-    fig = Figure(figsize=(max(7.0, 0.55 * f + 3.5), 0.5 * k + 2.6))
+    fig = Figure(figsize=(max(7.0, 0.55 * f + 3.5), 0.5 * k + 3.2))
     ax = fig.add_subplot()
     im = ax.imshow(sd, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -2.5, 2.5), aspect="auto")
     for i in range(k):
-        for j in range(f):
-            v = idx[i, j]
-            txt = "–" if not np.isfinite(v) else (f"{v:.0f}" if abs(v) < 10_000 else "≫")
-            ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+        for j, feat in enumerate(features):
+            ax.text(j, i, _cell_text(profiles, i, feat), ha="center", va="center", fontsize=7,
                     color="white" if abs(sd[i, j]) > 1.6 else "black")  # fmt: skip
-    ax.set_xticks(np.arange(f), [x.replace("_", " ") for x in features], rotation=55,
+    ax.set_xticks(np.arange(f), [label(x) for x in features], rotation=55,
                   ha="right", fontsize=8)  # fmt: skip
     ax.set_yticks(np.arange(k), _labels(profiles, names), fontsize=8)
     cb = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.01)

@@ -1,20 +1,51 @@
 """Suggested marketing triggers per segment, from a documented table.
 
-These are *suggestions* for a marketer to consider, not decisions: each is keyed on the
-automatic rule that named the segment (:data:`archetype.segments.naming.RULES`), so a
-segment whose name was overridden still gets the triggers its behavior suggests.  A
-segment no rule fits gets :data:`DEFAULT_TRIGGERS`.  The table is in ``docs/segments.md``.
+These are *suggestions* for a marketer to consider, not decisions.  A segment gets the
+triggers of its lifecycle state (win-back for lapsed customers, onboarding for new ones,
+first-purchase offers for non-buyers ...; :data:`STATE_TRIGGERS`) and of the behavior rule
+its evidence supports (:data:`TRIGGERS`), whatever its displayed name, so a segment whose
+name was overridden still gets the triggers its behavior suggests.  A segment with
+neither gets :data:`DEFAULT_TRIGGERS`.  The tables are in ``docs/segments.md``.
 """
 
 from __future__ import annotations
 
-from archetype.segments.naming import RULES, rule_scores
+from archetype.segments.naming import explain_names
 from archetype.segments.profiles import SegmentProfiles
 
 #: Marker prefixed to every suggestion shown to a user.
 SUGGESTION_LABEL = "Suggested"
 
-#: Rule name → suggested triggers.
+#: Lifecycle state (segment level) → suggested triggers.
+STATE_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "new": (
+        "Onboarding series: second-purchase incentive within 30 days",
+        "Preference centre: ask what they want to hear about",
+    ),
+    "non_buyer": (
+        "First-purchase incentive in the channel they already use",
+        "Stop generic sends after 90 days without any response",
+    ),
+    "one_time": (
+        "Second-purchase nudge: related items to their first purchase",
+        "Ask for a review of what they bought",
+    ),
+    "one_time_lapsed": (
+        "One win-back offer, then suppress from regular sends",
+        "Exclude from paid retargeting audiences",
+    ),
+    "lapsed": (
+        "Win-back sequence with a time-limited incentive, then stop generic sends",
+        "Ask why they stopped: one-question survey with a thank-you credit",
+    ),
+    "lapsing": (
+        "Win-back: personal 'we miss you' offer before they go silent",
+        "Replenishment or 'new since your last visit' reminder",
+    ),
+    "active": ("Loyalty points or a subscription offer",),
+}
+
+#: Behavior rule name → suggested triggers.
 TRIGGERS: dict[str, tuple[str, ...]] = {
     "VIP big spenders": (
         "Early access to new collections and a personal concierge contact",
@@ -31,10 +62,6 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
     "Cart abandoners": (
         "Abandoned-cart reminder within 1-24 h (email or push)",
         "Free-shipping threshold or payment-option message at checkout",
-    ),
-    "Email fans (non-buyers)": (
-        "Convert the attention: first-purchase incentive in the email they open",
-        "Product-led emails (bestsellers, reviews) rather than newsletters",
     ),
     "Holiday shoppers": (
         "Gift guides and reminders 3-4 weeks before the holidays",
@@ -56,30 +83,6 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
         "Browse-abandonment emails with the items viewed",
         "Social proof (reviews, popularity) on product pages they revisit",
     ),
-    "Lapsed loyalists": (
-        "Win-back: personal offer on their favourite category, referencing their history",
-        "Ask why they stopped: one-question survey with a thank-you credit",
-    ),
-    "Lapsed customers": (
-        "Win-back sequence with a time-limited incentive, then stop generic sends",
-        "Suppress from paid retargeting if the win-back gets no response",
-    ),
-    "Lapsing loyalists": (
-        "Win-back: personal 'we miss you' offer before they go silent",
-        "Ask for feedback: what changed since their last purchase",
-    ),
-    "Lapsing customers": (
-        "Win-back sequence with a time-limited incentive",
-        "Reduce frequency of generic sends to protect deliverability",
-    ),
-    "Fading regulars": (
-        "Re-engagement nudge: replenishment or 'new since your last visit'",
-        "Check service issues (returns, delivery) in their recent history",
-    ),
-    "Weekend browsers": (
-        "Schedule sends and promotions for Friday evening / Saturday morning",
-        "Weekend-only offer to turn browsing into a first purchase",
-    ),
     "Weekend shoppers": ("Schedule sends and promotions for Friday evening / Saturday morning",),
     "Frequent regulars": (
         "Loyalty points and subscription / auto-replenish offers",
@@ -89,15 +92,17 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
         "Fit and size guidance before purchase",
         "Review return policy costs for this group",
     ),
-    "Newcomers": (
-        "Onboarding series: second-purchase incentive within 30 days",
-        "Preference centre: ask what they want to hear about",
-    ),
-    "Occasional low spenders": (
-        "Low-cost channels only; seasonal reminders",
-        "Entry-price bestsellers to grow basket size",
+    "Email fans": (
+        "Convert the attention: first-purchase incentive in the email they open",
+        "Product-led emails (bestsellers, reviews) rather than newsletters",
     ),
 }
+
+#: Triggers of an occasion rule not in :data:`TRIGGERS` (a configured occasion window).
+OCCASION_TRIGGERS: tuple[str, ...] = (
+    "Reminder 3-4 weeks before the occasion with last year's categories",
+    "Shipping-deadline countdown in the days before it",
+)
 
 DEFAULT_TRIGGERS: tuple[str, ...] = (
     "Regular newsletter; test which message this group responds to",
@@ -107,26 +112,21 @@ DEFAULT_TRIGGERS: tuple[str, ...] = (
 def suggest_triggers(profiles: SegmentProfiles) -> dict[int, list[str]]:
     """Suggested triggers per segment, keyed by segment id.
 
-    Each segment gets the triggers of its best-scoring firing rule, then those of its
-    second-best rule when that one has a different name (one extra suggestion), so a
-    "Deal hunter" who also abandons carts hears about both.  Suggestions only: the
-    caller shows them marked as such (:data:`SUGGESTION_LABEL`).
+    Its lifecycle state's triggers (an active segment with a behavior: only the
+    behavior's), then its behavior rule's (a configured occasion gets
+    :data:`OCCASION_TRIGGERS`), without repeats.  Uses the names already explained on
+    ``profiles`` (or explains them).  Suggestions only: the caller shows them marked as
+    such (:data:`SUGGESTION_LABEL`).
     """
-    scores = rule_scores(profiles)
+    naming = profiles.naming or explain_names(profiles)
     out: dict[int, list[str]] = {}
     for sid in (int(s) for s in profiles.segment_ids):
-        fired = scores[sid]
-        if not fired:
-            out[sid] = list(DEFAULT_TRIGGERS)
-            continue
-        first = RULES[fired[0][1]].name
-        sugg = list(TRIGGERS.get(first, DEFAULT_TRIGGERS))
-        for _score, i in fired[1:]:
-            other = RULES[i].name
-            if other != first and other in TRIGGERS:
-                extra = TRIGGERS[other][0]
-                if extra not in sugg:
-                    sugg.append(extra)
-                break
-        out[sid] = sugg
+        n = naming[sid]
+        sugg: list[str] = []
+        if n.state is not None and not (n.state == "active" and n.rule is not None):
+            sugg += STATE_TRIGGERS.get(n.state, ())
+        if n.rule is not None:
+            rule_trig = TRIGGERS.get(n.rule, OCCASION_TRIGGERS)
+            sugg += [t for t in rule_trig if t not in sugg]
+        out[sid] = sugg or list(DEFAULT_TRIGGERS)
     return out

@@ -57,7 +57,11 @@ class Guard:
             return
         t0 = time.perf_counter()
         path = scope["path"]
-        headers = dict(scope["headers"])
+        headers = (
+            dict(scope["headers"])
+            if self.token is not None or scope["method"] not in ("GET", "HEAD")
+            else {}
+        )
         if self.token is not None and path not in OPEN_PATHS:
             got = headers.get(b"authorization", b"")
             if not hmac.compare_digest(got, self.token):
@@ -69,6 +73,12 @@ class Guard:
                     [(b"www-authenticate", b"Bearer")],
                 )
                 return
+        if scope["method"] in ("GET", "HEAD"):  # no body to cap: no wrappers
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self._observe(scope, path, t0)
+            return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             await send_error(
@@ -107,11 +117,14 @@ class Guard:
                     send, 413, "too_large", f"request body over {limit:,} bytes (split the batch)"
                 )
         finally:
-            route = scope.get("route")
-            name = getattr(route, "path", None) or (
-                "/v1/customers/{customer_id}" if path.startswith("/v1/customers/") else "other"
-            )
-            h = self._hist.get(name)
-            if h is None:
-                h = self._hist[name] = self.metrics.http_seconds.labels(name)
-            h.observe(time.perf_counter() - t0)
+            self._observe(scope, path, t0)
+
+    def _observe(self, scope: dict, path: str, t0: float) -> None:
+        route = scope.get("route")
+        name = getattr(route, "path", None) or (
+            "/v1/customers/{customer_id}" if path.startswith("/v1/customers/") else "other"
+        )
+        h = self._hist.get(name)
+        if h is None:
+            h = self._hist[name] = self.metrics.http_seconds.labels(name)
+        h.observe(time.perf_counter() - t0)

@@ -18,7 +18,8 @@ import statistics
 from bisect import bisect_left
 
 from archetype.features.base import LEAD_LOOKBACK_DAYS, US_PER_HOUR
-from archetype.live.incremental.base import LiveContext, recip
+from archetype.features.timing import LAST_MINUTE_HOURS
+from archetype.live.incremental.base import LiveContext, recip, safe_div
 from archetype.live.state import US_PER_DAY, CustomerState
 
 FAMILY = "timing"
@@ -26,10 +27,10 @@ LOOKBACK_US = LEAD_LOOKBACK_DAYS * US_PER_DAY
 _PER_HOUR = recip(US_PER_HOUR)
 
 
-def lead_hours(state: CustomerState, c: LiveContext) -> float | None:
-    """Median lead time in hours over the window's purchases that have one (else None)."""
+def leads_hours(state: CustomerState, c: LiveContext) -> list[float]:
+    """Lead times in hours of the window's purchases that have one (purchase order)."""
     if not state.buys or not state.views:
-        return None
+        return []
     views = sorted(state.views)
     lo = None if c.start_day is None else c.start_day * US_PER_DAY
     hi = (c.as_of_day + 1) * US_PER_DAY
@@ -49,18 +50,25 @@ def lead_hours(state: CustomerState, c: LiveContext) -> float | None:
             if j < nv and views[j] <= t:
                 leads.append(float(t - views[j]) * _PER_HOUR)
         prev = t
-    return statistics.median(leads) if leads else None
+    return leads
 
 
 def intermediates(state: CustomerState, days: list, c: LiveContext) -> dict:
-    """The batch ``frames`` of this family: ``_lead_hours``."""
-    return {"_lead_hours": lead_hours(state, c)}
+    """The batch ``frames`` of this family: ``_lead_hours``, ``_lead_n``, ``_lead_lastmin``."""
+    leads = leads_hours(state, c)
+    lo, hi = LAST_MINUTE_HOURS
+    return {
+        "_lead_hours": statistics.median(leads) if leads else None,
+        "_lead_n": float(len(leads)),
+        "_lead_lastmin": float(sum(1 for x in leads if lo <= x <= hi)),
+    }
 
 
 def values(i: dict, c: LiveContext) -> dict[str, float]:
     m, sd, lead = i["_gap_mean"], i["_gap_std"], i["_lead_hours"]
     return {
         "lead_time_hours": 0.0 if lead is None else lead,
+        "lead_24_48h_share": safe_div(i["_lead_lastmin"], i["_lead_n"]),
         "interpurchase_mean_days": float(c.horizon_days) if m is None else m,
         "interpurchase_cv": 1.0 if m is None else (sd / m if m > 0 else 1.0),
     }

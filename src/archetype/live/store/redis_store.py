@@ -26,6 +26,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from redis.exceptions import WatchError
+
 from archetype.errors import UserError
 from archetype.live.store.base import (
     ReadView,
@@ -129,21 +131,27 @@ class _RedisTx(_RedisView, Transaction):
             else:
                 puts.setdefault(ns, {})[k] = v
         s = self._s
-        with s.client.pipeline(transaction=True) as pipe:
-            pipe.watch(s.owner_key)
-            holder = pipe.get(s.owner_key)
-            if holder is not None and holder != s.token:
-                raise RuntimeError(
-                    f"{s.location}: another writer took over prefix {s.prefix!r}; "
-                    "this replica stops writing"
-                )
-            pipe.multi()
-            for ns, mapping in puts.items():
-                pipe.hset(s.hash_name(ns), mapping=mapping)
-            for ns, keys in dels.items():
-                pipe.hdel(s.hash_name(ns), *keys)
-            pipe.set(s.owner_key, s.token, px=s.lease_ms)
-            pipe.execute()
+        for _attempt in range(3):
+            with s.client.pipeline(transaction=True) as pipe:
+                pipe.watch(s.owner_key)
+                holder = pipe.get(s.owner_key)
+                if holder is not None and holder != s.token:
+                    raise RuntimeError(
+                        f"{s.location}: another writer took over prefix {s.prefix!r}; "
+                        "this replica stops writing"
+                    )
+                pipe.multi()
+                for ns, mapping in puts.items():
+                    pipe.hset(s.hash_name(ns), mapping=mapping)
+                for ns, keys in dels.items():
+                    pipe.hdel(s.hash_name(ns), *keys)
+                pipe.set(s.owner_key, s.token, px=s.lease_ms)
+                try:
+                    pipe.execute()
+                    return
+                except WatchError:
+                    continue  # the lease key was touched meanwhile: look again who holds it
+        raise RuntimeError(f"{s.location}: could not commit (lease key kept changing)")
 
 
 class RedisStore(Store):
@@ -201,10 +209,17 @@ class RedisStore(Store):
         self._beat.start()
 
     def _heartbeat(self) -> None:
+        # Renew the lease between transactions (a commit renews it itself); never during
+        # one, since touching the watched key would abort the commit.
         while not self._stop.wait(self.lease_ms / 5000):
-            with contextlib.suppress(Exception):
-                if self.client.get(self.owner_key) == self.token:
-                    self.client.pexpire(self.owner_key, self.lease_ms)
+            if not self._write.acquire(blocking=False):
+                continue
+            try:
+                with contextlib.suppress(Exception):
+                    if self.client.get(self.owner_key) == self.token:
+                        self.client.pexpire(self.owner_key, self.lease_ms)
+            finally:
+                self._write.release()
 
     def hash_name(self, ns: str) -> bytes:
         return self.prefix.encode() + check_namespace(ns)
