@@ -122,15 +122,21 @@ class LiveAutomation:
                 self.automation._store_learner(tx, self.automation.learner(tx))
         log.info("online centroids bootstrapped from %d customers", len(ids))
 
-    def _serve_stored(self) -> None:
+    def _committed_learner(self) -> OnlineCentroids | None:
+        """The committed online centroids, decoded here (the writer thread owns its copy)."""
+        from archetype.live.automation import NS_LEARN
+
         with self.segmenter.store.read() as r:
-            L = self.automation.learner(r)
+            raw = r.get(NS_LEARN, "state")
+        return None if raw is None else OnlineCentroids.from_bytes(raw)
+
+    def _serve_stored(self) -> None:
+        L = self._committed_learner()
         if L is not None and L.n_version and L.model_version == self.segmenter.model.base_version:
             self._swap(L.centroids, L.version)
 
     def _serve_step(self, step: LearningStep) -> None:
-        with self.segmenter.store.read() as r:
-            L = self.automation.learner(r)
+        L = self._committed_learner()
         if L is None or L.version != step.version:
             return  # a newer step is committed already, or the model moved on
         self._swap(L.centroids, L.version)
