@@ -341,6 +341,10 @@ def main() -> None:
     ap.add_argument("--restart-customers", type=int, default=1_000_000)
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--trigger-rules", type=int, default=20,
+                    help="rules of the ingest-with-triggers phase (0: skip it)")
+    ap.add_argument("--triggers-only", action="store_true",
+                    help="only the ingest cost of triggers + experiments + learning")
     args = ap.parse_args()
 
     from archetype.live.segmenter import LiveSegmenter
@@ -362,6 +366,17 @@ def main() -> None:
         }
         print(f"data: {log.height:,} events, {args.customers:,} customers", flush=True)
 
+        if args.trigger_rules:
+            sys.path.insert(0, str(HERE))
+            from _triggers_phase import report_triggers, triggers_phase
+
+            res["triggers"] = triggers_phase(root, log, tmp, batch=args.batch,
+                                             rules=args.trigger_rules)
+            if args.triggers_only:
+                report_triggers(res["triggers"])
+                if args.json:
+                    args.json.write_text(json.dumps(res, indent=1))
+                return
         state = tmp / "state"
         with LiveSegmenter.open(root, state_dir=state, background=False, watch_s=None) as seg:
             res["ingest_lmdb"] = ingest_phase(seg, log, args.batch)
@@ -593,6 +608,11 @@ def report(res: dict) -> None:
     )
     if "store_bytes_per_customer" in b:
         print(f"| LMDB file / customer | {b['store_bytes_per_customer']:.0f} | | |")
+    if "triggers" in res:
+        sys.path.insert(0, str(HERE))
+        from _triggers_phase import report_triggers
+
+        report_triggers(res["triggers"])
     if "restart" in res:
         r = res["restart"]
         print(

@@ -101,3 +101,10 @@ class IdDtype(StrEnum):
     AUTO = "auto"
     STR = "str"
     INT = "int"
+
+
+class Scenario(StrEnum):
+    """Synthetic worlds of ``archetype synth``: stationary archetypes, or a drifting world."""
+
+    BASE = "base"
+    DRIFT = "drift"

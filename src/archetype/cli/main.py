@@ -45,6 +45,7 @@ COMMAND_MODULES = (
     "bench",
     "demo",
     "serve",
+    "experiments",
 )
 _USER_OS_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS)
 _SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT)

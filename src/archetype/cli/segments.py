@@ -144,6 +144,10 @@ def report(
     no_projection: Annotated[bool, typer.Option("--no-projection", help="Skip the 2-D map.")]
     = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+    experiments: Annotated[Path | None, typer.Option("--experiments", help="exposures.parquet "
+                                                     "(or its folder) of `archetype triggers "
+                                                     "replay`: adds the uplift of each "
+                                                     "variant.")] = None,  # fmt: skip
     overwrite: Overwrite = False,
 ) -> None:
     """Write a self-contained HTML report a marketer can read (no network needed).
@@ -167,6 +171,11 @@ def report(
     prev = read_table(previous, "previous assignments") if previous is not None else None
     m = SegmentModel.load(model) if model is not None else None
     sw = read_sweep(sweep_json) if sweep_json is not None else None
+    uplift = None
+    if experiments is not None:
+        from archetype.live.experiments.uplift import read_uplift
+
+        uplift = read_uplift(experiments)
     facts = {}
     if m is not None:
         facts = {k: str(v) for k, v in (("model", m.version), ("date", m.date)) if v}
@@ -175,7 +184,7 @@ def report(
             fs.features, asg, embedding=None if no_projection else fs.embedding, model=m,
             previous=prev, sweep=sw, overrides=overrides, sample=sample, title=title,
             facts=facts, config=seg_cfg, horizon_days=fs.manifest.get("horizon_days"),
-            tracker=tracker,
+            experiments=uplift, tracker=tracker,
         )  # fmt: skip
         with tracker.task("render report", total=None):
             write_report(out, inputs, overwrite=overwrite)

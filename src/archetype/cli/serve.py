@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from pathlib import Path
@@ -113,6 +114,15 @@ def serve(
             help="Seconds between checks of models/CURRENT for a new model (0: never).", min=0
         ),
     ] = 2.0,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML with [triggers], [experiments] and [learning] tables (docs/triggers.md): "
+            "triggers and experiments run in event time, firings go to the outbox and "
+            "webhooks (secret for signatures in ARCHETYPE_WEBHOOK_SECRET).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the live segment of every customer: events in (HTTP, or a followed folder),
     answers in about a millisecond, from the nightly run's current model."""
@@ -125,11 +135,24 @@ def serve(
     spec = "lmdb" if store == "lmdb" else _redis_spec(redis_url, sh)
     if follow is not None and not follow.exists():
         raise UserError("--follow: no such file or folder", path=follow)
+    auto_cfg = None
+    if config is not None:
+        from archetype.live.automation import load_config
+
+        auto_cfg = load_config(config)  # before anything is opened: a bad file is one line
     seg = LiveSegmenter.open(
         root, spec, state_dir=state_dir, watch_s=watch_models or None, shard=sh
     )
     follower = None
+    automation = None
     try:
+        if auto_cfg is not None:
+            import os
+
+            from archetype.live.hooks import attach
+
+            secret = os.environ.get("ARCHETYPE_WEBHOOK_SECRET")
+            automation = attach(seg, auto_cfg, secret=secret.encode() if secret else None)
         events = seg.model.events_path
         if (
             bootstrap
@@ -139,7 +162,8 @@ def serve(
             and (follow is None or Path(events).resolve() != follow.resolve())
         ):
             err_console.print(f"bootstrapping the live state from {events} ...", highlight=False)
-            with seg.bulk():
+            muted = automation.automation.muted() if automation else contextlib.nullcontext()
+            with muted, seg.bulk():  # history: no firing, no exposure, no cooldown from it
                 n = Follower(seg, events, chunk_rows=chunk_rows, defer_assign=True).scan_once()
             err_console.print(
                 f"bootstrapped {n:,} events, {seg.meta.customers:,} customers", highlight=False
@@ -150,6 +174,8 @@ def serve(
     finally:
         if follower is not None:
             follower.stop()
+        if automation is not None:
+            automation.close()
         seg.close()
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from archetype.cli._common import Overwrite, check_out, console, parse_date, progress_tracker
+from archetype.vocab import Scenario
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +28,14 @@ def synth(
         int, typer.Option(help="Customers generated and written per block (bounds memory).")
     ] = 100_000,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    scenario: Annotated[
+        Scenario,
+        typer.Option(
+            help="base: stationary archetypes. drift: deal hunters lapse over weeks and a "
+            "new behavior (social impulse buyers) appears mid-log; ground truth per day in "
+            "DIR/truth_history.parquet."
+        ),
+    ] = Scenario.BASE,
     overwrite: Overwrite = False,
 ) -> None:
     """Write DIR/events/date=YYYY-MM-DD/*.parquet and DIR/truth.parquet (planted archetypes).
@@ -34,13 +43,19 @@ def synth(
     Example: a year of events for 10,000 customers
 
       archetype synth --customers 10000 --days 365 --seed 1 --out synth
+
+    A drifting world (ground truth per day) for the live service's continuous learning:
+
+      archetype synth --customers 20000 --days 180 --seed 1 --scenario drift --out w
     """
     from archetype.synth import generate
+    from archetype.synth.drift import generate_drift
 
+    make = generate if scenario == Scenario.BASE else generate_drift
     end = parse_date(end_date, option="--end-date")
     check_out(out, "synth", overwrite)
     with progress_tracker(enabled=progress) as tracker:
-        summary = generate(
+        summary = make(
             out,
             customers=customers,
             days=days,

@@ -1,4 +1,5 @@
-"""The live side: per-event feature state, live assignment, triggers (see docs/serve.md).
+"""The live side: per-event feature state, live assignment, triggers, experiments and
+online centroids (see docs/serve.md, docs/triggers.md).
 
 Nothing here knows HTTP (``archetype.serve`` wraps it).  Submodules are imported on
 demand, so ``import archetype.live`` stays light:
@@ -15,6 +16,7 @@ _LAZY = {
     "LiveSegmenter": "archetype.live.segmenter",
     "Applied": "archetype.live.listeners",
     "open_store": "archetype.live.store",
+    "Automation": "archetype.live.automation",
 }
 
 __all__ = sorted(_LAZY)

@@ -130,7 +130,8 @@ def compute_many(
         if seg is None:
             out[i] = not_found(cid, model, day)
             continue
-        if seg.model_version == model.version and seg.as_of_day == day and seg.horizon == horizon:
+        fresh_model = seg.model_version.split("+", 1)[0] == model.base_version
+        if fresh_model and seg.as_of_day == day and seg.horizon == horizon:
             out[i] = from_seg(cid, seg, model)
             continue
         todo.append(i)
@@ -141,7 +142,12 @@ def compute_many(
         x = model.definition.features_many(states, day, horizon)
         present = ~np.isnan(x).any(axis=1) if x.shape[1] else np.zeros(len(todo), bool)
         emb = model.embed(x[present]) if present.any() else None
-        ids, dist, margin = model.nearest(emb) if emb is not None else (None, None, None)
+        cur = [
+            -1 if s.segment_id is None else s.segment_id
+            for s, p in zip(segs, present, strict=True)
+            if p
+        ]
+        ids, dist, margin = model.nearest(emb, cur) if emb is not None else (None, None, None)
         r = 0
         for n, i in enumerate(todo):
             seg = segs[n]

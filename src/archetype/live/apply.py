@@ -154,7 +154,7 @@ class _Entry:
 def is_fresh(seg: SegRecord | None, model: LiveModel, as_of_day: int, horizon: int) -> bool:
     return (
         seg is not None
-        and seg.model_version == model.version
+        and seg.model_version.split("+", 1)[0] == model.base_version
         and seg.as_of_day == as_of_day
         and seg.horizon == horizon
     )
@@ -386,7 +386,14 @@ def _reassign(
     x = defn.features_many([work[k].state for k in keys], as_of_day, horizon)
     present = ~np.isnan(x).any(axis=1) if x.shape[1] else np.zeros(len(keys), bool)
     emb = model.embed(x[present]) if present.any() else np.empty((0, 0), np.float32)
-    seg, dist, margin = model.nearest(emb) if present.any() else (None, None, None)
+    cur = None
+    if model.hysteresis > 0 and present.any():  # stay unless clearly closer (learning)
+        cur = [
+            -1 if olds[k] is None or olds[k].segment_id is None else olds[k].segment_id
+            for k, p in zip(keys, present, strict=True)
+            if p
+        ]
+    seg, dist, margin = model.nearest(emb, cur) if present.any() else (None, None, None)
     row = np.cumsum(present) - 1
     transitions, applied = [], []
     wm = meta.watermark_us

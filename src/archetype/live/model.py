@@ -72,6 +72,25 @@ class LiveModel:
     events_path: str | None = None
     assign_backend: str = "numpy"
     model_day: int = 0
+    hysteresis: float = 0.0
+
+    @property
+    def base_version(self) -> str:
+        """The nightly model's version (online-centroid versions are ``<base>+<n>``):
+        assignments made by any version of one base are not stale for another."""
+        return self.version.split("+", 1)[0]
+
+    def with_centroids(
+        self, centroids: np.ndarray, version: str, hysteresis: float | None = None
+    ) -> LiveModel:
+        """The same model with other centroids (same ids, transform), named ``version``."""
+        import dataclasses
+
+        m = dataclasses.replace(
+            self.model, centroids=centroids, version=version, parent=self.version
+        )
+        h = self.hysteresis if hysteresis is None else float(hysteresis)
+        return dataclasses.replace(self, version=version, model=m, hysteresis=h)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -119,8 +138,15 @@ class LiveModel:
         df = pl.DataFrame(x, schema=list(self.transform.feature_names), orient="row")
         return self.transform.transform(df)
 
-    def nearest(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(segment ids, distances, margins) of embedding rows (``cluster.assign``)."""
+    def nearest(
+        self, emb: np.ndarray, current: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(segment ids, distances, margins) of embedding rows (``cluster.assign``).
+
+        With ``hysteresis > 0`` and ``current`` (each row's segment id now, -1 for none), a
+        row stays in its current segment unless the nearest is closer by that factor
+        (``d_nearest <= (1 - hysteresis) * d_current``; see ``archetype.live.learning``).
+        """
         if emb.shape[0] == 0:
             z = np.empty(0, np.float32)
             return np.empty(0, np.int64), z, z
@@ -131,7 +157,31 @@ class LiveModel:
             backend=self.assign_backend,
             device="cpu",
         )
-        return self.segment_ids[a.labels], a.distances, a.margin
+        ids = self.segment_ids[a.labels]
+        if self.hysteresis > 0 and current is not None:
+            ids, dist = self._sticky(emb, ids, a.distances, np.asarray(current, np.int64))
+            return ids, dist, a.margin
+        return ids, a.distances, a.margin
+
+    def _sticky(self, emb, ids, dist, current):
+        row = {int(s): i for i, s in enumerate(self.segment_ids)}
+        cur = np.array([row.get(int(c), -1) for c in current], dtype=np.int64)
+        has = np.flatnonzero((cur >= 0) & (ids != current))
+        if has.size == 0:
+            return ids, dist
+        x = np.asarray(emb[has], dtype=np.float64)
+        c = np.asarray(self.model.centroids[cur[has]], dtype=np.float64)
+        if self.model.metric == "cosine":
+            xn = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
+            cn = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-30)
+            d_cur = 1.0 - (xn * cn).sum(1)  # cluster.assign: 1 - cos
+        else:
+            d_cur = ((x - c) ** 2).sum(1)
+        stay = dist[has] > (1.0 - self.hysteresis) * d_cur
+        ids, dist = ids.copy(), dist.copy()
+        ids[has[stay]] = current[has[stay]]
+        dist[has[stay]] = d_cur[stay].astype(dist.dtype)
+        return ids, dist
 
 
 def _definition_from_manifest(manifest: dict[str, Any]) -> Any:

@@ -25,12 +25,15 @@ _FIELDS = ("amount", "quantity", "discount", "channel", "category", "event_id")
 def events_from_frame(df: pl.DataFrame) -> Iterator[LiveEvent]:
     """Canonical events (the batch reader's columns, optional ``event_id``) as LiveEvents.
 
+    ``ts`` is a naive ``Datetime`` (any unit) or integer microseconds since the epoch.
+
     Absent or null ``amount``/``discount`` are 0 and ``quantity`` 1, as the batch reader
     fills them.  ``event_type`` must already be canonical.
     """
+    ts = df["ts"]
     cols = {
         "customer_id": df["customer_id"],
-        "ts_us": df["ts"].dt.epoch("us"),
+        "ts_us": ts if ts.dtype.is_integer() else ts.dt.epoch("us"),
         "event_type": df["event_type"].cast(pl.String),
     }
     fills = {"amount": 0.0, "quantity": 1, "discount": 0.0}

@@ -61,7 +61,11 @@ _STOP = object()
 
 
 def _fresh(s: SegRecord, m: LiveModel, day: int, horizon: int) -> bool:
-    return s.model_version == m.version and s.as_of_day == day and s.horizon == horizon
+    return (
+        s.model_version.split("+", 1)[0] == m.base_version
+        and s.as_of_day == day
+        and s.horizon == horizon
+    )
 
 
 class WrongShard(UserError):
@@ -119,6 +123,8 @@ class LiveSegmenter:
         self.metrics = Metrics()
         self.hub = TransitionHub()
         self.listeners: list[Any] = []
+        #: called on every model swapped in (returns the model to serve), set by plug-ins
+        self.model_hook: Any = None
         self.max_group_events = int(max_group_events)
         self.reassign_chunk = int(reassign_chunk)
         self.keep_transitions = int(keep_transitions)
@@ -473,6 +479,8 @@ class LiveSegmenter:
     def swap_model(self, model: LiveModel) -> None:
         """Answer with ``model`` from now on (atomically); stale assignments re-assign in
         the background.  Refused (UserError) when the state cannot serve it."""
+        if self.model_hook is not None:  # e.g. the online learner's hysteresis
+            model = self.model_hook(model)
         self._check_compatible(model)
         old = self._model
         self._model = model
@@ -608,11 +616,10 @@ class LiveSegmenter:
                 return
             for k, v in rows:
                 s = SegRecord.decode(v)
-                if not (
-                    s.model_version == m.version and s.as_of_day == day and s.horizon == horizon
-                ):
+                base = s.model_version.split("+", 1)[0]  # "<model>+<n>": online versions
+                if not (base == m.base_version and s.as_of_day == day and s.horizon == horizon):
                     cause = "event" if s.as_of_day == -1 else "time"  # -1: deferred bulk ingest
-                    yield k, "model" if s.model_version not in (m.version, "") else cause
+                    yield k, "model" if base not in (m.base_version, "") else cause
             start = rows[-1][0] + b"\x00"
 
     def reassign_now(self) -> int:

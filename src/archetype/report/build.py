@@ -54,6 +54,7 @@ def build_report(
     revenue_col: str = "total_spend",
     config: SegmentsConfig | Mapping[str, Any] | None = None,
     horizon_days: int | None = None,
+    experiments: pl.DataFrame | None = None,
     tracker: Tracker | None = None,
 ) -> ReportInputs:
     """Profile, name and explain segments; prepare every section of the report.
@@ -82,6 +83,8 @@ def build_report(
     horizon_days : int, optional
         Days the log covers (the feature manifest's ``horizon_days``); default max
         ``tenure_days`` + 1.
+    experiments : DataFrame, optional
+        An uplift table (``archetype.live.experiments.uplift_table``): adds a section.
     """
     tr = tracker_or_null(tracker)
     cfg = as_config(config)
@@ -147,6 +150,7 @@ def build_report(
         title=title,
         facts=dict(facts or {}),
         notes=all_notes,
+        experiments=experiments,
     )
 
 

@@ -55,6 +55,9 @@ class ReportInputs:
     sweep : SweepResult, optional
     migration : DataFrame ``from_segment_id, to_segment_id, customers``, optional
     facts : ordered label -> value pairs shown at the top (run date, model, k ...)
+    experiments : DataFrame, optional
+        Uplift of trigger-experiment variants vs holdout
+        (``archetype.live.experiments.uplift_table``).
     """
 
     profiles: SegmentProfiles
@@ -66,6 +69,7 @@ class ReportInputs:
     title: str = "Customer segments"
     facts: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    experiments: pl.DataFrame | None = None
 
 
 @lru_cache(maxsize=1)
@@ -222,7 +226,32 @@ def context(data: ReportInputs) -> dict[str, Any]:
                         "image": _img(plots.plot_sweep(sw))}  # fmt: skip
     if data.migration is not None and data.migration.height:
         ctx["migration"] = _migration(data)
+    ctx["experiments"] = (
+        _experiments(data.experiments)
+        if data.experiments is not None and data.experiments.height
+        else None
+    )
     return ctx
+
+
+def _pp(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:+.1f}"
+
+
+def _experiments(t: pl.DataFrame) -> list[dict[str, str]]:
+    """Rows of the experiments table (uplift in percentage points, 95% CI)."""
+    rows = []
+    for r in t.iter_rows(named=True):
+        up = "–" if r["uplift"] is None else (
+            f"{_pp(r['uplift'])} [{_pp(r['ci_low'])}, {_pp(r['ci_high'])}]")
+        rows.append({
+            "experiment": str(r["experiment"]), "variant": str(r["variant"]),
+            "exposures": f"{r['exposures']:,}",
+            "conversions": f"{r['conversions']:,} / {r['matured']:,}",
+            "rate": "–" if r["rate"] is None else f"{100 * r['rate']:.1f}%",
+            "uplift": up, "p": "–" if r["p_value"] is None else f"{r['p_value']:.2g}",
+        })
+    return rows
 
 
 def render_report(data: ReportInputs) -> str:

@@ -196,8 +196,11 @@ ACTIVITY_SIGMA = 0.25
 LAPSE_MIN_DAYS, LAPSE_MAX_DAYS = 100, 180
 
 
-def spec_table() -> dict[str, np.ndarray]:
+def spec_table(specs: tuple[ArchetypeSpec, ...] = SPECS) -> dict[str, np.ndarray]:
     """Every numeric :class:`ArchetypeSpec` field as an array indexed by archetype code.
+
+    ``specs`` defaults to the planted archetypes (:data:`SPECS`); the drift scenario passes
+    its own.
 
     ``channels`` becomes an ``(n_archetypes, 4)`` cumulative-probability table
     (``"channel_cdf"``) for inverse-CDF sampling.
@@ -206,8 +209,8 @@ def spec_table() -> dict[str, np.ndarray]:
     for f in fields(ArchetypeSpec):
         if f.name in ("name", "channels"):
             continue
-        out[f.name] = np.array([getattr(s, f.name) for s in SPECS], dtype=np.float64)
-    ch = np.array([s.channels for s in SPECS], dtype=np.float64)
+        out[f.name] = np.array([getattr(s, f.name) for s in specs], dtype=np.float64)
+    ch = np.array([s.channels for s in specs], dtype=np.float64)
     ch /= ch.sum(axis=1, keepdims=True)
     out["channel_cdf"] = np.cumsum(ch, axis=1)
     out["share_cdf"] = np.cumsum(out["share"] / out["share"].sum())

@@ -29,11 +29,18 @@ from typing import Any
 _NS = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 
 
+_CHECKED: dict[str, bytes] = {}  # namespaces already validated (a handful per process)
+
+
 def check_namespace(ns: str) -> bytes:
     """The namespace as bytes; a name outside ``[a-z][a-z0-9_.-]{0,31}`` is a ValueError."""
+    b = _CHECKED.get(ns) if isinstance(ns, str) else None
+    if b is not None:
+        return b
     if not isinstance(ns, str) or not _NS.match(ns):
         raise ValueError(f"namespace {ns!r} should match [a-z][a-z0-9_.-]{{0,31}}")
-    return ns.encode()
+    b = _CHECKED[ns] = ns.encode()
+    return b
 
 
 def as_key(key: bytes | str) -> bytes:

@@ -1,0 +1,214 @@
+"""``archetype triggers replay`` and ``archetype experiments report`` through the Typer app."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from archetype.cli.main import app
+from archetype.pipeline import RunConfig, backfill
+from archetype.synth import generate
+
+runner = CliRunner()
+END = dt.date(2026, 6, 30)
+
+CONFIG = """
+[triggers]
+lateness = "10m"
+
+[[triggers.rule]]
+name = "cart"
+kind = "absence"
+on = "add_to_cart"
+absent = "purchase"
+within = "1h"
+cooldown = "7d"
+experiment = "reminder"
+
+[[triggers.rule]]
+name = "moved_to_{seg}"
+kind = "transition"
+entered = {seg}
+
+[experiments.reminder]
+holdout = 0.3
+variants = {{ email = 1, push = 1 }}
+conversion = {{ event = "purchase", within = "7d" }}
+"""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    generate(root / "synth", customers=400, days=60, seed=2, end_date=END)
+    cfg = RunConfig.load(
+        None,
+        {
+            "events": str(root / "synth" / "events"),
+            "out": str(root / "seg"),
+            "k": 4,
+            "report": False,
+        },
+    )
+    backfill(cfg, END - dt.timedelta(days=6), END)
+    model = json.loads((root / "seg" / "models" / END.isoformat() / "manifest.json").read_text())
+    seg = model["segment_ids"][0]
+    (root / "live.toml").write_text(CONFIG.format(seg=seg))
+    return root, seg
+
+
+def test_replay_then_report(world, tmp_path):
+    root, seg = world
+    out = tmp_path / "replay"
+    res = runner.invoke(
+        app,
+        [
+            "triggers",
+            "replay",
+            "--events",
+            str(root / "synth" / "events"),
+            "--config",
+            str(root / "live.toml"),
+            "--as-of",
+            END.isoformat(),
+            "--root",
+            str(root / "seg"),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    fr = pl.read_parquet(out / "firings.parquet")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["firings"] == fr.height > 0
+    assert summary["per_rule"]["cart"] == fr.filter(pl.col("rule") == "cart").height
+    assert set(fr["status"]) == {"replay"}
+    assert fr["ts"].max() <= dt.datetime(2026, 7, 1)
+    moved = fr.filter(pl.col("rule") == f"moved_to_{seg}")
+    assert set(moved["segment_id"].to_list()) <= {seg}
+    assert f"{fr.height:,} firings" in res.output.replace("\n", " ")
+    ex = pl.read_parquet(out / "exposures.parquet")
+    assert ex.height == fr.filter(pl.col("rule") == "cart").height
+    res = runner.invoke(
+        app,
+        [
+            "experiments",
+            "report",
+            "--exposures",
+            str(out),
+            "--by-segment",
+            "--json",
+            str(tmp_path / "u.json"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "holdout" in res.output and "email" in res.output
+    rows = json.loads((tmp_path / "u.json").read_text())["rows"]
+    assert sum(r["exposures"] for r in rows) == ex.height
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["experiments", "report", "--exposures", "nope.parquet"], "not found"),
+        (["experiments", "report", "--exposures", "X", "--confidence", "2"], "--confidence"),
+    ],
+)
+def test_report_errors(tmp_path, args, needle, world):
+    root, _ = world
+    args = [a.replace("X", str(root / "live.toml")) for a in args]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and needle in res.output
+
+
+def test_replay_bad_config_is_one_line(world, tmp_path):
+    root, _ = world
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[triggers.rule]]\nname = "x"\nkind = "absence"\non = "view"\n'
+        'absent = "purchase"\nwithin = "soon"\n'
+    )
+    res = runner.invoke(
+        app,
+        [
+            "triggers",
+            "replay",
+            "--events",
+            str(root / "synth" / "events"),
+            "--config",
+            str(bad),
+            "--as-of",
+            END.isoformat(),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert res.exit_code == 2
+    assert "rule[0].within" in res.output and "soon" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_html_report_has_an_experiments_section(world, tmp_path):
+    root, _ = world
+    out = tmp_path / "replay"
+    res = runner.invoke(
+        app,
+        [
+            "triggers",
+            "replay",
+            "--events",
+            str(root / "synth" / "events"),
+            "--config",
+            str(root / "live.toml"),
+            "--as-of",
+            END.isoformat(),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    html = tmp_path / "r.html"
+    seg = root / "seg"
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            "--features",
+            str(seg / "features" / f"date={END}"),
+            "--assignments",
+            str(seg / "assignments" / f"date={END}" / "part-0.parquet"),
+            "--experiments",
+            str(out),
+            "--out",
+            str(html),
+            "--no-projection",
+            "-q",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    page = html.read_text()
+    assert '<section id="experiments">' in page
+    for v in ("holdout", "email", "push"):
+        assert f"<td>{v}</td>" in page
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            "--features",
+            str(seg / "features" / f"date={END}"),
+            "--assignments",
+            str(seg / "assignments" / f"date={END}" / "part-0.parquet"),
+            "--experiments",
+            str(tmp_path / "none.parquet"),
+            "--out",
+            str(tmp_path / "x.html"),
+        ],
+    )
+    assert res.exit_code == 2 and "exposures file not found" in res.output
+    assert not (tmp_path / "x.html").exists()

@@ -1,0 +1,218 @@
+"""Triggers, experiments and online centroids inside the live service (LiveSegmenter).
+
+The service's firings equal a library replay of the same events; they commit with the
+state (outbox, exposures); webhooks are delivered after commit; segment transitions fire
+transition rules; the online centroids are served as versions ``<model>+<n>``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import numpy as np
+
+from archetype.live.automation import Automation, AutomationConfig, read_versions
+from archetype.live.backfill import replay
+from archetype.live.experiments import read_exposures
+from archetype.live.hooks import attach
+from archetype.live.ingest import prepare
+from archetype.live.segmenter import LiveSegmenter
+from archetype.live.triggers import TriggerEngine, read_outbox
+
+RULES = [
+    {
+        "name": "cart",
+        "kind": "absence",
+        "on": "add_to_cart",
+        "absent": "purchase",
+        "within": "1h",
+        "cooldown": "1d",
+        "experiment": "reminder",
+    },
+    {"name": "twice", "kind": "repeat", "on": "view", "count": 2, "calendar_day": True},
+    {
+        "name": "open_no_click",
+        "kind": "absence",
+        "on": "email_open",
+        "absent": "email_click",
+        "within": "2d",
+    },
+]
+EXPERIMENTS = {"reminder": {"holdout": 0.2, "variants": {"a": 1, "b": 1}, "allocation": "thompson"}}
+
+
+def config(rules=RULES, learning=None, webhook="http://hooks.test/in"):
+    d = {
+        "triggers": {"lateness": "30m", "webhook": webhook, "rule": rules},
+        "experiments": EXPERIMENTS,
+    }
+    if learning is not None:
+        d["learning"] = learning
+    return AutomationConfig.from_dict(d)
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, req: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.keys.append(req.headers["Idempotency-Key"])
+        return httpx.Response(200)
+
+
+def ingest(seg, log, size=3000):
+    for s in range(0, log.height, size):
+        seg.ingest(log.slice(s, size))
+
+
+def test_service_firings_equal_the_replay_and_are_delivered(root_now, tmp_path):
+    _, root, log = root_now
+    log = log.sort("ts")
+    rx = Receiver()
+    client = httpx.Client(transport=httpx.MockTransport(rx))
+    with LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False, watch_s=None) as seg:
+        auto = attach(seg, config(), client=client, retry_poll_s=0.02)
+        try:
+            ingest(seg, log)
+            with seg.store.read() as r:
+                live = read_outbox(r)
+                live_exp = read_exposures(r)
+                done_until = TriggerEngine.watermark(r)
+            owed = {f.key for f in live if f.status == "pending"}
+            deadline = time.monotonic() + 60
+            while set(rx.keys) != owed and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            auto.close()
+        m = seg.model
+    assert len(live) > 100 and {f.status for f in live} == {"pending", "holdout"}
+    assert set(rx.keys) == owed and len(rx.keys) == len(owed)  # each delivered once here
+    with (
+        LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False, watch_s=None) as seg,
+        seg.store.read() as r,
+    ):
+        assert list(r.scan("trg.pending")) == []  # nothing owed any more
+    # the library replay of the very events the service applied
+    batch = prepare(
+        log,
+        events_config=m.events_config,
+        id_dtype=m.id_dtype,
+        pseudonymize_key=None,
+        source="test",
+    )
+    events = [e for g in batch.groups.values() for _, _, e in g]
+    rep = replay(events, Automation(config(), replay=True), flush_until=done_until)
+    want = sorted((f.key, f.rule, f.ts_us, f.variant) for f in rep.firings)
+    got = sorted((f.key, f.rule, f.ts_us, f.variant) for f in live)
+    assert want == got  # same decisions up to the service's trigger watermark
+    assert [(e["key"], e["variant"]) for e in live_exp] == [
+        (e["key"], e["variant"]) for e in rep.exposures
+    ]
+
+
+def test_transition_rules_follow_the_service_moves(root_earlier, tmp_path):
+    _, root, log = root_earlier
+    log = log.sort("ts")
+    with LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False, watch_s=None) as seg:
+        ids = [int(i) for i in seg.model.segment_ids]
+        rules = [{"name": f"in_{s}", "kind": "transition", "entered": s} for s in ids]
+        auto = attach(seg, config(rules=rules), deliver=False)
+        ingest(seg, log, size=500)
+        moves = seg.recent_transitions(limit=100_000)
+        with seg.store.transaction() as tx:  # decide up to the last event (test only)
+            auto.automation.on_watermark(tx, seg.meta.watermark_us, flush=True)
+        with seg.store.read() as r:
+            firings = read_outbox(r)
+        auto.close()
+    assert firings
+    moved = {(t.customer_id, t.to_segment) for t in moves if t.from_segment is not None}
+    for f in firings:
+        assert (f.customer_id, f.segment_id) in moved
+        assert f.rule == f"in_{f.segment_id}" and f.detail["to"] == f.segment_id
+    # every move between two segments fired its rule (no cooldown configured)
+    assert len(firings) == sum(1 for t in moves if None not in (t.from_segment, t.to_segment))
+
+
+def test_online_centroids_are_served_as_versions(root_earlier, tmp_path):
+    _, root, log = root_earlier
+    log = log.sort("ts")
+    cfg = config(rules=RULES[:1], learning={"update_every": "6h", "hysteresis": 0.1})
+    with LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False, watch_s=None) as seg:
+        base = seg.model.version
+        auto = attach(seg, cfg, deliver=False)
+        ingest(seg, log, size=1000)
+        deadline = time.monotonic() + 30
+        with seg.store.read() as r:
+            versions = read_versions(r)
+            L = auto.automation.learner(r)
+        while seg.model.version != L.version and time.monotonic() < deadline:
+            time.sleep(0.05)  # the swap happens after commit, in the delivery thread
+        served = seg.model
+        auto.close()
+    assert versions and served.version == versions[-1]["version"] == f"{base}+{len(versions)}"
+    assert served.hysteresis == 0.1 and served.base_version == base
+    assert np.allclose(served.model.centroids, L.centroids, atol=1e-6)
+    assert list(served.model.segment_ids) == list(L.ids)  # ids never change online
+    # a restart serves the stored centroids again
+    with LiveSegmenter.open(
+        root, state_dir=tmp_path / "st", background=False, watch_s=None
+    ) as seg2:
+        auto2 = attach(seg2, cfg, deliver=False)
+        assert seg2.model.version == served.version
+        auto2.close()
+
+
+def test_live_model_hysteresis_matches_numpy(root_now):
+    import dataclasses
+
+    from archetype.live.model import load_live_model
+
+    _, root, _ = root_now
+    m = dataclasses.replace(load_live_model(root), hysteresis=0.3)
+    C = m.model.centroids.astype(np.float64)
+    ids = np.asarray(m.segment_ids)
+    rng = np.random.default_rng(0)
+    # points between random pairs of centroids, each "currently" in a random segment
+    a, b = rng.integers(len(C), size=(2, 500))
+    t = rng.uniform(0, 1, (500, 1))
+    emb = (C[a] * t + C[b] * (1 - t)).astype(np.float32)
+    cur = ids[b].copy()  # currently at the far end of the pair
+    cur[:20] = -1  # no segment yet: nearest
+    got, dist, _ = m.nearest(emb, cur)
+    d2 = ((emb[:, None, :].astype(np.float64) - C[None]) ** 2).sum(-1)
+    best = d2.argmin(1)
+    row = {int(s): i for i, s in enumerate(ids)}
+    want = ids[best].copy()
+    for i, c in enumerate(cur):
+        if c >= 0 and d2[i, best[i]] > 0.7 * d2[i, row[int(c)]]:
+            want[i] = c
+    assert np.array_equal(got, want)
+    assert (got != ids[best]).sum() > 10  # the hysteresis did hold some customers
+    assert np.allclose(dist, d2[np.arange(500), [row[int(g)] for g in got]], rtol=1e-4)
+    plain, _, _ = dataclasses.replace(m, hysteresis=0.0).nearest(emb, cur)
+    assert np.array_equal(plain, ids[best])  # off by default: the batch's nearest centroid
+
+
+def test_redis_backend_gives_the_same_firings(root_now, tmp_path, redis_url):
+    _, root, log = root_now
+    log = log.sort("ts").head(12_000)
+    cfg = config(learning={"update_every": "6h"}, webhook=None)
+    out = {}
+    for name, spec in (("lmdb", "lmdb"), ("redis", f"{redis_url}?prefix=trg-test:")):
+        with LiveSegmenter.open(
+            root, spec, state_dir=tmp_path / "st", background=False, watch_s=None
+        ) as seg:
+            auto = attach(seg, cfg, deliver=False)
+            ingest(seg, log, size=1500)
+            with seg.store.read() as r:
+                out[name] = (
+                    [(f.key, f.ts_us, f.variant, f.status) for f in read_outbox(r)],
+                    [(e["key"], e["status"]) for e in read_exposures(r)],
+                    [v["version"] for v in read_versions(r)],
+                )
+            auto.close()
+    assert out["lmdb"][0] and out["lmdb"] == out["redis"]
