@@ -158,5 +158,5 @@ def test_cli_scenario(tmp_path):
             str(tmp_path / "z"),
         ],
     )
-    assert res.exit_code == 2 and "--scenario='chaos'" in res.output
+    assert res.exit_code == 2 and "'chaos' is not one of 'base', 'drift'" in res.output
     assert not (tmp_path / "z").exists()
