@@ -88,8 +88,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build behavioral features and the embedding from an event log."""
         from archetype.events import EventsConfig
-        from archetype.features import compute_feature_dir
         from archetype.features.featureset import split_config
+        from archetype.pipeline.engine import get_engine
 
         day = parse_date(as_of, option="--as-of")
         doc = load_toml(config) if config is not None else {}
@@ -100,38 +100,10 @@ def register(app: typer.Typer) -> None:
         if timestamp_format is not None:
             ev_cfg = EventsConfig(**{**ev_cfg.__dict__, "timestamp_format": timestamp_format})
         ev_cfg.__post_init__()
-        if engine not in ("local", "ray"):
-            raise UserError(f"--engine={engine!r} should be one of local, ray")
+        eng = get_engine(engine, ray_address)  # an unknown engine fails before any work
         with progress_tracker(progress) as tracker:
-            if engine == "ray":
-                from archetype.pipeline.engine import get_engine
-
-                ev_doc = dict(doc.get("events", {}))
-                ev_doc["columns"] = {**ev_doc.get("columns", {}), **_pairs(column, "--column")}
-                ev_doc["event_types"] = {
-                    **ev_doc.get("event_types", {}),
-                    **_pairs(event_type, "--event-type"),
-                }
-                if timestamp_format is not None:
-                    ev_doc["timestamp_format"] = timestamp_format
-                fs = get_engine("ray", ray_address).features(
-                    events,
-                    day,
-                    out,
-                    config={"events": ev_doc, "features": doc.get("features", {})},
-                    window_days=window_days,
-                    tracker=tracker,
-                )
-            else:
-                fs = compute_feature_dir(
-                    events,
-                    day,
-                    out,
-                    config=feat_cfg,
-                    events_config=ev_cfg,
-                    window_days=window_days,
-                    tracker=tracker,
-                )
+            fs = eng.features(events, day, out, config=feat_cfg, events_config=ev_cfg,
+                              window_days=window_days, tracker=tracker)
         r = fs.manifest["report"]
         console.print(
             f"wrote {out}: {fs.manifest['n_customers']:,} customers x "

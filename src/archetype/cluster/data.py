@@ -1,10 +1,14 @@
-"""The data side of the loop interface: count, dim, subset, chunks (FAISS ``DatasetAssign``).
+"""The data side of the k-means loop (FAISS ``DatasetAssign``): the :class:`Dataset` protocol
+and :class:`ArrayDataset`, rows in this process.
 
-Rows live in memory, in a memory-mapped ``.npy``, or arrive as an iterator of chunks
-(spooled once to a temporary ``.npy`` so later passes can re-read them).  Every read goes
-through :meth:`Dataset.chunks` or :meth:`Dataset.subset`, so memory is bounded by the chunk
-size, never by ``n x k``.  Rows are converted to float32 and, for the cosine metric,
-normalized chunk by chunk.
+The loop (:mod:`archetype.cluster.kmeans`) only ever asks a dataset for its size, for some
+rows (:meth:`~Dataset.subset`: the sample, mini-batches, far rows for empty clusters), for the
+statistics of a pass against centers (:meth:`~Dataset.accumulate`) and for an assignment.
+:class:`ArrayDataset` answers from an array, a memory-mapped ``.npy`` or an iterator of chunks
+(spooled once to a temporary ``.npy``), ``chunk_rows`` at a time, so memory is bounded by the
+chunk size, never ``n x k``; ``archetype.distributed`` answers the same questions from Ray
+actors that each hold a shard.  Rows are validated once at the public face; here they are
+only converted (float32, unit length for cosine).
 """
 
 from __future__ import annotations
@@ -13,40 +17,102 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from archetype.cluster._validation import (
-    as_float32_2d,
-    check_finite,
-    check_weights,
-    normalize_rows,
-)
-from archetype.cluster.step import DEFAULT_CHUNK_ROWS
+from archetype.cluster._validation import as_float32_2d
+from archetype.cluster.backends import MARGIN, Backend, get_backend
+from archetype.cluster.metric import MetricAdapter, adapter
+from archetype.cluster.step import StepStats
 from archetype.errors import UserError
+from archetype.progress import Tracker, tracker_or_null
+
+#: Rows handed to a backend at a time (bounds the per-call label/distance buffers).
+DEFAULT_CHUNK_ROWS = 1 << 18
 
 
-class Dataset:
-    """Rows ``X`` (n, d) with weights, read in chunks.
+@dataclass
+class Assignment:
+    """Nearest center of every row (:func:`archetype.cluster.assign`).
+
+    Attributes
+    ----------
+    labels : ndarray (n,) int64 — row of the nearest center.
+    distances : ndarray (n,) float32 — squared L2 distance, or cosine distance ``1 - cos``
+        (NaN when only labels were asked for).
+    margin : ndarray (n,) float32 — second-best minus best distance (``inf`` when k == 1;
+        NaN when not asked for): how sure the assignment is.
+    """
+
+    labels: np.ndarray
+    distances: np.ndarray
+    margin: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """What the k-means loop needs of the rows: local (:class:`ArrayDataset`) or sharded."""
+
+    metric: MetricAdapter
+
+    def count(self) -> int:
+        """Number of rows."""
+
+    def dim(self) -> int:
+        """Number of columns."""
+
+    def subset(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Clean rows (float32; unit length for cosine) and weights at the sorted ``idx``."""
+
+    def accumulate(self, centers: np.ndarray, *, n_far: int = 0,
+                   keep_labels: bool = False) -> StepStats:
+        """Statistics of a pass against clean ``centers``: sums, counts, inertia, and
+        optionally the labels and distances of every row and the ``n_far`` farthest rows."""
+
+    def assign(self, centers: np.ndarray, *, mode: int = MARGIN) -> Assignment:
+        """Labels, distances and margins of every row."""
+
+    def close(self) -> None:
+        """Release what the dataset holds (spool files, actors)."""
+
+
+class ArrayDataset:
+    """Rows ``X`` (n, d) in this process, with weights, read ``chunk_rows`` at a time.
 
     Parameters
     ----------
     X : ndarray or np.memmap (n, d)
-    sample_weight : array-like (n,), optional
-    metric : {"l2", "cosine"}
+        Validated rows (finite; non-zero for cosine).  An in-memory float32 C-contiguous
+        array is used as it is (for cosine: normalized once); a memmap is read and
+        converted chunk by chunk.
+    w : ndarray (n,) float32, optional — validated weights (None: all 1).
+    metric : {"l2", "cosine"} or MetricAdapter
+    backend : Backend, optional (default ``get_backend("auto")``)
     chunk_rows : int
+    clean : bool, default False
+        ``X`` is already converted (float32 C-contiguous, unit rows for cosine): a sample or
+        a batch the loop took from another dataset's :meth:`subset`.
     """
 
-    def __init__(self, X: np.ndarray, sample_weight=None, *, metric: str = "l2",
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS, _tmpfile: str | None = None) -> None:
-        if X.ndim != 2:
-            raise UserError(f"X should be 2-D (n_samples, n_features), got shape {X.shape}")
-        self.X = X
-        self.w = check_weights(sample_weight, X.shape[0])
-        self.metric = metric
+    def __init__(self, X: np.ndarray, w: np.ndarray | None = None, *,
+                 metric: str | MetricAdapter = "l2", backend: Backend | None = None,
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, clean: bool = False,
+                 _tmpfile: str | None = None) -> None:
+        self.metric = adapter(metric)
+        self.backend = backend if backend is not None else get_backend()
         self.chunk_rows = int(chunk_rows)
+        self.w = w
         self._tmpfile = _tmpfile
+        self.in_memory = not isinstance(X, np.memmap)
+        if self.in_memory and not clean:
+            X = self.metric.rows(np.ascontiguousarray(X, dtype=np.float32))
+        self.X = X
 
     def count(self) -> int:
         return int(self.X.shape[0])
@@ -54,43 +120,66 @@ class Dataset:
     def dim(self) -> int:
         return int(self.X.shape[1])
 
-    def _clean(self, x: np.ndarray, offset: int) -> np.ndarray:
-        if isinstance(x, np.memmap) or not x.flags.writeable:
-            x = np.array(x, dtype=np.float32, order="C")  # one chunk in memory
-        elif x.dtype != np.float32 or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x, dtype=np.float32)
-        if self.metric == "cosine":
-            x = normalize_rows(x, offset=offset)
-        return x
+    def _rows(self, x: np.ndarray, offset: int) -> np.ndarray:
+        if self.in_memory:
+            return x
+        x = np.array(x, dtype=np.float32, order="C")  # one chunk in memory, writable
+        return self.metric.rows(x, offset=offset)
 
-    def validate(self) -> None:
-        """One chunked pass: NaN/inf (count and first row) and, for cosine, zero rows."""
-        n_bad, first = 0, None
-        for s in range(0, self.count(), self.chunk_rows):
-            x = np.asarray(self.X[s : s + self.chunk_rows])
-            try:
-                check_finite(x, offset=s)
-            except UserError:
-                bad = ~np.isfinite(x)
-                n_bad += int(bad.sum())
-                if first is None:
-                    first = s + int(np.argmax(bad.any(axis=1)))
-            else:
-                if self.metric == "cosine":
-                    normalize_rows(np.ascontiguousarray(x, dtype=np.float32), offset=s)
-        if n_bad:
-            raise UserError(f"X contains {n_bad} NaN or inf value(s); first in row {first}")
+    def _weights(self, s: int, e: int) -> np.ndarray:
+        return np.ones(e - s, np.float32) if self.w is None else self.w[s:e]
 
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield ``(offset, rows float32, weights float32)`` chunk by chunk."""
-        for s in range(0, self.count(), self.chunk_rows):
-            e = s + self.chunk_rows
-            yield s, self._clean(self.X[s:e], s), self.w[s:e]
+        """Yield ``(offset, clean rows, weights float32)`` chunk by chunk."""
+        n = self.count()
+        for s in range(0, n, self.chunk_rows):
+            e = min(n, s + self.chunk_rows)
+            yield s, self._rows(self.X[s:e], s), self._weights(s, e)
 
-    def subset(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and weights at sorted indices ``idx`` (sorting keeps memmap reads local)."""
-        idx = np.sort(np.asarray(idx, dtype=np.int64))
-        return self._clean(self.X[idx], 0), self.w[idx]
+    def subset(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        idx = np.sort(np.asarray(idx, dtype=np.int64))  # sorted: memmap reads stay local
+        x = self.X[idx]
+        return self._rows(x, 0), None if self.w is None else self.w[idx]
+
+    def accumulate(self, centers, *, n_far=0, keep_labels=False) -> StepStats:
+        k, d = centers.shape
+        prep = self.backend.prepare(centers)
+        total = StepStats.zeros(k, d)
+        n = self.count()
+        labels = np.empty(n, np.int64) if keep_labels else None
+        dist = np.empty(n, np.float32) if keep_labels else None
+        for s, x, w in self.chunks():
+            cs = self.backend.accumulate(x, prep, w)
+            part = StepStats(cs.sums, cs.counts, float(self.metric.dist(cs.inertia)), len(x))
+            if n_far:
+                m = min(n_far, len(x))
+                score = np.where(w > 0, cs.dist, -1.0)  # a zero-weight row never fills a center
+                top = np.argpartition(score, len(x) - m)[len(x) - m :]
+                part.far, part.far_dist = top + s, self.metric.dist(cs.dist[top])
+            if keep_labels:
+                labels[s : s + len(x)] = cs.labels
+                dist[s : s + len(x)] = self.metric.dist(cs.dist)
+            total = (total + part).keep_farthest(n_far)
+        total.labels, total.dist = labels, dist
+        return total
+
+    def assign(self, centers, *, mode: int = MARGIN, tracker: Tracker | None = None
+               ) -> Assignment:
+        n = self.count()
+        out = Assignment(np.empty(n, np.int64), np.full(n, np.nan, np.float32),
+                         np.full(n, np.nan, np.float32))
+        prep = self.backend.prepare(centers)
+        with tracker_or_null(tracker).task("assigning", total=n) as task:
+            for s, x, _w in self.chunks():
+                lab, dist, margin = self.backend.assign(x, prep, mode=mode)
+                e = s + len(x)
+                out.labels[s:e] = lab
+                if dist is not None:
+                    out.distances[s:e] = self.metric.dist(dist)
+                if margin is not None:
+                    out.margin[s:e] = self.metric.dist(margin)
+                task.advance(len(x))
+        return out
 
     def close(self) -> None:
         """Remove the spool file of an iterator-backed dataset."""
@@ -116,10 +205,9 @@ def spool_chunks(chunks: Iterable, *, dir: str | None = None) -> tuple[np.memmap
     """Write an iterable of (m, d) chunks to a temporary ``.npy``; return its memmap and path."""
     fd, tmp = tempfile.mkstemp(suffix=".npy", prefix="archetype-spool-", dir=dir)
     os.close(fd)
+    raw = tmp + ".raw"
     try:
-        d = None
-        n = 0
-        raw = tmp + ".raw"
+        d, n = None, 0
         with open(raw, "wb") as fh:
             for chunk in chunks:
                 x = as_float32_2d(chunk)
@@ -133,33 +221,33 @@ def spool_chunks(chunks: Iterable, *, dir: str | None = None) -> tuple[np.memmap
             raise UserError("the iterator of chunks was empty")
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, d))
         src = np.memmap(raw, dtype=np.float32, mode="r", shape=(n, d)) if n else None
-        step = max(1, DEFAULT_CHUNK_ROWS)
-        for s in range(0, n, step):
-            out[s : s + step] = src[s : s + step]
+        for s in range(0, n, DEFAULT_CHUNK_ROWS):
+            out[s : s + DEFAULT_CHUNK_ROWS] = src[s : s + DEFAULT_CHUNK_ROWS]
         out.flush()
         del out, src
         os.unlink(raw)
         return np.load(tmp, mmap_mode="r"), tmp
     except BaseException:
-        for p in (tmp, tmp + ".raw"):
+        for p in (tmp, raw):
             if os.path.exists(p):
                 os.unlink(p)
         raise
 
 
-def as_dataset(X, sample_weight=None, *, metric: str = "l2",
-               chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Dataset:
-    """Wrap an array, memmap, ``.npy`` path or iterator of chunks as a :class:`Dataset`."""
+def as_rows(X) -> tuple[np.ndarray, str | None]:
+    """An array, memmap, ``.npy`` path or iterator of chunks as ``(rows, spool file)``:
+    an in-memory float32 array or a memmap (rows not yet checked for NaN)."""
     if hasattr(X, "tocsr") or hasattr(X, "tocoo"):  # scipy.sparse, without importing it
         raise UserError("Sparse data was passed for X, but dense data is required. "
                         "Use '.toarray()' to convert to a dense numpy array.")
     if isinstance(X, (str, Path)):
-        return Dataset(open_npy(X), sample_weight, metric=metric, chunk_rows=chunk_rows)
+        X = open_npy(X)
     if isinstance(X, np.memmap):
-        return Dataset(X, sample_weight, metric=metric, chunk_rows=chunk_rows)
+        if X.ndim != 2:
+            raise UserError(f"X should be 2-D (n_samples, n_features), got shape {X.shape}")
+        return X, None
     if isinstance(X, np.ndarray) or hasattr(X, "__array__") or isinstance(X, (list, tuple)):
-        return Dataset(as_float32_2d(X), sample_weight, metric=metric, chunk_rows=chunk_rows)
+        return as_float32_2d(X), None
     if isinstance(X, Iterable):
-        mm, tmp = spool_chunks(X)
-        return Dataset(mm, sample_weight, metric=metric, chunk_rows=chunk_rows, _tmpfile=tmp)
+        return spool_chunks(X)
     raise UserError(f"X should be an array, a .npy path or an iterator of chunks, got {type(X)}")

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from archetype.cluster.backends import Backend
-from archetype.cluster.data import Dataset
+from archetype.cluster.data import ArrayDataset
 from archetype.cluster.lloyd import lloyd_phase
 
 
@@ -66,15 +65,14 @@ def _split(x: np.ndarray, w: np.ndarray, rng: np.random.Generator) -> tuple[floa
     return sse - after, c1, c2
 
 
-def _moves(sds: Dataset, C: np.ndarray, backend: Backend, rng: np.random.Generator,
+def _moves(sds: ArrayDataset, C: np.ndarray, rng: np.random.Generator,
            max_moves: int) -> list[tuple[float, int, int, np.ndarray, np.ndarray]]:
     """Moves (net gain, split center h, removed center j, new c_h, new c_j), best first."""
-    x, w = sds.X, sds.w.astype(np.float64)
+    x = sds.X
+    w = np.ones(len(x)) if sds.w is None else sds.w.astype(np.float64)
     k = len(C)
-    labels, dist, margin = backend.assign(x, backend.prepare(C))
-    dist = dist.astype(np.float64)
-    if sds.metric == "cosine":
-        dist, margin = dist / 2.0, margin / 2.0
+    a = sds.assign(C)  # metric distances and margins (top-2)
+    labels, dist, margin = a.labels, a.distances.astype(np.float64), a.margin
     sse = np.bincount(labels, weights=w * dist, minlength=k)
     cnt = np.bincount(labels, weights=w, minlength=k)
     remove = np.bincount(labels, weights=w * np.minimum(margin, 1e30), minlength=k)
@@ -88,6 +86,7 @@ def _moves(sds: Dataset, C: np.ndarray, backend: Backend, rng: np.random.Generat
         if len(rows) < 2:
             continue
         gain, c1, c2 = _split(x[rows], w[rows], rng)
+        gain *= sds.metric.scale  # squared L2 -> this metric's distance
         if gain > 0:
             splits.append((gain, h, c1, c2))
     splits.sort(key=lambda s: -s[0])
@@ -105,14 +104,14 @@ def _moves(sds: Dataset, C: np.ndarray, backend: Backend, rng: np.random.Generat
     return out
 
 
-def repair(sds: Dataset, C: np.ndarray, inertia: float, backend: Backend,
-           rng: np.random.Generator, *, max_rounds: int = 8, max_iter: int = 30,
-           tol: float = 1e-4, history: list) -> tuple[np.ndarray, float, int]:
+def repair(sds: ArrayDataset, C: np.ndarray, inertia: float, rng: np.random.Generator, *,
+           max_rounds: int = 8, max_iter: int = 30, tol: float = 1e-4, history: list,
+           t0: float | None = None) -> tuple[np.ndarray, float, int]:
     """Split/merge repair rounds on the sample ``sds`` (see module docstring).
 
     Parameters
     ----------
-    sds : Dataset — in-memory sample (clean rows).
+    sds : ArrayDataset — the in-memory sample (clean rows).
     C : (k, d) float32 — Lloyd-converged centers on ``sds``; ``inertia`` their sample inertia.
     max_rounds : int — repair rounds at most.  max_iter, tol : Lloyd passes after each move.
 
@@ -126,7 +125,7 @@ def repair(sds: Dataset, C: np.ndarray, inertia: float, backend: Backend,
     kept = 0
     max_moves = max(1, k // 16)
     for r in range(max_rounds):
-        moves = _moves(sds, C, backend, rng, max_moves)
+        moves = _moves(sds, C, rng, max_moves)
         if not moves:
             break
         improved = False
@@ -134,12 +133,11 @@ def repair(sds: Dataset, C: np.ndarray, inertia: float, backend: Backend,
             Ct = C.astype(np.float64)
             for _g, h, j, c1, c2 in batch:
                 Ct[h], Ct[j] = c1, c2
-            if sds.metric == "cosine":
-                Ct /= np.maximum(np.linalg.norm(Ct, axis=1, keepdims=True), 1e-30)
             trial: list = []
-            Cn, _lab, ine, _np = lloyd_phase(sds, Ct.astype(np.float32), backend,
-                                             max_iter=max_iter, tol=tol, history=trial,
-                                             phase="repair")
+            Cn, st, _np = lloyd_phase(sds, sds.metric.renorm(Ct).astype(np.float32),
+                                      max_iter=max_iter, tol=tol, history=trial,
+                                      phase="repair", t0=t0)
+            ine = st.inertia
             history.extend(trial)
             if ine < inertia * (1 - 1e-6):
                 history.append({"phase": "repair", "step": r, "moves": len(batch),

@@ -1,0 +1,153 @@
+"""The k-means loop: the one sequence of phases every fit runs, local or on Ray.
+
+Over any :class:`~archetype.cluster.data.Dataset` (rows here, or shards on Ray actors):
+
+1. draw an in-memory **sample** of ``max(32768, 128 k)`` rows with ``ds.subset`` (all rows
+   if fewer);
+2. **seed** on it (:mod:`.init`);
+3. **mini-batch** steps on the sample (:mod:`.minibatch`; default one epoch, <= 300 steps);
+4. **Lloyd on the sample** until the gain is <= ``tol``, then **split/merge repair**
+   (:mod:`.refine`);
+5. **full-data Lloyd** passes with ``ds.accumulate`` until the gain is <= ``tol``
+   (``max_iter``); the last pass only measures.
+
+A warm start (``init`` an array) skips 1, 2 and 4: mini-batch steps on batches drawn from all
+rows, then full passes.  Phases 1-4 run in this process on the sample; only phase 5 and the
+batches of a warm start touch the dataset, so a sharded dataset runs the same loop and, for
+the same seed, reaches the same centers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from archetype.cluster.backends import Backend
+from archetype.cluster.data import ArrayDataset, Dataset
+from archetype.cluster.init import seed_centers
+from archetype.cluster.lloyd import lloyd_phase
+from archetype.cluster.minibatch import minibatch_phase
+from archetype.cluster.refine import refine_sample_size, repair
+from archetype.errors import UserError
+from archetype.progress import Tracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KMeansParams:
+    """The loop's settings (the estimator's parameters of the same names).
+
+    ``init`` is a method name or clean (k, d) float32 centers (a warm start); ``keep_labels``
+    asks the last full pass for every row's label.
+    """
+
+    n_clusters: int
+    init: Any = "k-means++"
+    n_init: int = 1
+    max_iter: int = 50
+    batch_size: int = 4096
+    max_steps: int | None = None
+    tol: float = 1e-4
+    max_no_improvement: int | None = 10
+    reassignment_ratio: float = 0.01
+    keep_labels: bool = True
+
+
+@dataclass
+class KMeansResult:
+    """What one run of the loop found (:func:`kmeans` keeps the best of ``n_init``)."""
+
+    centers: np.ndarray  # (k, d) float32
+    labels: np.ndarray | None  # (n,) int64 when params.keep_labels
+    inertia: float  # of ``centers`` over every row
+    sizes: np.ndarray  # (k,) float64: weight of each center's rows
+    n_iter: int  # full-data passes, the final measuring one included
+    n_steps: int  # mini-batch steps
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _run(ds: Dataset, p: KMeansParams, rng: np.random.Generator, backend: Backend,
+         tracker: Tracker | None) -> KMeansResult:
+    t0 = time.perf_counter()
+    history: list[dict[str, Any]] = []
+    n, k = ds.count(), p.n_clusters
+    warm = not isinstance(p.init, str)
+    work: Dataset = ds
+    if warm:
+        C = p.init
+    else:
+        m = refine_sample_size(n, k)
+        idx = np.arange(n) if m >= n else rng.choice(n, m, replace=False)
+        xs, ws = ds.subset(idx)
+        work = ArrayDataset(xs, ws, metric=ds.metric, backend=backend, clean=True)
+        C = seed_centers(work, k, p.init, rng)
+    history.append({"phase": "init", "step": 0, "seconds": time.perf_counter() - t0,
+                    "t": time.perf_counter() - t0})
+    steps = p.max_steps if p.max_steps is not None else min(300, math.ceil(work.count()
+                                                                           / p.batch_size))
+    C = minibatch_phase(work, C, backend, rng, batch_size=p.batch_size, max_steps=steps,
+                        max_no_improvement=p.max_no_improvement,
+                        reassignment_ratio=p.reassignment_ratio, history=history,
+                        tracker=tracker, t0=t0).centers
+    if not warm and p.max_iter > 0:
+        sample_iter = max(p.max_iter, 30)
+        C, st, _np = lloyd_phase(work, C, max_iter=sample_iter, tol=p.tol, history=history,
+                                 phase="sample", t0=t0)
+        C, _s, _moves = repair(work, C, st.inertia, rng, tol=p.tol, max_iter=sample_iter,
+                               history=history, t0=t0)
+    C, st, n_pass = lloyd_phase(ds, C, max_iter=p.max_iter, tol=p.tol, history=history,
+                                tracker=tracker, t0=t0, keep_labels=p.keep_labels)
+    n_steps = sum(1 for h in history if h["phase"] == "minibatch")
+    return KMeansResult(C, st.labels, float(st.inertia), st.counts, n_pass, n_steps, history,
+                        time.perf_counter() - t0)
+
+
+def _random_state(seed) -> np.random.RandomState:
+    """``sklearn.utils.check_random_state`` without importing scikit-learn."""
+    if seed is None:
+        return np.random.mtrand._rand
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    if isinstance(seed, int | np.integer):
+        return np.random.RandomState(seed)
+    raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState instance")
+
+
+def kmeans(ds: Dataset, params: KMeansParams, *, backend: Backend, random_state=None,
+           tracker: Tracker | None = None) -> KMeansResult:
+    """Run the loop ``params.n_init`` times (once for a warm start); keep the lowest inertia.
+
+    Parameters
+    ----------
+    ds : Dataset
+        Clean rows: validated at the public face (estimator, engine).
+    params : KMeansParams
+    backend : Backend
+        For the work on the in-memory sample (the dataset computes its own passes).
+    random_state : int, RandomState or None
+        Run ``i`` draws from ``np.random.default_rng(rs.randint(2**31 - 1))``: the same seed
+        gives the same runs whatever the dataset is.
+    tracker : Tracker, optional
+        Progress of the mini-batch steps and the full passes.
+    """
+    n, k = ds.count(), params.n_clusters
+    if n < k:
+        raise UserError(f"n_samples={n} should be >= n_clusters={k}")
+    rs = _random_state(random_state)
+    n_init = params.n_init if isinstance(params.init, str) else 1
+    best: KMeansResult | None = None
+    for run in range(n_init):
+        rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
+        res = _run(ds, params, rng, backend, tracker)
+        log.info("k-means init %d: %d steps, %d full passes, inertia %.6g",
+                 run, res.n_steps, res.n_iter, res.inertia)
+        if best is None or res.inertia < best.inertia:
+            best = res
+    return best
