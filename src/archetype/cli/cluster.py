@@ -13,6 +13,10 @@ from archetype.errors import UserError
 
 BACKEND_HELP = "Distance backend: auto, torch, faiss, numba (auto picks by device)."
 DEVICE_HELP = "Device: auto (CUDA when available), cpu or cuda."
+EngineOpt = Annotated[str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
 def _check_model_fits_features(model, fs, model_path: Path, features_path: Path) -> None:
@@ -44,11 +48,9 @@ def fit(
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.", min=1)] = 4096,
     max_iter: Annotated[int, typer.Option(help="Max full-data Lloyd passes.", min=0)] = 50,
     n_init: Annotated[int, typer.Option(help="Runs; the best is kept.", min=1)] = 1,
-    engine: Annotated[str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")
-                      ] = "local",
-    ray_address: Annotated[str | None, typer.Option(
-        "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Cluster a feature directory's embedding into K segments and write a model directory."""
     from archetype.features import load_feature_dir
@@ -94,11 +96,9 @@ def assign_cmd(
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     chunk_size: Annotated[int, typer.Option(help="Rows per chunk.", min=1)] = 1 << 18,
-    engine: Annotated[str, typer.Option(help="Who computes: local, or ray ('archetype[ray]').")
-                      ] = "local",
-    ray_address: Annotated[str | None, typer.Option(
-        "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Assign every customer to its nearest segment: customer_id, segment_id, distance, margin."""
     import polars as pl

@@ -34,13 +34,22 @@ def as_float32_2d(X, *, name: str = "X") -> np.ndarray:
     return X
 
 
+def _all_finite(x: np.ndarray) -> bool:
+    """Fast path: a finite sum proves every value finite (+inf and -inf sum to NaN); a
+    float32 sum may also overflow on finite values, so ``False`` only means "look closer"."""
+    if x.size == 0:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(x.sum()))
+
+
 def check_finite(X: np.ndarray, *, name: str = "X", offset: int = 0) -> None:
     """Raise naming the count of NaN/inf values and the first bad row (``offset`` added)."""
-    if X.size == 0 or np.isfinite(X.sum(dtype=np.float64)):
-        return  # (+inf and -inf together sum to NaN, so a finite sum is conclusive)
+    if _all_finite(X):
+        return
     bad = ~np.isfinite(X)
     n_bad = int(bad.sum())
-    if n_bad:  # else the float64 sum overflowed on finite values
+    if n_bad:  # else the sum overflowed on finite values
         first = int(np.argmax(bad.any(axis=1))) + offset
         raise UserError(f"{name} contains {n_bad} NaN or inf value(s); first in row {first}")
 
@@ -52,7 +61,7 @@ def check_rows(X: np.ndarray, metric: str, chunk_rows: int, *, name: str = "X") 
     first_bad = first_zero = None
     for s in range(0, X.shape[0], chunk_rows):
         x = np.asarray(X[s : s + chunk_rows])
-        if not (x.size == 0 or np.isfinite(x.sum(dtype=np.float64))):
+        if not _all_finite(x):
             bad = ~np.isfinite(x)
             n_bad += int(bad.sum())
             if first_bad is None and bad.any():

@@ -19,6 +19,7 @@ from archetype.cluster._validation import (
     check_width,
 )
 from archetype.cluster.backends import DISTANCES, LABELS, MARGIN, Backend, get_backend
+from archetype.cluster.backends.blocked import one_blas_thread
 from archetype.cluster.data import DEFAULT_CHUNK_ROWS, ArrayDataset, Assignment
 from archetype.cluster.metric import MetricAdapter, adapter
 from archetype.cluster.step import StepStats
@@ -48,7 +49,8 @@ def assign_small(x: np.ndarray, C: np.ndarray, metric: MetricAdapter,
                  mode: int = MARGIN) -> Assignment:
     """Few clean rows ``x`` against clean centers with NumPy: ``||c||^2 - 2 x.c`` by one
     GEMM, then ``argmin`` / ``partition`` over ``k`` (the backends' float32 formula)."""
-    G = x @ C.T
+    with one_blas_thread():  # a BLAS fork/join costs more than this GEMM
+        G = x @ C.T
     G *= np.float32(-2.0)
     G += np.einsum("ij,ij->i", C, C)
     rows = np.arange(len(x))

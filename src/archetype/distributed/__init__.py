@@ -16,23 +16,11 @@ Nothing here imports Ray at module import time; Ray is the optional extra
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from archetype.distributed.assign import ray_assign
+from archetype.distributed.dataset import ShardedDataset, WorkerLostError, start_workers
+from archetype.distributed.features import ray_feature_dir
+from archetype.distributed.fit import ray_fit
+from archetype.distributed.ray_engine import RayEngine
 
-_EXPORTS = {
-    "RayEngine": "ray_engine",
-    "ray_feature_dir": "features",
-    "ray_fit": "fit",
-    "ShardedDataset": "dataset",
-    "WorkerLostError": "dataset",
-    "start_workers": "dataset",
-    "ray_assign": "assign",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"archetype.distributed.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'archetype.distributed' has no attribute {name!r}")
+__all__ = ["RayEngine", "ShardedDataset", "WorkerLostError", "ray_assign", "ray_feature_dir",
+           "ray_fit", "start_workers"]

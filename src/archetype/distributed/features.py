@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -193,14 +192,9 @@ def ray_feature_dir(
     customer groups (default 2 × cluster CPUs) and ``files_per_task`` event files per map
     task set the shuffle's shape.
     """
-    from archetype.features.featureset import finish_feature_dir
-    from archetype.features.transform import FeatureTransform
+    from archetype.features.featureset import finish_feature_dir, reapplied
 
-    if isinstance(transform, Mapping):
-        transform = FeatureTransform.from_dict(transform)
-    channels = None
-    if transform is not None and "channels" in transform.extra:
-        channels = list(transform.extra["channels"])
+    transform, channels = reapplied(transform)
     df, facts = ray_compute_features(
         events_path, as_of, config=config, events_config=events_config,
         window_days=window_days, channels=channels, n_groups=n_groups,

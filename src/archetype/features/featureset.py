@@ -235,6 +235,16 @@ def top_channels(counts: pl.DataFrame, max_channels: int) -> list[str]:
     return sorted(top["channel"].to_list())
 
 
+def reapplied(transform: FeatureTransform | Mapping[str, Any] | None
+              ) -> tuple[FeatureTransform | None, list[str] | None]:
+    """A saved transform to re-apply (or None) and the channel list it was fitted with."""
+    if isinstance(transform, Mapping):
+        transform = FeatureTransform.from_dict(transform)
+    if transform is not None and "channels" in transform.extra:
+        return transform, list(transform.extra["channels"])
+    return transform, None
+
+
 def compute_feature_dir(
     events_path: str | Path,
     as_of: dt.date,
@@ -277,11 +287,7 @@ def compute_feature_dir(
     -------
     FeatureSet
     """
-    if isinstance(transform, Mapping):
-        transform = FeatureTransform.from_dict(transform)
-    channels = None
-    if transform is not None and "channels" in transform.extra:
-        channels = list(transform.extra["channels"])
+    transform, channels = reapplied(transform)
     df, facts = compute_features(
         events_path,
         as_of,

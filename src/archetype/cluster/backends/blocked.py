@@ -100,11 +100,11 @@ def run_parts(n: int, work: Callable[[int, int, int], None], parts: int | None =
     Returns the number of parts (1, in the calling thread, below :data:`MIN_THREADED_ROWS`).
     """
     parts = parts or n_parts()
-    if parts <= 1 or n < MIN_THREADED_ROWS:
-        work(0, 0, n)
-        return 1
-    bounds = [(n * p) // parts for p in range(parts + 1)]
-    with one_blas_thread():
+    with one_blas_thread():  # small GEMMs: a BLAS fork/join would cost more than the work
+        if parts <= 1 or n < MIN_THREADED_ROWS:
+            work(0, 0, n)
+            return 1
+        bounds = [(n * p) // parts for p in range(parts + 1)]
         futs = [_executor(parts).submit(work, p, bounds[p], bounds[p + 1]) for p in range(parts)]
         for f in futs:
             f.result()
