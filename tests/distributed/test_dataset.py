@@ -18,8 +18,11 @@ from archetype.distributed.dataset import ShardedDataset, WorkerPool
 from archetype.distributed.shards import FileShard, split_rows
 from archetype.distributed.workers import ShardWorker
 
-FAKE_RAY = SimpleNamespace(put=lambda x: x, get=lambda refs: list(refs),
-                           exceptions=SimpleNamespace(RayActorError=RuntimeError))
+FAKE_RAY = SimpleNamespace(
+    put=lambda x: x,
+    get=lambda refs: list(refs),
+    exceptions=SimpleNamespace(RayActorError=RuntimeError),
+)
 
 
 class _Actor:
@@ -35,16 +38,19 @@ class _Actor:
 def _sharded(path, parts, metric):
     n = np.load(path, mmap_mode="r").shape[0]
     shards = [FileShard(str(path), a, b) for a, b in split_rows(n, parts)]
-    workers = [ShardWorker(i, s, metric=metric, backend="numba", device="cpu")
-               for i, s in enumerate(shards)]
+    workers = [
+        ShardWorker(i, s, metric=metric, backend="numba", device="cpu")
+        for i, s in enumerate(shards)
+    ]
     pool = WorkerPool([_Actor(w) for w in workers], [w.info() for w in workers], shards, metric)
     return ShardedDataset(FAKE_RAY, pool)
 
 
 @pytest.fixture
 def data(tmp_path, rng):
-    X = (rng.normal(0, 4, (6, 5))[rng.integers(0, 6, 5_000)]
-         + rng.normal(size=(5_000, 5))).astype(np.float32)
+    X = (rng.normal(0, 4, (6, 5))[rng.integers(0, 6, 5_000)] + rng.normal(size=(5_000, 5))).astype(
+        np.float32
+    )
     X[10:40] = X[3]  # duplicate rows
     np.save(tmp_path / "x.npy", X)
     return tmp_path / "x.npy", X
@@ -59,8 +65,10 @@ def test_sharded_answers_equal_local(data, rng, metric):
     idx = rng.choice(len(X), 700, replace=False)
     np.testing.assert_array_equal(sharded.subset(idx)[0], local.subset(idx)[0])
     C = local.subset(np.arange(0, 5_000, 700))[0]
-    a, b = sharded.accumulate(C, n_far=4, keep_labels=True), local.accumulate(
-        C, n_far=4, keep_labels=True)
+    a, b = (
+        sharded.accumulate(C, n_far=4, keep_labels=True),
+        local.accumulate(C, n_far=4, keep_labels=True),
+    )
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_allclose(a.sums, b.sums, rtol=1e-12)
     np.testing.assert_array_equal(a.counts, b.counts)

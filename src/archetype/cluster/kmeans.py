@@ -73,8 +73,13 @@ class KMeansResult:
     seconds: float = 0.0
 
 
-def _run(ds: Dataset, p: KMeansParams, rng: np.random.Generator, backend: Backend,
-         tracker: Tracker | None) -> KMeansResult:
+def _run(
+    ds: Dataset,
+    p: KMeansParams,
+    rng: np.random.Generator,
+    backend: Backend,
+    tracker: Tracker | None,
+) -> KMeansResult:
     t0 = time.perf_counter()
     history: list[dict[str, Any]] = []
     n, k = ds.count(), p.n_clusters
@@ -88,25 +93,59 @@ def _run(ds: Dataset, p: KMeansParams, rng: np.random.Generator, backend: Backen
         xs, ws = ds.subset(idx)
         work = ArrayDataset(xs, ws, metric=ds.metric, backend=backend, clean=True)
         C = seed_centers(work, k, p.init, rng)
-    history.append({"phase": "init", "step": 0, "seconds": time.perf_counter() - t0,
-                    "t": time.perf_counter() - t0})
-    steps = p.max_steps if p.max_steps is not None else min(300, math.ceil(work.count()
-                                                                           / p.batch_size))
-    C = minibatch_phase(work, C, backend, rng, batch_size=p.batch_size, max_steps=steps,
-                        max_no_improvement=p.max_no_improvement,
-                        reassignment_ratio=p.reassignment_ratio, history=history,
-                        tracker=tracker, t0=t0).centers
+    history.append(
+        {
+            "phase": "init",
+            "step": 0,
+            "seconds": time.perf_counter() - t0,
+            "t": time.perf_counter() - t0,
+        }
+    )
+    steps = (
+        p.max_steps if p.max_steps is not None else min(300, math.ceil(work.count() / p.batch_size))
+    )
+    C = minibatch_phase(
+        work,
+        C,
+        backend,
+        rng,
+        batch_size=p.batch_size,
+        max_steps=steps,
+        max_no_improvement=p.max_no_improvement,
+        reassignment_ratio=p.reassignment_ratio,
+        history=history,
+        tracker=tracker,
+        t0=t0,
+    ).centers
     if not warm and p.max_iter > 0:
         sample_iter = max(p.max_iter, 30)
-        C, st, _np = lloyd_phase(work, C, max_iter=sample_iter, tol=p.tol, history=history,
-                                 phase="sample", t0=t0)
-        C, _s, _moves = repair(work, C, st.inertia, rng, tol=p.tol, max_iter=sample_iter,
-                               history=history, t0=t0)
-    C, st, n_pass = lloyd_phase(ds, C, max_iter=p.max_iter, tol=p.tol, history=history,
-                                tracker=tracker, t0=t0, keep_labels=p.keep_labels)
+        C, st, _np = lloyd_phase(
+            work, C, max_iter=sample_iter, tol=p.tol, history=history, phase="sample", t0=t0
+        )
+        C, _s, _moves = repair(
+            work, C, st.inertia, rng, tol=p.tol, max_iter=sample_iter, history=history, t0=t0
+        )
+    C, st, n_pass = lloyd_phase(
+        ds,
+        C,
+        max_iter=p.max_iter,
+        tol=p.tol,
+        history=history,
+        tracker=tracker,
+        t0=t0,
+        keep_labels=p.keep_labels,
+    )
     n_steps = sum(1 for h in history if h["phase"] == "minibatch")
-    return KMeansResult(C, st.labels, float(st.inertia), st.counts, n_pass, n_steps, history,
-                        time.perf_counter() - t0)
+    return KMeansResult(
+        C,
+        st.labels,
+        float(st.inertia),
+        st.counts,
+        n_pass,
+        n_steps,
+        history,
+        time.perf_counter() - t0,
+    )
 
 
 def _random_state(seed) -> np.random.RandomState:
@@ -120,8 +159,14 @@ def _random_state(seed) -> np.random.RandomState:
     raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState instance")
 
 
-def kmeans(ds: Dataset, params: KMeansParams, *, backend: Backend, random_state=None,
-           tracker: Tracker | None = None) -> KMeansResult:
+def kmeans(
+    ds: Dataset,
+    params: KMeansParams,
+    *,
+    backend: Backend,
+    random_state=None,
+    tracker: Tracker | None = None,
+) -> KMeansResult:
     """Run the loop ``params.n_init`` times (once for a warm start); keep the lowest inertia.
 
     Parameters
@@ -146,8 +191,13 @@ def kmeans(ds: Dataset, params: KMeansParams, *, backend: Backend, random_state=
     for run in range(n_init):
         rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
         res = _run(ds, params, rng, backend, tracker)
-        log.info("k-means init %d: %d steps, %d full passes, inertia %.6g",
-                 run, res.n_steps, res.n_iter, res.inertia)
+        log.info(
+            "k-means init %d: %d steps, %d full passes, inertia %.6g",
+            run,
+            res.n_steps,
+            res.n_iter,
+            res.inertia,
+        )
         if best is None or res.inertia < best.inertia:
             best = res
     return best

@@ -61,9 +61,18 @@ class WorkerPool:
             ray.kill(w)
 
 
-def start_workers(ray: Any, embedding: np.ndarray | str | Path, num_workers: int, *,
-                  metric: str, backend: str, device: str, num_gpus: float = 0,
-                  num_cpus: float | None = None, max_restarts: int = 3) -> WorkerPool:
+def start_workers(
+    ray: Any,
+    embedding: np.ndarray | str | Path,
+    num_workers: int,
+    *,
+    metric: str,
+    backend: str,
+    device: str,
+    num_gpus: float = 0,
+    num_cpus: float | None = None,
+    max_restarts: int = 3,
+) -> WorkerPool:
     """Start one :class:`ShardWorker` actor per shard; wait until each holds its rows.
 
     Each actor reserves ``num_cpus`` CPUs (default 1, or an equal share when there are more
@@ -75,11 +84,15 @@ def start_workers(ray: Any, embedding: np.ndarray | str | Path, num_workers: int
     if num_cpus is None:
         num_cpus = min(1.0, cpus / max(1, len(shards)))
     actor_cls = ray.remote(ShardWorker).options(
-        num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        max_restarts=max_restarts,
         max_task_retries=max_restarts,
     )
-    workers = [actor_cls.remote(i, s, metric=metric, backend=backend, device=device,
-                                threads=threads) for i, s in enumerate(shards)]
+    workers = [
+        actor_cls.remote(i, s, metric=metric, backend=backend, device=device, threads=threads)
+        for i, s in enumerate(shards)
+    ]
     try:
         infos = get(ray, [w.info.remote() for w in workers], "loading shards")
     except BaseException:
@@ -95,8 +108,9 @@ class ShardedDataset:
     ``on_pass(i, workers)``, if given, is called after pass ``i`` (tests kill a worker there).
     """
 
-    def __init__(self, ray: Any, pool: WorkerPool,
-                 on_pass: Callable[[int, list[Any]], None] | None = None) -> None:
+    def __init__(
+        self, ray: Any, pool: WorkerPool, on_pass: Callable[[int, list[Any]], None] | None = None
+    ) -> None:
         self.ray = ray
         self.pool = pool
         self.metric = adapter(pool.metric)
@@ -113,8 +127,11 @@ class ShardedDataset:
     def subset(self, idx: np.ndarray) -> tuple[np.ndarray, None]:
         idx = np.sort(np.asarray(idx, dtype=np.int64))
         cut = np.searchsorted(idx, self._starts)
-        refs = [w.rows.remote(idx[cut[i] : cut[i + 1]] - self._starts[i])
-                for i, w in enumerate(self.pool.workers) if cut[i + 1] > cut[i]]
+        refs = [
+            w.rows.remote(idx[cut[i] : cut[i + 1]] - self._starts[i])
+            for i, w in enumerate(self.pool.workers)
+            if cut[i + 1] > cut[i]
+        ]
         parts = get(self.ray, refs, "fetching rows")
         if not parts:
             return np.empty((0, self.dim()), np.float32), None
@@ -122,8 +139,11 @@ class ShardedDataset:
 
     def accumulate(self, centers, *, n_far=0, keep_labels=False):
         ref = self.ray.put(np.ascontiguousarray(centers, dtype=np.float32))
-        parts = get(self.ray, [w.accumulate.remote(ref, n_far, keep_labels)
-                               for w in self.pool.workers], f"pass {self.passes}")
+        parts = get(
+            self.ray,
+            [w.accumulate.remote(ref, n_far, keep_labels) for w in self.pool.workers],
+            f"pass {self.passes}",
+        )
         total = parts[0]
         for p in parts[1:]:
             total = total + p
@@ -134,10 +154,13 @@ class ShardedDataset:
 
     def assign(self, centers, *, mode: int = MARGIN) -> Assignment:
         ref = self.ray.put(np.ascontiguousarray(centers, dtype=np.float32))
-        parts = get(self.ray, [w.assign.remote(ref, mode) for w in self.pool.workers],
-                    "assignment")
-        return Assignment(*(np.concatenate([getattr(p, f) for p in parts])
-                            for f in ("labels", "distances", "margin")))
+        parts = get(self.ray, [w.assign.remote(ref, mode) for w in self.pool.workers], "assignment")
+        return Assignment(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("labels", "distances", "margin")
+            )
+        )
 
     def close(self) -> None:
         """The pool belongs to whoever started it (see :func:`start_workers`)."""

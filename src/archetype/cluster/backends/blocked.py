@@ -119,8 +119,12 @@ def prepare(centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _scratch(k: int, rows: int):
-    return (np.empty(k * rows, np.float32), np.empty(rows, np.float32),
-            np.empty(rows, np.float32), np.empty(rows, np.int32))
+    return (
+        np.empty(k * rows, np.float32),
+        np.empty(rows, np.float32),
+        np.empty(rows, np.float32),
+        np.empty(rows, np.int32),
+    )
 
 
 def assign(X: np.ndarray, neg2c: np.ndarray, cn: np.ndarray, mode: int = MARGIN):
@@ -137,8 +141,7 @@ def assign(X: np.ndarray, neg2c: np.ndarray, cn: np.ndarray, mode: int = MARGIN)
     rows = block_rows(k, d)
 
     def work(_p, start, stop):
-        nk.assign_part(X, neg2c, cn, start, stop, mode, *_scratch(k, rows), labels, dist,
-                       margin)
+        nk.assign_part(X, neg2c, cn, start, stop, mode, *_scratch(k, rows), labels, dist, margin)
 
     run_parts(n, work)
     if mode == MARGIN and k == 1:
@@ -160,8 +163,20 @@ def accumulate(X: np.ndarray, w: np.ndarray, neg2c: np.ndarray, cn: np.ndarray):
     rows = block_rows(k, d)
 
     def work(p, start, stop):
-        nk.accumulate_part(X, w, neg2c, cn, start, stop, *_scratch(k, rows), labels, dist,
-                           sums[p], counts[p], inertia[p])
+        nk.accumulate_part(
+            X,
+            w,
+            neg2c,
+            cn,
+            start,
+            stop,
+            *_scratch(k, rows),
+            labels,
+            dist,
+            sums[p],
+            counts[p],
+            inertia[p],
+        )
 
     used = run_parts(n, work, parts)
     return labels, dist, sums[:used].sum(0), counts[:used].sum(0), float(inertia[:used].sum())
