@@ -108,6 +108,7 @@ class ArrayDataset:
         self.backend = backend if backend is not None else get_backend()
         self.chunk_rows = int(chunk_rows)
         self.w = w
+        self._ones: np.ndarray | None = None
         self._tmpfile = _tmpfile
         self.in_memory = not isinstance(X, np.memmap)
         if self.in_memory and not clean:
@@ -127,7 +128,11 @@ class ArrayDataset:
         return self.metric.rows(x, offset=offset)
 
     def _weights(self, s: int, e: int) -> np.ndarray:
-        return np.ones(e - s, np.float32) if self.w is None else self.w[s:e]
+        if self.w is not None:
+            return self.w[s:e]
+        if self._ones is None or len(self._ones) < e - s:
+            self._ones = np.ones(min(self.count(), self.chunk_rows), np.float32)
+        return self._ones[: e - s]
 
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Yield ``(offset, clean rows, weights float32)`` chunk by chunk."""
@@ -152,10 +157,7 @@ class ArrayDataset:
             cs = self.backend.accumulate(x, prep, w)
             part = StepStats(cs.sums, cs.counts, float(self.metric.dist(cs.inertia)), len(x))
             if n_far:
-                m = min(n_far, len(x))
-                score = np.where(w > 0, cs.dist, -1.0)  # a zero-weight row never fills a center
-                top = np.argpartition(score, len(x) - m)[len(x) - m :]
-                part.far, part.far_dist = top + s, self.metric.dist(cs.dist[top])
+                part.far, part.far_dist = _farthest(cs.dist, w, n_far, s, self.metric)
             if keep_labels:
                 labels[s : s + len(x)] = cs.labels
                 dist[s : s + len(x)] = self.metric.dist(cs.dist)
@@ -188,6 +190,19 @@ class ArrayDataset:
             with contextlib.suppress(OSError):
                 os.unlink(self._tmpfile)
             self._tmpfile = None
+
+
+def _farthest(dist, w, m, offset, metric):
+    """Row numbers (+ ``offset``) and distances of the ``m`` rows farthest from their center,
+    all rows tied with the last one included (so the pick does not depend on how the rows
+    were cut into chunks or shards); a zero-weight row never fills an empty center first."""
+    score = np.where(w > 0, dist, -1.0)
+    m = min(m, len(score))
+    top = np.argpartition(score, len(score) - m)[len(score) - m :]
+    ties = np.flatnonzero(score >= score[top].min())
+    if len(ties) <= 4 * m + 64:
+        top = ties
+    return top + offset, metric.dist(score[top])
 
 
 def open_npy(path: str | Path) -> np.ndarray:

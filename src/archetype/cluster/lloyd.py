@@ -1,5 +1,5 @@
 """Lloyd passes over any :class:`~archetype.cluster.data.Dataset`, with empty clusters moved
-to the farthest rows."""
+to the farthest rows (found by one more pass, only when a cluster is empty)."""
 
 from __future__ import annotations
 
@@ -40,14 +40,13 @@ def lloyd_phase(ds: Dataset, centers: np.ndarray, *, max_iter: int, tol: float, 
     """
     C = centers
     prev = np.inf
-    k = len(C)
     n_pass = 0
     t0 = time.perf_counter() if t0 is None else t0
     name = "k-means full passes" if phase == "lloyd" else f"k-means {phase} passes"
     with tracker_or_null(tracker).task(name, total=max_iter + 1) as task:
         while True:
             t = time.perf_counter()
-            stats = ds.accumulate(C, n_far=k, keep_labels=keep_labels)
+            stats = ds.accumulate(C, keep_labels=keep_labels)
             n_pass += 1
             task.advance(1)
             n_empty = int((stats.counts <= 0).sum())
@@ -59,6 +58,6 @@ def lloyd_phase(ds: Dataset, centers: np.ndarray, *, max_iter: int, tol: float, 
                 return C, stats, n_pass
             prev = stats.inertia
             C_new = centers_from_stats(stats, C, metric=ds.metric.metric)
-            if n_empty:
-                relocate_empty(ds, stats, C_new)
+            if n_empty:  # rare: one more pass finds the farthest rows
+                relocate_empty(ds, ds.accumulate(C, n_far=n_empty), C_new)
             C = C_new
