@@ -107,3 +107,32 @@ def test_cuda_backend_matches_reference(rng):
         np.testing.assert_allclose(dist, rd, rtol=1e-3, atol=1e-2)
         cs = be.accumulate(X, be.prepare(C), np.ones(len(X), np.float32))
         np.testing.assert_allclose(cs.counts, np.bincount(rl, minlength=4))
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+@pytest.mark.parametrize("k", [1, 2, 64])
+def test_small_path_equals_blocked_path(rng, metric, k):
+    """``assign(backend="auto")`` of a few rows (the live service's call) takes the NumPy
+    path; it agrees with the blocked kernel and the float64 reference."""
+    from archetype.cluster.assign import assign_small, is_small
+    from archetype.cluster.metric import adapter
+
+    X = rng.standard_normal((40, 40)).astype(np.float32)
+    X[5] = X[4]  # a duplicate row
+    C = rng.standard_normal((k, 40)).astype(np.float32)
+    assert is_small(X, C)
+    small = assign(X, C, metric=metric)
+    blocked = assign(X, C, metric=metric, backend="numba", device="cpu")
+    np.testing.assert_array_equal(small.labels, blocked.labels)
+    np.testing.assert_allclose(small.distances, blocked.distances, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(small.margin, blocked.margin, rtol=1e-4, atol=1e-4)
+    m = adapter(metric)
+    ref = NumpyBackend()
+    labels, dist, margin = ref.assign(m.rows(X), ref.prepare(m.centers(C)))
+    np.testing.assert_array_equal(small.labels, labels)
+    np.testing.assert_allclose(small.distances, m.dist(dist), rtol=1e-4, atol=1e-4)
+    if k == 1:
+        assert np.isinf(small.margin).all()
+    only = assign_small(m.rows(X), m.centers(C), m, mode=0)
+    np.testing.assert_array_equal(only.labels, labels)
+    assert np.isnan(only.distances).all() and np.isnan(only.margin).all()

@@ -19,15 +19,16 @@ from archetype.cluster._validation import (
     check_width,
 )
 from archetype.cluster.backends import DISTANCES, LABELS, MARGIN, Backend, get_backend
-from archetype.cluster.backends.blocked import one_blas_thread
 from archetype.cluster.data import DEFAULT_CHUNK_ROWS, ArrayDataset, Assignment
 from archetype.cluster.metric import MetricAdapter, adapter
 from archetype.cluster.step import StepStats
 from archetype.progress import Tracker
 from archetype.vocab import Backend as BackendName
 
-#: Up to this many rows, ``assign(backend="auto")`` runs :func:`assign_small`.
-SMALL_ROWS = 128
+#: ``assign(backend="auto")`` runs :func:`assign_small` while ``rows * k * d`` is at most
+#: this (one row up to k*d = 262144; 102 rows at k=64, d=40): OpenBLAS runs such a GEMM on
+#: one thread, so the call costs a few microseconds plus NumPy's per-call overheads.
+SMALL_WORK = 1 << 18
 
 
 def _centers(centers, metric: MetricAdapter) -> np.ndarray:
@@ -45,17 +46,21 @@ def _rows(X, C: np.ndarray) -> np.ndarray:
     return X
 
 
+def is_small(X: np.ndarray, C: np.ndarray) -> bool:
+    """Whether :func:`assign_small` is the fastest path for rows ``X`` and centers ``C``."""
+    return X.shape[0] * C.shape[0] * C.shape[1] <= SMALL_WORK
+
+
 def assign_small(x: np.ndarray, C: np.ndarray, metric: MetricAdapter,
                  mode: int = MARGIN) -> Assignment:
     """Few clean rows ``x`` against clean centers with NumPy: ``||c||^2 - 2 x.c`` by one
     GEMM, then ``argmin`` / ``partition`` over ``k`` (the backends' float32 formula)."""
-    with one_blas_thread():  # a BLAS fork/join costs more than this GEMM
-        G = x @ C.T
+    G = x @ C.T
     G *= np.float32(-2.0)
     G += np.einsum("ij,ij->i", C, C)
     rows = np.arange(len(x))
     labels = G.argmin(axis=1)
-    nan = np.full(len(x), np.nan, np.float32)
+    nan = np.broadcast_to(np.float32(np.nan), (len(x),))  # read-only: not computed
     best = G[rows, labels]
     dist = nan
     if mode >= DISTANCES:
@@ -82,7 +87,8 @@ def assign(X, centers, *, metric: str = "l2", backend: str | Backend = "auto",
     centers : array-like (k, d)
     metric : {"l2", "cosine"}, default "l2"
     backend : {"auto", "torch", "faiss", "numba", "numpy"} or Backend, default "auto"
-        ``auto`` with at most :data:`SMALL_ROWS` rows uses :func:`assign_small`.
+        ``auto`` with a small input (``rows * k * d <= SMALL_WORK``) uses
+        :func:`assign_small`.
     device : {"auto", "cpu", "cuda"}, default "auto"
     chunk_size : int, optional
         Rows per chunk (default 262144).  Memory besides the outputs is bounded by it.
@@ -106,7 +112,7 @@ def assign(X, centers, *, metric: str = "l2", backend: str | Backend = "auto",
     if validate:
         check_rows(X, m.metric, chunk)
     mode = LABELS if labels_only else MARGIN
-    if backend == BackendName.AUTO and X.shape[0] <= SMALL_ROWS:
+    if backend == BackendName.AUTO and is_small(X, C):
         x = np.ascontiguousarray(X, dtype=np.float32)
         return assign_small(m.rows(x) if m.cosine else x, C, m, mode)
     be = get_backend(backend, device, precision=precision)

@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from archetype.cluster._validation import as_float32_2d
-from archetype.cluster.backends import MARGIN, Backend, get_backend
+from archetype.cluster.backends import DISTANCES, MARGIN, Backend, get_backend
 from archetype.cluster.metric import MetricAdapter, adapter
 from archetype.cluster.step import StepStats
 from archetype.errors import UserError
@@ -168,8 +168,10 @@ class ArrayDataset:
     def assign(self, centers, *, mode: int = MARGIN, tracker: Tracker | None = None
                ) -> Assignment:
         n = self.count()
-        out = Assignment(np.empty(n, np.int64), np.full(n, np.nan, np.float32),
-                         np.full(n, np.nan, np.float32))
+        nan = np.broadcast_to(np.float32(np.nan), (n,))  # read-only, no memory: not computed
+        out = Assignment(np.empty(n, np.int64),
+                         np.empty(n, np.float32) if mode >= DISTANCES else nan,
+                         np.empty(n, np.float32) if mode == MARGIN else nan)
         prep = self.backend.prepare(centers)
         with tracker_or_null(tracker).task("assigning", total=n) as task:
             for s, x, _w in self.chunks():

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from archetype.cluster._validation import check_finite, check_rows, check_weights, check_width
-from archetype.cluster.assign import SMALL_ROWS, assign_small
+from archetype.cluster.assign import assign_small, is_small
 from archetype.cluster.backends import LABELS, MARGIN, get_backend
 from archetype.cluster.data import DEFAULT_CHUNK_ROWS, ArrayDataset, as_rows
 from archetype.cluster.kmeans import KMeansParams, kmeans
@@ -240,7 +240,8 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "cluster_centers_")
         ds = self._dataset(X, None, reset=False)
         try:
-            if self.backend == Backend.AUTO and ds.count() <= SMALL_ROWS:
+            if (self.backend == Backend.AUTO and ds.in_memory
+                    and is_small(ds.X, self.cluster_centers_)):
                 return assign_small(ds.X, self.cluster_centers_, ds.metric, mode)
             return ds.assign(self.cluster_centers_, mode=mode)
         finally:
