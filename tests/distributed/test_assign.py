@@ -20,15 +20,16 @@ def embedding(tmp_path, rng):
     return tmp_path / "embedding.npy", X, C
 
 
-@pytest.mark.parametrize("backend", ["numpy", "auto"])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_ray_assign_equals_local_for_array_and_memmap(ray_local, embedding, backend):
     path, X, C = embedding
     local = assign(X, C, backend=backend, device="cpu")
     for emb in (X, np.load(path, mmap_mode="r"), path):
         got = ray_assign(emb, C, backend=backend, device="cpu", num_tasks=3)
         np.testing.assert_array_equal(got.labels, local.labels)
-        np.testing.assert_allclose(got.distances, local.distances, rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(got.margin, local.margin, rtol=1e-6, atol=1e-6)
+        # float32 GEMM-identity distances: absolute error ~1e-6 near a center
+        np.testing.assert_allclose(got.distances, local.distances, rtol=1e-6, atol=1e-5)
+        np.testing.assert_allclose(got.margin, local.margin, rtol=1e-6, atol=1e-5)
 
 
 def test_cosine_and_bad_centroids(ray_local, embedding):

@@ -158,7 +158,13 @@ def test_hard_case_real_embedding_k32(ray_local, synth_embedding):
     X = np.load(synth_embedding)
     assert X.shape[0] > 32_768
     local = MiniBatchKMeans(32, random_state=0, device="cpu").fit(X)
-    res = ray_fit(synth_embedding, 32, seed=0, num_workers=2, device="cpu")
+    # half a CPU each: the module's pool of the other tests holds the rest of the test Ray
+    pool = start_workers(ray_local, synth_embedding, 2, metric="l2", backend="auto",
+                         device="cpu", num_cpus=0.5)
+    try:
+        res = ray_fit(synth_embedding, 32, seed=0, device="cpu", pool=pool)
+    finally:
+        pool.close(ray_local)
     assert res.inertia == pytest.approx(local.inertia_, rel=1e-3)
     assert any(h["phase"] == "lloyd" and h["step"] >= 1 for h in res.history)
     np.testing.assert_allclose(res.centers, local.cluster_centers_, rtol=1e-4, atol=1e-4)

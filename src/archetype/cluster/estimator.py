@@ -22,6 +22,7 @@ from archetype.cluster._validation import check_finite, check_rows, check_weight
 from archetype.cluster.assign import assign_small, is_small
 from archetype.cluster.backends import LABELS, MARGIN, get_backend
 from archetype.cluster.data import DEFAULT_CHUNK_ROWS, ArrayDataset, as_rows
+from archetype.cluster.init import seed_centers
 from archetype.cluster.kmeans import KMeansParams, kmeans
 from archetype.cluster.metric import adapter
 from archetype.cluster.minibatch import MiniBatchState, minibatch_step
@@ -203,6 +204,11 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             self._validate_params()
         backend = self._backend()
         ds = self._dataset(X, sample_weight, reset=first, backend=backend)
+        try:  # the batch, clean and in memory
+            x, w = ds.subset(np.arange(ds.count()))
+        finally:
+            ds.close()
+        ds = ArrayDataset(x, w, metric=self.metric, backend=backend, clean=True)
         if first:
             if ds.count() < self.n_clusters:
                 raise UserError(f"n_samples={ds.count()} should be >= "
@@ -212,15 +218,12 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             self.backend_, self.device_ = backend.name, backend.device
             init = self._init_value()
             if isinstance(init, str):
-                from archetype.cluster.init import seed_centers
-
                 init = seed_centers(ds, self.n_clusters, init, self._rng)
             self.cluster_centers_ = init
             self._counts = np.zeros(self.n_clusters)
             self.n_steps_ = 0
             self.n_iter_ = 0
             self.history_ = []
-        x, w = ds.subset(np.arange(ds.count()))
         state = MiniBatchState(self.cluster_centers_, self._counts)
         inertia, n_re = minibatch_step(state, x, w, backend, metric=ds.metric, rng=self._rng,
                                        reassignment_ratio=self.reassignment_ratio,
