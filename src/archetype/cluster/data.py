@@ -124,7 +124,9 @@ class ArrayDataset:
     def _rows(self, x: np.ndarray, offset: int) -> np.ndarray:
         if self.in_memory:
             return x
-        x = np.array(x, dtype=np.float32, order="C")  # one chunk in memory, writable
+        if x.dtype == np.float32 and x.flags.c_contiguous and not self.metric.cosine:
+            return np.asarray(x)  # read straight from the page cache (read-only view)
+        x = np.array(x, dtype=np.float32, order="C")  # one chunk converted in memory
         return self.metric.rows(x, offset=offset)
 
     def _weights(self, s: int, e: int) -> np.ndarray:

@@ -76,7 +76,10 @@ class TorchBackend(Backend):
         return self.block or int(max(1024, min(1 << 18, GPU_BLOCK_BYTES // (4 * k))))
 
     def _to_dev(self, x) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x)).to(self.tdev, non_blocking=True)
+        x = np.ascontiguousarray(x)
+        if not x.flags.writeable:  # a memmap view: torch wants writable memory
+            x = x.copy()
+        return torch.from_numpy(x).to(self.tdev, non_blocking=True)
 
     def prepare(self, centers):
         if self.kernels == "numba":
