@@ -2,6 +2,7 @@
 
     python benchmarks/bench_kmeans.py                     # 1M x 32 blobs, k=64 + tiny assign
     python benchmarks/bench_kmeans.py --embedding out/feat1m/embedding.npy --ks 9,64
+    python benchmarks/bench_kmeans.py --threads 1         # every implementation on one core
     python benchmarks/bench_kmeans.py --big               # also 2M x 64, k=1024 (heavy)
     python benchmarks/bench_kmeans.py --device cuda --n 20000000 --d 64 --k 1024 --gpu-only
 
@@ -17,11 +18,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 
-import numpy as np
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+if "--threads" in sys.argv:  # every implementation's threads, set before the libraries load
+    for _v in _THREAD_VARS:
+        os.environ[_v] = sys.argv[sys.argv.index("--threads") + 1]
 
-from archetype.bench import kmeans_peers as P
+import numpy as np  # noqa: E402
+
+from archetype.bench import kmeans_peers as P  # noqa: E402
 
 #: goal of each ratio, and the figure before issue 15 (None: not recorded).
 GOALS = {
@@ -37,7 +45,8 @@ GOALS = {
 
 
 def load() -> str:
-    return "load avg " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    return "load avg " + ", ".join(f"{x:.1f}" for x in os.getloadavg()) + f"; threads {threads}"
 
 
 def blobs(n, d, k, seed=0):
@@ -202,6 +211,8 @@ def main():
     ap.add_argument("--gpu-only", action="store_true")
     ap.add_argument("--embedding", help="a real embedding.npy: the time-to-quality table only")
     ap.add_argument("--ks", default="9,64", help="k values of the time-to-quality table")
+    ap.add_argument("--threads", type=int, help="threads of every implementation (OpenMP, "
+                    "BLAS, Numba); default: each library's own")
     a = ap.parse_args()
     if a.embedding:
         time_to_quality(a.embedding, [int(k) for k in a.ks.split(",")])
