@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from archetype.cluster._validation import as_float32_2d
-from archetype.cluster.backends import DISTANCES, MARGIN, Backend, get_backend
+from archetype.cluster.backends import MARGIN, Backend, get_backend
 from archetype.cluster.metric import MetricAdapter, adapter
 from archetype.cluster.step import StepStats
 from archetype.errors import UserError
@@ -95,6 +95,7 @@ class ArrayDataset:
     metric : {"l2", "cosine"} or MetricAdapter
     backend : Backend, optional (default ``get_backend("auto")``)
     chunk_rows : int
+        Rows per read of a memmap (rows in memory are one chunk).
     clean : bool, default False
         ``X`` is already converted (float32 C-contiguous, unit rows for cosine): a sample or
         a batch the loop took from another dataset's :meth:`subset`.
@@ -133,14 +134,16 @@ class ArrayDataset:
         if self.w is not None:
             return self.w[s:e]
         if self._ones is None or len(self._ones) < e - s:
-            self._ones = np.ones(min(self.count(), self.chunk_rows), np.float32)
+            self._ones = np.ones(e - s, np.float32)
         return self._ones[: e - s]
 
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield ``(offset, clean rows, weights float32)`` chunk by chunk."""
+        """Yield ``(offset, clean rows, weights float32)`` chunk by chunk (rows in memory are
+        one chunk: a pass's labels and distances, 12 bytes a row, are smaller than them)."""
         n = self.count()
-        for s in range(0, n, self.chunk_rows):
-            e = min(n, s + self.chunk_rows)
+        step = max(n, 1) if self.in_memory else self.chunk_rows
+        for s in range(0, n, step):
+            e = min(n, s + step)
             yield s, self._rows(self.X[s:e], s), self._weights(s, e)
 
     def subset(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -170,22 +173,21 @@ class ArrayDataset:
     def assign(self, centers, *, mode: int = MARGIN, tracker: Tracker | None = None
                ) -> Assignment:
         n = self.count()
-        nan = np.broadcast_to(np.float32(np.nan), (n,))  # read-only, no memory: not computed
-        out = Assignment(np.empty(n, np.int64),
-                         np.empty(n, np.float32) if mode >= DISTANCES else nan,
-                         np.empty(n, np.float32) if mode == MARGIN else nan)
         prep = self.backend.prepare(centers)
+        parts: list[tuple] = []
         with tracker_or_null(tracker).task("assigning", total=n) as task:
-            for s, x, _w in self.chunks():
+            for _s, x, _w in self.chunks():
                 lab, dist, margin = self.backend.assign(x, prep, mode=mode)
-                e = s + len(x)
-                out.labels[s:e] = lab
-                if dist is not None:
-                    out.distances[s:e] = self.metric.dist(dist)
-                if margin is not None:
-                    out.margin[s:e] = self.metric.dist(margin)
+                parts.append((lab, None if dist is None else self.metric.dist(dist),
+                              None if margin is None else self.metric.dist(margin)))
                 task.advance(len(x))
-        return out
+        nan = np.broadcast_to(np.float32(np.nan), (n,))  # read-only, no memory: not computed
+        if not parts:
+            return Assignment(np.empty(0, np.int64), nan, nan)
+        labels, dist, margin = (c[0] if len(c) == 1 else np.concatenate(c) if c[0] is not None
+                                else None for c in zip(*parts, strict=True))
+        return Assignment(labels, nan if dist is None else dist,
+                          nan if margin is None else margin)
 
     def close(self) -> None:
         """Remove the spool file of an iterator-backed dataset."""
