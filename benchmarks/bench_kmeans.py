@@ -8,7 +8,7 @@
 
 Blobs: fit vs scikit-learn ``KMeans`` / ``MiniBatchKMeans``, ``faiss.Kmeans``, a plain torch
 Lloyd loop; ``predict`` vs scikit-learn's ``predict`` (same centers) and the bare GEMM
-``X @ C.T``; assign with margins vs the GEMM (interleaved, best of 5 each).  Tiny:
+``X @ C.T``; assign with margins vs the GEMM (interleaved, best of 9 each).  Tiny:
 ``archetype.cluster.assign`` of 1..100 rows (the live service's call).  ``--embedding``:
 time-to-quality on a real embedding (the table of benchmarks/README.md).
 """
@@ -128,7 +128,7 @@ def case(n, d, k, *, device="cpu", peers=True):
     if sk_model is not None:
         sk_model.cluster_centers_ = model.cluster_centers_.copy()  # same centers for both
     rounds: dict[str, list[float]] = {"gemm": [], "predict": [], "assign": [], "sklearn": []}
-    for _ in range(5):  # interleaved, best of 5 each: all see the same load
+    for _ in range(9):  # interleaved, best of 9 each: all see the same load
         rounds["gemm"].append(P.bare_gemm(Xp, model.cluster_centers_, repeat=1)[0])
         rounds["predict"].append(P.ours_predict(Xp, model, repeat=1)[0])
         rounds["assign"].append(P.ours_assign(Xp, model, repeat=1)[0])
