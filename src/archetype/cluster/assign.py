@@ -18,7 +18,7 @@ from archetype.cluster._validation import (
     check_weights,
     check_width,
 )
-from archetype.cluster.backends import DISTANCES, LABELS, MARGIN, Backend, get_backend
+from archetype.cluster.backends import LABELS, MARGIN, Backend, get_backend
 from archetype.cluster.data import DEFAULT_CHUNK_ROWS, ArrayDataset, Assignment
 from archetype.cluster.metric import MetricAdapter, adapter
 from archetype.cluster.step import StepStats
@@ -54,25 +54,24 @@ def is_small(X: np.ndarray, C: np.ndarray) -> bool:
 def assign_small(x: np.ndarray, C: np.ndarray, metric: MetricAdapter,
                  mode: int = MARGIN) -> Assignment:
     """Few clean rows ``x`` against clean centers with NumPy: ``||c||^2 - 2 x.c`` by one
-    GEMM, then ``argmin`` / ``partition`` over ``k`` (the backends' float32 formula)."""
+    GEMM, then ``argmin`` over ``k``, the best masked for the second (the backends' float32
+    formula and tie rule)."""
+    n = len(x)
     G = x @ C.T
     G *= np.float32(-2.0)
     G += np.einsum("ij,ij->i", C, C)
-    rows = np.arange(len(x))
     labels = G.argmin(axis=1)
-    nan = np.broadcast_to(np.float32(np.nan), (len(x),))  # read-only: not computed
+    nan = np.broadcast_to(np.float32(np.nan), (n,))  # read-only: not computed
+    if mode == LABELS:
+        return Assignment(labels, nan, nan)
+    rows = np.arange(n)
     best = G[rows, labels]
-    dist = nan
-    if mode >= DISTANCES:
-        dist = metric.dist(np.maximum(best + np.einsum("ij,ij->i", x, x), np.float32(0)))
+    dist = metric.dist(np.maximum(best + np.einsum("ij,ij->i", x, x), np.float32(0)))
     margin = nan
     if mode == MARGIN:
-        if C.shape[0] > 1:
-            margin = metric.dist(np.partition(G, 1, axis=1)[:, 1] - best)
-        else:
-            margin = np.full(len(x), np.inf, np.float32)
-    return Assignment(labels.astype(np.int64, copy=False), dist.astype(np.float32, copy=False),
-                      margin.astype(np.float32, copy=False))
+        G[rows, labels] = np.inf
+        margin = metric.dist(G.min(axis=1) - best)  # inf when k == 1
+    return Assignment(labels, dist, margin)
 
 
 def assign(X, centers, *, metric: str = "l2", backend: str | Backend = "auto",
@@ -109,12 +108,14 @@ def assign(X, centers, *, metric: str = "l2", backend: str | Backend = "auto",
     C = _centers(centers, m)
     chunk = chunk_size or DEFAULT_CHUNK_ROWS
     X = _rows(X, C)
-    if validate:
-        check_rows(X, m.metric, chunk)
     mode = LABELS if labels_only else MARGIN
     if backend == BackendName.AUTO and is_small(X, C):
         x = np.ascontiguousarray(X, dtype=np.float32)
-        return assign_small(m.rows(x) if m.cosine else x, C, m, mode)
+        if validate:
+            check_finite(x)
+        return assign_small(m.rows(x), C, m, mode)  # (rows() names any all-zero row)
+    if validate:
+        check_rows(X, m.metric, chunk)
     be = get_backend(backend, device, precision=precision)
     ds = ArrayDataset(X, metric=m, backend=be, chunk_rows=chunk)
     return ds.assign(C, mode=mode, tracker=tracker)
