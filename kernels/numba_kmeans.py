@@ -56,12 +56,20 @@ def _reduce_block(G, cn, m, want2, best, second, arg):  # pragma: no cover - com
 
 
 @njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
-def _block(X, neg2c, cn, s, e, buf, xt, want2, best, second, arg):  # pragma: no cover
-    """Rows ``[s, e)`` copied transposed into ``xt`` (d, m), the GEMM ``G = (-2C) xt`` into
-    ``buf`` (k, m) — both operands untransposed, BLAS's fastest case: 60 vs 72-80 ms per
-    1M x 32 rows at k=64 with ``X_block.T`` — and its reduction; returns ``m``."""
+def _block(X, neg2c, cn, s, e, buf, xt, want2, best, second, arg, bad):  # pragma: no cover
+    """Rows ``[s, e)`` copied transposed into ``xt`` (d, m), counting their NaN/inf values
+    into ``bad[0]`` on the way (by exponent bits: ``fastmath`` may drop ``x != x``; the
+    read is the pass's one trip through memory, so the check is free); the GEMM
+    ``G = (-2C) xt`` into ``buf`` (k, m) — both operands untransposed, BLAS's fastest case:
+    60 vs 72-80 ms per 1M x 32 rows at k=64 with ``X_block.T`` — and its reduction;
+    returns ``m``."""
     m = e - s
     k, d = neg2c.shape
+    bits = X[s:e].reshape(m * d).view(np.uint32)
+    nonfinite = 0
+    for t in range(m * d):  # contiguous: SIMD, and it brings the block into cache
+        nonfinite += (bits[t] & 0x7F800000) == 0x7F800000
+    bad[0] += nonfinite
     XT = xt[: d * m].reshape((d, m))
     for i in range(m):
         for c in range(d):
@@ -86,7 +94,7 @@ def _finish_dist(X, s, m, best, dist):  # pragma: no cover - compiled
 
 @njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
 def assign_part(X, neg2c, cn, start, stop, mode,  # pragma: no cover - compiled
-                buf, xt, best, second, arg, labels, dist, margin):
+                buf, xt, best, second, arg, labels, dist, margin, bad):
     """Nearest center of rows ``[start, stop)``.
 
     Parameters
@@ -103,11 +111,12 @@ def assign_part(X, neg2c, cn, start, stop, mode,  # pragma: no cover - compiled
     dist : (n,) float32, output when ``mode >= DISTANCES`` — squared distance, clipped at 0.
     margin : (n,) float32, output when ``mode == MARGIN`` — second-best minus best squared
         distance (meaningless when k == 1: the caller writes ``inf``).
+    bad : (1,) int64, in-out — NaN/inf values seen in the rows (outputs are then garbage).
     """
     step = best.shape[0]
     for s in range(start, stop, step):
         m = _block(X, neg2c, cn, s, min(stop, s + step), buf, xt, mode == MARGIN, best, second,
-                   arg)
+                   arg, bad)
         for i in range(m):
             labels[s + i] = arg[i]
         if mode >= DISTANCES:
@@ -138,12 +147,13 @@ def accumulate_rows(X, w, labels, dist, start, stop,  # pragma: no cover - compi
 
 @njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
 def accumulate_part(X, w, neg2c, cn, start, stop,  # pragma: no cover - compiled
-                    buf, xt, best, second, arg, labels, dist, sums, counts, inertia):
+                    buf, xt, best, second, arg, labels, dist, sums, counts, inertia, bad):
     """Assign rows ``[start, stop)`` (as :func:`assign_part` with ``DISTANCES``) and add
-    them to this part's own ``sums (k, d)``, ``counts (k,)``, ``inertia (1,)``."""
+    them to this part's own ``sums (k, d)``, ``counts (k,)``, ``inertia (1,)``; NaN/inf
+    values counted into ``bad (1,)``."""
     step = best.shape[0]
     for s in range(start, stop, step):
-        m = _block(X, neg2c, cn, s, min(stop, s + step), buf, xt, False, best, second, arg)
+        m = _block(X, neg2c, cn, s, min(stop, s + step), buf, xt, False, best, second, arg, bad)
         for i in range(m):
             labels[s + i] = arg[i]
         _finish_dist(X, s, m, best, dist)

@@ -23,8 +23,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from archetype.cluster._validation import as_float32_2d
-from archetype.cluster.backends import MARGIN, Backend, get_backend
+from archetype.cluster._validation import as_float32_2d, check_rows
+from archetype.cluster.backends import MARGIN, Backend, NonFiniteError, get_backend
 from archetype.cluster.metric import MetricAdapter, adapter
 from archetype.cluster.step import StepStats
 from archetype.errors import UserError
@@ -159,7 +159,8 @@ class ArrayDataset:
         labels = np.empty(n, np.int64) if keep_labels else None
         dist = np.empty(n, np.float32) if keep_labels else None
         for s, x, w in self.chunks():
-            cs = self.backend.accumulate(x, prep, w)
+            with self._nonfinite_named():
+                cs = self.backend.accumulate(x, prep, w)
             part = StepStats(cs.sums, cs.counts, float(self.metric.dist(cs.inertia)), len(x))
             if n_far:
                 part.far, part.far_dist = _farthest(cs.dist, w, n_far, s, self.metric)
@@ -177,7 +178,8 @@ class ArrayDataset:
         parts: list[tuple] = []
         with tracker_or_null(tracker).task("assigning", total=n) as task:
             for _s, x, _w in self.chunks():
-                lab, dist, margin = self.backend.assign(x, prep, mode=mode)
+                with self._nonfinite_named():
+                    lab, dist, margin = self.backend.assign(x, prep, mode=mode)
                 parts.append((lab, None if dist is None else self.metric.dist(dist),
                               None if margin is None else self.metric.dist(margin)))
                 task.advance(len(x))
@@ -188,6 +190,15 @@ class ArrayDataset:
                                 else None for c in zip(*parts, strict=True))
         return Assignment(labels, nan if dist is None else dist,
                           nan if margin is None else margin)
+
+    @contextlib.contextmanager
+    def _nonfinite_named(self):
+        """A backend's NonFiniteError as the faces' UserError (count and first row)."""
+        try:
+            yield
+        except NonFiniteError:
+            check_rows(self.X, "l2", self.chunk_rows)  # raises, naming the rows
+            raise
 
     def close(self) -> None:
         """Remove the spool file of an iterator-backed dataset."""

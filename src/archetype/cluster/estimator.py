@@ -127,9 +127,11 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def _backend(self):
         return get_backend(self.backend, self.device, precision=self.precision)
 
-    def _dataset(self, X, sample_weight, *, reset: bool, backend=None) -> ArrayDataset:
+    def _dataset(self, X, sample_weight, *, reset: bool, backend=None,
+                 check: bool = True) -> ArrayDataset:
         """The one validation of ``X`` (and weights) on the way in: shape, dtype, width at
-        predict, NaN/inf, zero rows for cosine.  Private code assumes it passed here."""
+        predict, NaN/inf, zero rows for cosine (``check=False``: the caller's pass checks
+        NaN/inf itself).  Private code assumes it passed here."""
         chunk = self.chunk_size or DEFAULT_CHUNK_ROWS
         tmp = None
         if (isinstance(X, np.ndarray | list | tuple) and not isinstance(X, np.memmap)) or (
@@ -145,7 +147,8 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             else:
                 check_width(X, self.n_features_in_)
         try:
-            check_rows(X, self.metric, chunk)
+            if check:
+                check_rows(X, self.metric, chunk)
             w = check_weights(sample_weight, X.shape[0])
         except BaseException:
             if tmp is not None:
@@ -241,11 +244,15 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     # -- predict --------------------------------------------------------------------------
     def _assign(self, X, *, mode: int = MARGIN):
         check_is_fitted(self, "cluster_centers_")
-        ds = self._dataset(X, None, reset=False)
+        backend = self._backend()
+        ds = self._dataset(X, None, reset=False, backend=backend, check=False)
         try:
             if (self.backend == Backend.AUTO and ds.in_memory
                     and is_small(ds.X, self.cluster_centers_)):
+                check_finite(ds.X)
                 return assign_small(ds.X, self.cluster_centers_, ds.metric, mode)
+            if not backend.checks_finite:  # (else the pass itself checks, as check_rows)
+                check_rows(ds.X, self.metric, ds.chunk_rows)
             return ds.assign(self.cluster_centers_, mode=mode)
         finally:
             ds.close()

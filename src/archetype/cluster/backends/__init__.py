@@ -12,13 +12,20 @@ from __future__ import annotations
 import functools
 import importlib.util
 
-from archetype.cluster.backends.base import DISTANCES, LABELS, MARGIN, Backend, ChunkStats
+from archetype.cluster.backends.base import (
+    DISTANCES,
+    LABELS,
+    MARGIN,
+    Backend,
+    ChunkStats,
+    NonFiniteError,
+)
 from archetype.errors import UserError
 from archetype.vocab import Backend as BackendName
 from archetype.vocab import Device, Precision, choices
 
-__all__ = ["DISTANCES", "LABELS", "MARGIN", "Backend", "ChunkStats", "get_backend",
-           "resolve_device"]
+__all__ = ["DISTANCES", "LABELS", "MARGIN", "Backend", "ChunkStats", "NonFiniteError",
+           "get_backend", "resolve_device"]
 
 
 def _has(mod: str) -> bool:

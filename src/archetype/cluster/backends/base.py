@@ -42,11 +42,23 @@ class ChunkStats:
     inertia: float
 
 
+class NonFiniteError(ValueError):
+    """A backend that checks its input on the way (``Backend.checks_finite``) met NaN/inf
+    values; the dataset turns it into the face's detailed ``UserError``."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} NaN or inf value(s) in the rows")
+        self.count = count
+
+
 class Backend(ABC):
     """Nearest-center search and accumulation for one device."""
 
     name: str = "abstract"
     device: str = "cpu"
+    #: whether assign/accumulate raise NonFiniteError on NaN/inf rows (so that callers may
+    #: skip a separate validation pass over the rows)
+    checks_finite: bool = False
 
     @abstractmethod
     def prepare(self, centers: np.ndarray) -> Any:

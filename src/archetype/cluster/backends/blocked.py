@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from archetype.cluster.backends.base import NonFiniteError
 from archetype.kernels import numba_kmeans as nk
 
 #: Bytes of one block of distances (k x rows float32) plus its rows (d x rows float32).
@@ -120,6 +121,11 @@ def prepare(centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(-2.0 * C), cn
 
 
+def _raise_nonfinite(bad: np.ndarray) -> None:
+    if bad.any():
+        raise NonFiniteError(int(bad.sum()))
+
+
 def _scratch(k: int, d: int, rows: int):
     """One thread's buffers: distances (k, rows), transposed rows (d, rows), best, second,
     argmin."""
@@ -145,12 +151,14 @@ def assign(X: np.ndarray, neg2c: np.ndarray, cn: np.ndarray, mode: int = MARGIN)
     dist = np.empty(n if mode >= DISTANCES else 0, np.float32)
     margin = np.empty(n if mode == MARGIN else 0, np.float32)
     rows = block_rows(k, d)
+    bad = np.zeros((n_parts(), 1), np.int64)
 
-    def work(_p, start, stop):
+    def work(p, start, stop):
         scratch = _scratch(k, d, rows)
-        nk.assign_part(X, neg2c, cn, start, stop, mode, *scratch, labels, dist, margin)
+        nk.assign_part(X, neg2c, cn, start, stop, mode, *scratch, labels, dist, margin, bad[p])
 
-    run_parts(n, work)
+    run_parts(n, work, len(bad))
+    _raise_nonfinite(bad)
     if mode == MARGIN and k == 1:
         margin[:] = np.inf
     return (labels, dist if mode >= DISTANCES else None, margin if mode == MARGIN else None)
@@ -183,7 +191,10 @@ def accumulate(X: np.ndarray, w: np.ndarray, neg2c: np.ndarray, cn: np.ndarray):
             sums[p],
             counts[p],
             inertia[p],
+            bad[p],
         )
 
+    bad = np.zeros((parts, 1), np.int64)
     used = run_parts(n, work, parts)
+    _raise_nonfinite(bad)
     return labels, dist, sums[:used].sum(0), counts[:used].sum(0), float(inertia[:used].sum())

@@ -17,6 +17,7 @@ class NumbaBackend(Backend):
 
     name = "numba"
     device = "cpu"
+    checks_finite = True
 
     def prepare(self, centers):
         return blocked.prepare(centers)

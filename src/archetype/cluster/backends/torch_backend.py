@@ -70,6 +70,7 @@ class TorchBackend(Backend):
         self.precision = precision
         cpu = self.tdev.type == "cpu"
         self.kernels = "numba" if cpu and kernels in ("auto", "numba") else "torch"
+        self.checks_finite = self.kernels == "numba"
         self.block = block
 
     def _rows(self, k: int) -> int:
