@@ -73,15 +73,9 @@ class KMeansResult:
     seconds: float = 0.0
 
 
-def _run(
-    ds: Dataset,
-    p: KMeansParams,
-    rng: np.random.Generator,
-    backend: Backend,
-    tracker: Tracker | None,
-) -> KMeansResult:
+def _run(ds: Dataset, p: KMeansParams, rng, backend: Backend, tracker) -> KMeansResult:
     t0 = time.perf_counter()
-    history: list[dict[str, Any]] = []
+    trace: dict[str, Any] = {"history": [], "t0": t0}
     n, k = ds.count(), p.n_clusters
     warm = not isinstance(p.init, str)
     work: Dataset = ds
@@ -89,63 +83,23 @@ def _run(
         C = p.init
     else:
         m = refine_sample_size(n, k)
-        idx = np.arange(n) if m >= n else rng.choice(n, m, replace=False)
-        xs, ws = ds.subset(idx)
+        xs, ws = ds.subset(np.arange(n) if m >= n else rng.choice(n, m, replace=False))
         work = ArrayDataset(xs, ws, metric=ds.metric, backend=backend, clean=True)
         C = seed_centers(work, k, p.init, rng)
-    history.append(
-        {
-            "phase": "init",
-            "step": 0,
-            "seconds": time.perf_counter() - t0,
-            "t": time.perf_counter() - t0,
-        }
-    )
-    steps = (
-        p.max_steps if p.max_steps is not None else min(300, math.ceil(work.count() / p.batch_size))
-    )
-    C = minibatch_phase(
-        work,
-        C,
-        backend,
-        rng,
-        batch_size=p.batch_size,
-        max_steps=steps,
-        max_no_improvement=p.max_no_improvement,
-        reassignment_ratio=p.reassignment_ratio,
-        history=history,
-        tracker=tracker,
-        t0=t0,
-    ).centers
+    t = time.perf_counter() - t0
+    trace["history"].append({"phase": "init", "step": 0, "seconds": t, "t": t})
+    epoch = min(300, math.ceil(work.count() / p.batch_size))
+    steps = epoch if p.max_steps is None else p.max_steps
+    C = minibatch_phase(work, C, backend, rng, p, max_steps=steps, tracker=tracker, **trace)
     if not warm and p.max_iter > 0:
-        sample_iter = max(p.max_iter, 30)
-        C, st, _np = lloyd_phase(
-            work, C, max_iter=sample_iter, tol=p.tol, history=history, phase="sample", t0=t0
-        )
-        C, _s, _moves = repair(
-            work, C, st.inertia, rng, tol=p.tol, max_iter=sample_iter, history=history, t0=t0
-        )
-    C, st, n_pass = lloyd_phase(
-        ds,
-        C,
-        max_iter=p.max_iter,
-        tol=p.tol,
-        history=history,
-        tracker=tracker,
-        t0=t0,
-        keep_labels=p.keep_labels,
-    )
-    n_steps = sum(1 for h in history if h["phase"] == "minibatch")
-    return KMeansResult(
-        C,
-        st.labels,
-        float(st.inertia),
-        st.counts,
-        n_pass,
-        n_steps,
-        history,
-        time.perf_counter() - t0,
-    )
+        its = max(p.max_iter, 30)
+        C, st, _ = lloyd_phase(work, C, max_iter=its, tol=p.tol, phase="sample", **trace)
+        C, _, _ = repair(work, C, st.inertia, rng, tol=p.tol, max_iter=its, **trace)
+    full = {"tracker": tracker, "keep_labels": p.keep_labels}
+    C, st, passes = lloyd_phase(ds, C, max_iter=p.max_iter, tol=p.tol, **full, **trace)
+    h, s = trace["history"], time.perf_counter() - t0
+    steps = sum(1 for e in h if e["phase"] == "minibatch")
+    return KMeansResult(C, st.labels, float(st.inertia), st.counts, passes, steps, h, s)
 
 
 def _random_state(seed) -> np.random.RandomState:
@@ -192,11 +146,7 @@ def kmeans(
         rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
         res = _run(ds, params, rng, backend, tracker)
         log.info(
-            "k-means init %d: %d steps, %d full passes, inertia %.6g",
-            run,
-            res.n_steps,
-            res.n_iter,
-            res.inertia,
+            "run %d: %d steps, %d passes, inertia %.6g", run, res.n_steps, res.n_iter, res.inertia
         )
         if best is None or res.inertia < best.inertia:
             best = res

@@ -57,12 +57,13 @@ def minibatch_step(state: MiniBatchState, x: np.ndarray, w: np.ndarray | None,
 
 
 def minibatch_phase(ds: Dataset, centers: np.ndarray, backend: Backend, rng: np.random.Generator,
-                    *, batch_size: int, max_steps: int, max_no_improvement: int | None,
-                    reassignment_ratio: float, history: list, tracker: Tracker | None = None,
-                    t0: float | None = None) -> MiniBatchState:
+                    params, *, max_steps: int, history: list, tracker: Tracker | None = None,
+                    t0: float | None = None) -> np.ndarray:
     """Up to ``max_steps`` mini-batch updates on batches drawn from ``ds`` (a sample in
-    memory, or any dataset for a warm start); stop after ``max_no_improvement`` steps without
-    improvement of the smoothed batch inertia."""
+    memory, or any dataset for a warm start); stop after ``params.max_no_improvement`` steps
+    without improvement of the smoothed batch inertia.  ``params`` (``KMeansParams``) gives
+    ``batch_size``, ``max_no_improvement`` and ``reassignment_ratio``.  Returns the centers."""
+    batch_size, max_no_improvement = params.batch_size, params.max_no_improvement
     n = ds.count()
     t0 = time.perf_counter() if t0 is None else t0
     state = MiniBatchState(centers.copy(), np.zeros(len(centers)))
@@ -76,7 +77,7 @@ def minibatch_phase(ds: Dataset, centers: np.ndarray, backend: Backend, rng: np.
             x, w = ds.subset(rng.integers(0, n, bs))
             inertia, n_re = minibatch_step(
                 state, x, w, backend, metric=ds.metric, rng=rng,
-                reassignment_ratio=reassignment_ratio,
+                reassignment_ratio=params.reassignment_ratio,
                 reassign=(step + 1) % reassign_every == 0,
             )
             ewa = inertia if ewa is None else ewa * (1 - alpha) + inertia * alpha
@@ -91,4 +92,4 @@ def minibatch_phase(ds: Dataset, centers: np.ndarray, backend: Backend, rng: np.
                 stale += 1
                 if max_no_improvement is not None and stale >= max_no_improvement:
                     break
-    return state
+    return state.centers
