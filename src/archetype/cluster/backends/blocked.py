@@ -176,25 +176,12 @@ def accumulate(X: np.ndarray, w: np.ndarray, neg2c: np.ndarray, cn: np.ndarray):
     counts = np.zeros((parts, k))
     inertia = np.zeros((parts, 1))
     rows = block_rows(k, d)
+    bad = np.zeros((parts, 1), np.int64)
 
     def work(p, start, stop):
-        nk.accumulate_part(
-            X,
-            w,
-            neg2c,
-            cn,
-            start,
-            stop,
-            *_scratch(k, d, rows),
-            labels,
-            dist,
-            sums[p],
-            counts[p],
-            inertia[p],
-            bad[p],
-        )
+        acc = (sums[p], counts[p], inertia[p], bad[p])
+        nk.accumulate_part(X, w, neg2c, cn, start, stop, *_scratch(k, d, rows), labels, dist, *acc)
 
-    bad = np.zeros((parts, 1), np.int64)
     used = run_parts(n, work, parts)
     _raise_nonfinite(bad)
     return labels, dist, sums[:used].sum(0), counts[:used].sum(0), float(inertia[:used].sum())
