@@ -44,7 +44,7 @@ class ShardWorker:
         from archetype.cluster.data import ArrayDataset
 
         if threads:
-            blocked.set_parts(threads)
+            blocked.set_threads(threads)
         self.index = index
         self.shard = shard
         be = get_backend(backend, device)  # chosen once, before any pass
