@@ -65,6 +65,7 @@ def minibatch_phase(ds: Dataset, centers: np.ndarray, backend: Backend, rng: np.
     ``batch_size``, ``max_no_improvement`` and ``reassignment_ratio``.  Returns the centers."""
     batch_size, max_no_improvement = params.batch_size, params.max_no_improvement
     n = ds.count()
+    idx_type = np.int32 if n < 2**31 else np.int64  # int32 sorts 2x faster in subset()
     t0 = time.perf_counter() if t0 is None else t0
     state = MiniBatchState(centers.copy(), np.zeros(len(centers)))
     bs = min(batch_size, n)
@@ -74,7 +75,7 @@ def minibatch_phase(ds: Dataset, centers: np.ndarray, backend: Backend, rng: np.
     with tracker_or_null(tracker).task("k-means mini-batch steps", total=max_steps) as task:
         for step in range(max_steps):
             t = time.perf_counter()
-            x, w = ds.subset(rng.integers(0, n, bs))
+            x, w = ds.subset(rng.integers(0, n, bs, dtype=idx_type))
             inertia, n_re = minibatch_step(
                 state, x, w, backend, metric=ds.metric, rng=rng,
                 reassignment_ratio=params.reassignment_ratio,

@@ -125,7 +125,7 @@ class ShardedDataset:
         return int(self.pool.infos[0]["dim"])
 
     def subset(self, idx: np.ndarray) -> tuple[np.ndarray, None]:
-        idx = np.sort(np.asarray(idx, dtype=np.int64))
+        idx = np.sort(np.asarray(idx))
         cut = np.searchsorted(idx, self._starts)
         refs = [
             w.rows.remote(idx[cut[i] : cut[i + 1]] - self._starts[i])

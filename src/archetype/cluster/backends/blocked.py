@@ -60,12 +60,12 @@ def n_threads() -> int:
     return max(1, int(numba.get_num_threads()))
 
 
-def n_parts() -> int:
-    """Row parts of a threaded call: :data:`PARTS_PER_THREAD` per thread, taken from a queue,
-    so a thread that loses its core to another process hands its share to the others (on the
-    shared 2-core box a static split ran at the slowest thread's pace: 61 ms vs 31 ms)."""
+def n_parts(n: int) -> int:
+    """Row parts of a threaded call over ``n`` rows: up to :data:`PARTS_PER_THREAD` per
+    thread (at least 65536 rows each), taken from a queue, so a thread that loses its core
+    to another process hands its share to the others."""
     threads = n_threads()
-    return 1 if threads == 1 else PARTS_PER_THREAD * threads
+    return 1 if threads == 1 else threads * max(1, min(PARTS_PER_THREAD, n >> 16))
 
 
 def set_threads(n: int | None) -> None:
@@ -115,7 +115,7 @@ def run_parts(n: int, work: Callable[[int, int, int], None], parts: int | None =
 
     Returns the number of parts (1, in the calling thread, below :data:`MIN_THREADED_ROWS`).
     """
-    parts = parts or n_parts()
+    parts = parts or n_parts(n)
     with one_blas_thread():  # small GEMMs: a BLAS fork/join would cost more than the work
         if parts <= 1 or n < MIN_THREADED_ROWS:
             work(0, 0, n)
@@ -165,7 +165,7 @@ def assign(X: np.ndarray, neg2c: np.ndarray, cn: np.ndarray, mode: int = MARGIN)
     dist = np.empty(n if mode >= DISTANCES else 0, np.float32)
     margin = np.empty(n if mode == MARGIN else 0, np.float32)
     rows = block_rows(k, d)
-    bad = np.zeros((n_parts(), 1), np.int64)
+    bad = np.zeros((n_parts(n), 1), np.int64)
 
     def work(p, start, stop):
         scratch = _scratch(k, d, rows)
@@ -185,7 +185,7 @@ def accumulate(X: np.ndarray, w: np.ndarray, neg2c: np.ndarray, cn: np.ndarray):
     k = neg2c.shape[0]
     labels = np.empty(n, np.int64)
     dist = np.empty(n, np.float32)
-    parts = n_parts()
+    parts = n_parts(n)
     sums = np.zeros((parts, k, d))
     counts = np.zeros((parts, k))
     inertia = np.zeros((parts, 1))
