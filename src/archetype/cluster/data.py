@@ -152,24 +152,18 @@ class ArrayDataset:
         return self._rows(x, 0), None if self.w is None else self.w[idx]
 
     def accumulate(self, centers, *, n_far=0, keep_labels=False) -> StepStats:
-        k, d = centers.shape
         prep = self.backend.prepare(centers)
-        total = StepStats.zeros(k, d)
-        n = self.count()
-        labels = np.empty(n, np.int64) if keep_labels else None
-        dist = np.empty(n, np.float32) if keep_labels else None
+        total = None
         for s, x, w in self.chunks():
             with self._nonfinite_named():
                 cs = self.backend.accumulate(x, prep, w)
             part = StepStats(cs.sums, cs.counts, float(self.metric.dist(cs.inertia)), len(x))
             if n_far:
                 part.far, part.far_dist = _farthest(cs.dist, w, n_far, s, self.metric)
-            if keep_labels:
-                labels[s : s + len(x)] = cs.labels
-                dist[s : s + len(x)] = self.metric.dist(cs.dist)
-            total = (total + part).keep_farthest(n_far)
-        total.labels, total.dist = labels, dist
-        return total
+            if keep_labels:  # (concatenated by +, chunk after chunk)
+                part.labels, part.dist = cs.labels, self.metric.dist(cs.dist)
+            total = part if total is None else (total + part).keep_farthest(n_far)
+        return total if total is not None else StepStats.zeros(*centers.shape)
 
     def assign(self, centers, *, mode: int = MARGIN, tracker: Tracker | None = None
                ) -> Assignment:

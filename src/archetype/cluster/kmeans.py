@@ -11,10 +11,9 @@ Over any :class:`~archetype.cluster.data.Dataset` (rows here, or shards on Ray a
 5. **full-data Lloyd** passes with ``ds.accumulate`` until the gain is <= ``tol``
    (``max_iter``); the last pass only measures.
 
-A warm start (``init`` an array) skips 1, 2 and 4: mini-batch steps on batches drawn from all
-rows, then full passes.  Phases 1-4 run in this process on the sample; only phase 5 and the
-batches of a warm start touch the dataset, so a sharded dataset runs the same loop and, for
-the same seed, reaches the same centers.
+A warm start (``init`` an array) skips 2 and 4.  Phases 1-4 run in this process on the
+sample; only the sample's draw and phase 5 touch the dataset, so a sharded dataset runs the
+same loop and, for the same seed, reaches the same centers.
 """
 
 from __future__ import annotations
@@ -78,14 +77,10 @@ def _run(ds: Dataset, p: KMeansParams, rng, backend: Backend, tracker) -> KMeans
     trace: dict[str, Any] = {"history": [], "t0": t0}
     n, k = ds.count(), p.n_clusters
     warm = not isinstance(p.init, str)
-    work: Dataset = ds
-    if warm:
-        C = p.init
-    else:
-        m = refine_sample_size(n, k)
-        xs, ws = ds.subset(np.arange(n) if m >= n else rng.choice(n, m, replace=False))
-        work = ArrayDataset(xs, ws, metric=ds.metric, backend=backend, clean=True)
-        C = seed_centers(work, k, p.init, rng)
+    m = refine_sample_size(n, k)
+    xs, ws = ds.subset(np.arange(n) if m >= n else rng.choice(n, m, replace=False))
+    work = ArrayDataset(xs, ws, metric=ds.metric, backend=backend, clean=True)
+    C = p.init if warm else seed_centers(work, k, p.init, rng)
     t = time.perf_counter() - t0
     trace["history"].append({"phase": "init", "step": 0, "seconds": t, "t": t})
     epoch = min(300, math.ceil(work.count() / p.batch_size))
