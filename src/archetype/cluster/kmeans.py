@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from archetype.cluster.backends import Backend
+from archetype.cluster.backends.blocked import one_blas_thread
 from archetype.cluster.data import ArrayDataset, Dataset
 from archetype.cluster.init import seed_centers
 from archetype.cluster.lloyd import lloyd_phase
@@ -139,7 +140,10 @@ def kmeans(
     best: KMeansResult | None = None
     for run in range(n_init):
         rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
-        res = _run(ds, params, rng, backend, tracker)
+        # the loop's own NumPy GEMMs (seeding, repair) are small: a multi-threaded BLAS
+        # would leave threads spinning on the cores the passes' workers need
+        with one_blas_thread():
+            res = _run(ds, params, rng, backend, tracker)
         log.info(
             "run %d: %d steps, %d passes, inertia %.6g", run, res.n_steps, res.n_iter, res.inertia
         )
