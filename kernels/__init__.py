@@ -1,5 +1,5 @@
 """Hot loops, importable as ``archetype.kernels`` after a plain install.
 
-Numba CPU kernels (``numba_kmeans``) and optional GPU kernels (``triton_kmeans``).  Kernels
-take buffers, do no validation, and write into outputs they are given.
+``numba_kmeans``: the cache-blocked CPU kernels of k-means.  Kernels take buffers, do no
+validation, and write into outputs they are given.
 """

@@ -36,6 +36,14 @@ class Metric(StrEnum):
     COSINE = "cosine"
 
 
+class Precision(StrEnum):
+    """Input type of the distance GEMM on CUDA (always accumulated in fp32)."""
+
+    FP32 = "fp32"
+    TF32 = "tf32"
+    BF16 = "bf16"
+
+
 class EngineName(StrEnum):
     """Where pipeline steps run: this process or a Ray cluster."""
 

@@ -32,12 +32,12 @@ def test_backend_matches_reference(backend, rng):
     w = rng.uniform(0.5, 2, len(X)).astype(np.float32)
     ref = NumpyBackend()
     rl, rd, rm = ref.assign(X, ref.prepare(C))
-    rs = ref.assign_accumulate(X, ref.prepare(C), w)
+    rs = ref.accumulate(X, ref.prepare(C), w)
     labels, dist, margin = backend.assign(X, backend.prepare(C))
     np.testing.assert_array_equal(labels, rl)
     np.testing.assert_allclose(dist, rd, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(margin, rm, rtol=1e-5, atol=1e-3)
-    cs = backend.assign_accumulate(X, backend.prepare(C), w)
+    cs = backend.accumulate(X, backend.prepare(C), w)
     np.testing.assert_array_equal(cs.labels, rl)
     np.testing.assert_allclose(cs.sums, rs.sums, rtol=1e-6)
     np.testing.assert_allclose(cs.counts, rs.counts, rtol=1e-6)
@@ -105,5 +105,34 @@ def test_cuda_backend_matches_reference(rng):
         labels, dist, margin = be.assign(X, be.prepare(C))
         np.testing.assert_array_equal(labels, rl)
         np.testing.assert_allclose(dist, rd, rtol=1e-3, atol=1e-2)
-        cs = be.assign_accumulate(X, be.prepare(C), np.ones(len(X), np.float32))
+        cs = be.accumulate(X, be.prepare(C), np.ones(len(X), np.float32))
         np.testing.assert_allclose(cs.counts, np.bincount(rl, minlength=4))
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+@pytest.mark.parametrize("k", [1, 2, 64])
+def test_small_path_equals_blocked_path(rng, metric, k):
+    """``assign(backend="auto")`` of a few rows (the live service's call) takes the NumPy
+    path; it agrees with the blocked kernel and the float64 reference."""
+    from archetype.cluster.assign import assign_small, is_small
+    from archetype.cluster.metric import adapter
+
+    X = rng.standard_normal((40, 40)).astype(np.float32)
+    X[5] = X[4]  # a duplicate row
+    C = rng.standard_normal((k, 40)).astype(np.float32)
+    assert is_small(X, C)
+    small = assign(X, C, metric=metric)
+    blocked = assign(X, C, metric=metric, backend="numba", device="cpu")
+    np.testing.assert_array_equal(small.labels, blocked.labels)
+    np.testing.assert_allclose(small.distances, blocked.distances, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(small.margin, blocked.margin, rtol=1e-4, atol=1e-4)
+    m = adapter(metric)
+    ref = NumpyBackend()
+    labels, dist, margin = ref.assign(m.rows(X), ref.prepare(m.centers(C)))
+    np.testing.assert_array_equal(small.labels, labels)
+    np.testing.assert_allclose(small.distances, m.dist(dist), rtol=1e-4, atol=1e-4)
+    if k == 1:
+        assert np.isinf(small.margin).all()
+    only = assign_small(m.rows(X), m.centers(C), m, mode=0)
+    np.testing.assert_array_equal(only.labels, labels)
+    assert np.isnan(only.distances).all() and np.isnan(only.margin).all()

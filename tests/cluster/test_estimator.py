@@ -166,3 +166,17 @@ def test_cuda_fit_matches_cpu(blobs):
     assert adjusted_rand_score(cpu.labels_, gpu.labels_) > 0.99
     a = gpu.assign(X)
     np.testing.assert_array_equal(a.labels, gpu.labels_)
+
+
+@pytest.mark.parametrize("backend", ["numba", "faiss", "numpy", "torch"])
+def test_memmap_rows_are_read_in_place_by_every_backend(blobs, tmp_path, backend):
+    """A float32 ``.npy`` is read chunk by chunk as read-only views (no copy): every backend
+    gives the in-memory result."""
+    X, _ = blobs
+    np.save(tmp_path / "x.npy", X)
+    kw = dict(random_state=0, backend=backend, device="cpu", chunk_size=700)
+    a = MiniBatchKMeans(5, **kw).fit(X)
+    b = MiniBatchKMeans(5, **kw).fit(str(tmp_path / "x.npy"))
+    np.testing.assert_array_equal(b.cluster_centers_, a.cluster_centers_)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    np.testing.assert_array_equal(a.assign(mm).labels, a.labels_)

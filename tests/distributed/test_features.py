@@ -118,7 +118,7 @@ def test_features_cli_engine_ray_equals_local(ray_local, hive_log, tmp_path):
     assert r_ray.exit_code == 0, r_ray.output
     local = load_feature_dir(tmp_path / "local")
     ray_fs = load_feature_dir(tmp_path / "ray")
-    assert_frame_equal(ray_fs.features, local.features, rtol=1e-12)
+    assert_frame_equal(ray_fs.features, local.features, rel_tol=1e-12)
     np.testing.assert_allclose(ray_fs.embedding, local.embedding, rtol=1e-5, atol=1e-6)
     bad = runner.invoke(app, [*base, "--out", str(tmp_path / "x"), "--engine", "spark"])
     assert bad.exit_code == 2

@@ -1,4 +1,4 @@
-"""Shard cutting and mini-batch shares: pure functions, no Ray needed."""
+"""Shard cutting: pure functions, no Ray needed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from archetype.distributed.shards import FileShard, backing_file, make_shards, split_rows
-from archetype.distributed.workers import batch_rng, batch_shares
 
 
 def test_split_rows_covers_range_with_near_equal_parts():
@@ -15,22 +14,6 @@ def test_split_rows_covers_range_with_near_equal_parts():
     assert split_rows(0, 3) == []
     with pytest.raises(ValueError):
         split_rows(5, 0)
-
-
-def test_batch_shares_sum_exactly_and_follow_sizes():
-    assert batch_shares([50, 30, 20], 10) == [5, 3, 2]
-    # 7 draws over sizes 1:1:1 -> 7/3 each; remainders tie, lower index wins
-    assert batch_shares([100, 100, 100], 7) == [3, 2, 2]
-    shares = batch_shares([333, 1, 666], 1000)
-    assert sum(shares) == 1000 and shares == [333, 1, 666]
-    assert batch_shares([0, 0], 5) == [0, 0]
-
-
-def test_batch_rng_is_keyed_by_seed_worker_iteration():
-    a = batch_rng(7, 1, 3).integers(0, 1 << 30, 5)
-    assert np.array_equal(a, batch_rng(7, 1, 3).integers(0, 1 << 30, 5))
-    assert not np.array_equal(a, batch_rng(7, 2, 3).integers(0, 1 << 30, 5))
-    assert not np.array_equal(a, batch_rng(7, 1, 4).integers(0, 1 << 30, 5))
 
 
 def test_file_shards_reload_their_rows(tmp_path):

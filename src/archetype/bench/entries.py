@@ -66,7 +66,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("bandwidth", "torch-copy", "floor", f"{_FLOORS}:bandwidth_device", ("torch",),
           ("cuda",)),
     Entry("pass", "archetype", "ours", f"{_OURS}:lloyd_pass",
-          ("archetype.cluster.step:partial_stats",)),
+          ("archetype.cluster:partial_stats",)),
     Entry("pass", "torch", "peer", f"{_PEERS}:pass_torch", ("torch",)),
     Entry("pass", "gemm", "floor", f"{_FLOORS}:gemm", ("torch",)),
     Entry("fit", "archetype", "ours", f"{_OURS}:fit", ("archetype:MiniBatchKMeans",)),

@@ -72,23 +72,24 @@ def torch_lloyd(X, k, *, seed=0, niter=20, chunk=65536):
     return s, exact_inertia(X, C.numpy()), {}
 
 
-def bare_gemm(X, C, *, repeat=3):
-    """Best-of-``repeat`` time of NumPy ``X @ C.T`` (the floor for assignment)."""
+def best_of(fn, repeat=3):
+    """``(best seconds of repeat calls of fn(), nan, {})``."""
     best = np.inf
     for _ in range(repeat):
         t = time.perf_counter()
-        X @ C.T
+        fn()
         best = min(best, time.perf_counter() - t)
     return best, float("nan"), {}
+
+
+def bare_gemm(X, C, *, repeat=3):
+    """Best-of-``repeat`` time of NumPy ``X @ C.T`` (the floor for assignment)."""
+    return best_of(lambda: X @ C.T, repeat)
 
 
 def sklearn_predict(X, model, *, repeat=3):
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        model.predict(X)
-        best = min(best, time.perf_counter() - t)
-    return best, float("nan"), {}
+    """Best-of-``repeat`` time of scikit-learn's ``predict``."""
+    return best_of(lambda: model.predict(X), repeat)
 
 
 def ours_fit(X, k, *, seed=0, backend="auto", device="auto", **kw):
@@ -103,19 +104,9 @@ def ours_fit(X, k, *, seed=0, backend="auto", device="auto", **kw):
 
 def ours_predict(X, model, *, repeat=3):
     """Best-of-``repeat`` time of ``model.predict`` (labels only, like sklearn's)."""
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        model.predict(X)
-        best = min(best, time.perf_counter() - t)
-    return best, float("nan"), {}
+    return best_of(lambda: model.predict(X), repeat)
 
 
 def ours_assign(X, model, *, repeat=3):
     """Best-of-``repeat`` time of ``model.assign`` (labels, distances and margins)."""
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        model.assign(X)
-        best = min(best, time.perf_counter() - t)
-    return best, float("nan"), {}
+    return best_of(lambda: model.assign(X), repeat)

@@ -140,11 +140,11 @@ def nightly(spec: dict, X=None, C=None) -> Measured:
 
 
 def lloyd_pass(spec: dict, X: np.ndarray, C: np.ndarray) -> Measured:
-    """One full Lloyd pass (assign + per-center sums), ``archetype.cluster.step.partial_stats``.
+    """One full Lloyd pass (assign + per-center sums), ``archetype.cluster.partial_stats``.
 
     Best of ``repeats`` passes; the inertia is the pass's own objective at ``C``.
     """
-    from archetype.cluster.step import partial_stats
+    from archetype.cluster import partial_stats
 
     backend, device = spec.get("backend", "auto"), spec["device"]
     best, stats = float("inf"), None

@@ -14,6 +14,12 @@ from archetype.vocab import Backend, Device, EngineName, Metric
 
 BACKEND_HELP = "Distance backend: auto, torch, faiss, numba (auto picks by device)."
 DEVICE_HELP = "Device: auto (CUDA when available), cpu or cuda."
+EngineOpt = Annotated[
+    EngineName, typer.Option(help="Who computes: local, or ray ('archetype\\[ray]').")
+]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
 def _check_model_fits_features(model, fs, model_path: Path, features_path: Path) -> None:
@@ -46,11 +52,9 @@ def fit(
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.", min=1)] = 4096,
     max_iter: Annotated[int, typer.Option(help="Max full-data Lloyd passes.", min=0)] = 50,
     n_init: Annotated[int, typer.Option(help="Runs; the best is kept.", min=1)] = 1,
-    engine: Annotated[EngineName, typer.Option(
-        help="Who computes: local, or ray ('archetype[ray]').")] = EngineName.LOCAL,
-    ray_address: Annotated[str | None, typer.Option(
-        "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    engine: EngineOpt = EngineName.LOCAL,
+    ray_address: RayAddressOpt = None,
+    quiet: QuietOpt = False,
     overwrite: Overwrite = False,
 ) -> None:
     """Cluster a feature directory's embedding into K segments and write a model directory.
@@ -59,13 +63,13 @@ def fit(
 
       archetype fit --features feats --k 12 --out model
     """
-    from archetype.cluster import MiniBatchKMeans
     from archetype.features import load_feature_dir
+    from archetype.pipeline.engine import get_engine
     from archetype.pipeline.model import SegmentModel
 
     check_out(out, "model", overwrite)
     fs = load_feature_dir(features, mmap=True)
-    init: object = "k-means++"
+    init = None
     parent = None
     segment_ids: list[int] = []
     if init_from is not None:
@@ -75,29 +79,13 @@ def fit(
             raise UserError(f"--k {k} but the --init-from model has {prev.k} centroids",
                             path=init_from)
         init, parent, segment_ids = prev.centroids, prev.version or str(init_from), prev.segment_ids
-    if engine == "ray":
-        from archetype.pipeline.engine import get_engine
-
-        eng = get_engine("ray", ray_address, batch_size=batch_size, max_iter=max_iter)
-        with progress_tracker(enabled=not quiet) as tracker:
-            centers, info = eng.fit(
-                fs.embedding, k, init=None if isinstance(init, str) else init, seed=seed,
-                backend=backend, device=device, metric=metric, tracker=tracker,
-            )
-            labels = eng.assign(fs.embedding, centers, metric=metric, backend=backend,
-                                device=device).labels
-        inertia, n_iter, n_steps = info["inertia"], info.get("n_iter"), info.get("n_steps")
-        used_backend, used_device = info.get("backend", backend), info.get("device", device)
-    else:
-        km = MiniBatchKMeans(k, init=init, n_init=n_init, max_iter=max_iter,
-                             batch_size=batch_size, random_state=seed, metric=metric,
-                             backend=backend, device=device)
-        with progress_tracker(enabled=not quiet) as tracker:
-            km.fit(fs.embedding, tracker=tracker)
-        centers, labels, inertia = km.cluster_centers_, km.labels_, km.inertia_
-        n_iter, n_steps = km.n_iter_, km.n_steps_
-        used_backend, used_device = km.backend_, km.device_
-    counts = np.bincount(labels, minlength=k)
+    eng = get_engine(engine, ray_address, batch_size=batch_size, max_iter=max_iter)
+    with progress_tracker(enabled=not quiet) as tracker:
+        centers, info = eng.fit(fs.embedding, k, init=init, seed=seed, n_init=n_init,
+                                backend=backend, device=device, metric=metric, tracker=tracker)
+    counts = np.asarray(info["sizes"], dtype=np.int64)
+    inertia, n_iter, n_steps = info["inertia"], info["n_iter"], info["n_steps"]
+    used_backend, used_device = info["backend"], info["device"]
     model = SegmentModel(
         centroids=centers, feature_names=list(fs.feature_names),
         transform=fs.transform.to_dict(), metric=metric, segment_ids=segment_ids,
@@ -119,11 +107,9 @@ def assign_cmd(
     backend: Annotated[Backend, typer.Option(help=BACKEND_HELP)] = Backend.AUTO,
     device: Annotated[Device, typer.Option(help=DEVICE_HELP)] = Device.AUTO,
     chunk_size: Annotated[int, typer.Option(help="Rows per chunk.", min=1)] = 1 << 18,
-    engine: Annotated[EngineName, typer.Option(
-        help="Who computes: local, or ray ('archetype[ray]').")] = EngineName.LOCAL,
-    ray_address: Annotated[str | None, typer.Option(
-        "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster for --engine ray.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    engine: EngineOpt = EngineName.LOCAL,
+    ray_address: RayAddressOpt = None,
+    quiet: QuietOpt = False,
     overwrite: Overwrite = False,
 ) -> None:
     """Assign every customer to its nearest segment: customer_id, segment_id, distance, margin.
@@ -135,9 +121,8 @@ def assign_cmd(
     import polars as pl
 
     from archetype._atomic import atomic_file
-    from archetype.cluster.assign import assign
-    from archetype.cluster.backends import get_backend
     from archetype.features import load_feature_dir
+    from archetype.pipeline.engine import get_engine
     from archetype.pipeline.model import SegmentModel
 
     if out.suffix != ".parquet":
@@ -146,27 +131,12 @@ def assign_cmd(
     m = SegmentModel.load(model)
     fs = load_feature_dir(features, mmap=True)
     _check_model_fits_features(m, fs, model, features)
-    X = fs.embedding
-    n = X.shape[0]
-    labels = np.empty(n, np.int64)
-    dist = np.empty(n, np.float32)
-    margin = np.empty(n, np.float32)
-    with progress_tracker(enabled=not quiet) as tracker, tracker.task(
-        "assigning", total=n
-    ) as task:
-        if engine == "ray":
-            from archetype.pipeline.engine import get_engine
-
-            a = get_engine("ray", ray_address).assign(
-                X, m.centroids, metric=m.metric, backend=backend, device=device)
-            labels[:], dist[:], margin[:] = a.labels, a.distances, a.margin
-            task.advance(n)
-        be = None if engine == "ray" else get_backend(backend, device)
-        for s in range(0, n if be is not None else 0, chunk_size):
-            a = assign(X[s : s + chunk_size], m.centroids, metric=m.metric, backend=be)
-            e = s + len(a)
-            labels[s:e], dist[s:e], margin[s:e] = a.labels, a.distances, a.margin
-            task.advance(len(a))
+    eng = get_engine(engine, ray_address, chunk_size=chunk_size)
+    n = fs.embedding.shape[0]
+    with progress_tracker(enabled=not quiet) as tracker:
+        a = eng.assign(fs.embedding, m.centroids, metric=m.metric, backend=backend,
+                       device=device, tracker=tracker)
+    labels, dist, margin = a.labels, a.distances, a.margin
     df = pl.DataFrame({
         "customer_id": fs.ids,
         "segment_id": m.segment_id_array()[labels],

@@ -113,7 +113,8 @@ def register(app: typer.Typer) -> None:
         overwrite: Overwrite = False,
     ) -> None:
         from archetype.events import EventsConfig
-        from archetype.features import FeatureConfig, compute_feature_dir
+        from archetype.features import FeatureConfig
+        from archetype.pipeline.engine import get_engine
 
         day = parse_date(as_of, option="--as-of")
         check_out(out, "features", overwrite)
@@ -135,29 +136,11 @@ def register(app: typer.Typer) -> None:
         ev_cfg = EventsConfig.from_dict(doc.get("events"), path=config)
         ev_cfg = ev_cfg.merged(flags.pop("columns", None), flags.pop("event_types", None), **flags)
         feat_cfg = FeatureConfig.from_dict(doc.get("features"), path=config)
+        eng = get_engine(engine, ray_address)  # an unknown engine fails before any work
         with progress_tracker(progress) as tracker:
-            if engine == "ray":
-                from archetype.pipeline.engine import get_engine
-
-                fs = get_engine("ray", ray_address).features(
-                    events,
-                    day,
-                    out,
-                    config={"events": ev_cfg.to_dict(), "features": feat_cfg.to_dict()},
-                    window_days=window_days,
-                    tracker=tracker,
-                )
-            else:
-                fs = compute_feature_dir(
-                    events,
-                    day,
-                    out,
-                    config=feat_cfg,
-                    events_config=ev_cfg,
-                    window_days=window_days,
-                    tracker=tracker,
-                    overwrite=overwrite,
-                )
+            # check_out above refused anything but an earlier features output (or --overwrite)
+            fs = eng.features(events, day, out, config=feat_cfg, events_config=ev_cfg,
+                              window_days=window_days, tracker=tracker)
         r = fs.manifest["report"]
         console.print(
             f"wrote {out}: {fs.manifest['n_customers']:,} customers x "

@@ -1,21 +1,26 @@
 """Mini-batch k-means on plain float32 matrices (knows nothing of customers or Polars).
 
 * :class:`MiniBatchKMeans` — the scikit-learn compatible estimator (``estimator.py``).
-* :func:`assign` → :class:`Assignment` — nearest center, distance, margin (``assign.py``).
-* :func:`partial_stats` → :class:`StepStats`, :func:`centers_from_stats` — the step shared
-  with Ray (``step.py``).
-* ``backends/`` — torch (CPU/CUDA), faiss, numba, numpy reference.
+* :func:`kmeans` — the one loop, over any :class:`Dataset` (``kmeans.py``); Ray runs it
+  over shard actors.
+* :func:`assign` → :class:`Assignment` — nearest center, distance, margin; and
+  :func:`partial_stats` → :class:`StepStats`, :func:`centers_from_stats` — one pass and the
+  update (``assign.py``, ``step.py``).
+* ``backends/`` — numba (cache-blocked CPU), torch (CUDA), faiss, numpy reference.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from archetype.cluster.assign import Assignment, assign, assign_chunks
-from archetype.cluster.step import StepStats, centers_from_stats, partial_stats
+from archetype.cluster.assign import assign, partial_stats
+from archetype.cluster.data import ArrayDataset, Assignment, Dataset
+from archetype.cluster.kmeans import KMeansParams, KMeansResult, kmeans
+from archetype.cluster.step import StepStats, centers_from_stats
 
-__all__ = ["Assignment", "MiniBatchKMeans", "StepStats", "assign", "assign_chunks",
-           "centers_from_stats", "partial_stats"]
+__all__ = ["ArrayDataset", "Assignment", "Dataset", "KMeansParams", "KMeansResult",
+           "MiniBatchKMeans", "StepStats", "assign", "centers_from_stats", "kmeans",
+           "partial_stats"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
-"""Input checks shared by the estimator, ``assign`` and ``partial_stats``.
+"""Input checks of the public faces (estimator, ``assign``, ``partial_stats``); private
+functions assume their input passed here once.
 
 Errors are :class:`archetype.errors.UserError` (a ``ValueError``) and read like
 ``n_samples=5 should be >= n_clusters=8``.
@@ -9,14 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from archetype.errors import UserError
-
-METRICS = ("l2", "cosine")
+from archetype.vocab import Metric, choices
 
 
 def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise UserError(f"metric={metric!r} should be one of {', '.join(METRICS)}")
-    return metric
+    if metric not in set(Metric):
+        raise UserError(f"metric={metric!r} should be one of {choices(Metric)}")
+    return str(Metric(metric).value)
 
 
 def as_float32_2d(X, *, name: str = "X") -> np.ndarray:
@@ -34,19 +34,48 @@ def as_float32_2d(X, *, name: str = "X") -> np.ndarray:
     return X
 
 
+def _all_finite(x: np.ndarray) -> bool:
+    """Fast path: a finite sum proves every value finite (+inf and -inf sum to NaN); a
+    float32 sum may also overflow on finite values, so ``False`` only means "look closer"."""
+    if x.size < 4096:  # small: exact, and cheaper than a floating-point-state context
+        return bool(np.isfinite(x).all())
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(x.sum()))
+
+
 def check_finite(X: np.ndarray, *, name: str = "X", offset: int = 0) -> None:
     """Raise naming the count of NaN/inf values and the first bad row (``offset`` added)."""
-    if X.size == 0:
-        return
-    if np.isfinite(X.sum(dtype=np.float64)):
-        # a finite sum can still hide +inf and -inf together? no: inf - inf is NaN.
+    if _all_finite(X):
         return
     bad = ~np.isfinite(X)
     n_bad = int(bad.sum())
-    if n_bad == 0:  # float overflow of the sum only
-        return
-    first = int(np.argmax(bad.any(axis=1))) + offset
-    raise UserError(f"{name} contains {n_bad} NaN or inf value(s); first in row {first}")
+    if n_bad:  # else the sum overflowed on finite values
+        first = int(np.argmax(bad.any(axis=1))) + offset
+        raise UserError(f"{name} contains {n_bad} NaN or inf value(s); first in row {first}")
+
+
+def check_rows(X: np.ndarray, metric: str, chunk_rows: int, *, name: str = "X") -> None:
+    """One chunked pass over ``X`` (array or memmap): NaN/inf and, for cosine, all-zero rows,
+    each reported with its total count and first row."""
+    n_bad = n_zero = 0
+    first_bad = first_zero = None
+    for s in range(0, X.shape[0], chunk_rows):
+        x = np.asarray(X[s : s + chunk_rows])
+        if not _all_finite(x):
+            bad = ~np.isfinite(x)
+            n_bad += int(bad.sum())
+            if first_bad is None and bad.any():
+                first_bad = s + int(np.argmax(bad.any(axis=1)))
+        if metric == Metric.COSINE:
+            zero = ~np.any(x != 0, axis=1)
+            n_zero += int(zero.sum())
+            if first_zero is None and zero.any():
+                first_zero = s + int(np.argmax(zero))
+    if n_bad:
+        raise UserError(f"{name} contains {n_bad} NaN or inf value(s); first in row {first_bad}")
+    if n_zero:
+        raise UserError(f"{name} has {n_zero} all-zero row(s) (first: row {first_zero}); "
+                        "the cosine metric needs non-zero rows")
 
 
 def check_width(X: np.ndarray, n_features: int, *, name: str = "X",
@@ -56,9 +85,10 @@ def check_width(X: np.ndarray, n_features: int, *, name: str = "X",
                         f"{n_features} features as input.")
 
 
-def check_weights(sample_weight, n: int) -> np.ndarray:
+def check_weights(sample_weight, n: int) -> np.ndarray | None:
+    """Float32 weights (n,), or None for unit weights."""
     if sample_weight is None:
-        return np.ones(n, dtype=np.float32)
+        return None
     w = np.asarray(sample_weight, dtype=np.float64)
     if w.ndim == 0:
         w = np.full(n, float(w))
@@ -72,7 +102,7 @@ def check_weights(sample_weight, n: int) -> np.ndarray:
 
 
 def normalize_rows(X: np.ndarray, *, name: str = "X", offset: int = 0) -> np.ndarray:
-    """Unit-norm copy of the rows of ``X`` (cosine metric); a zero row is a UserError."""
+    """Unit-norm float32 copy of the rows of ``X`` (cosine); a zero row is a UserError."""
     norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
     zero = norms == 0
     if zero.any():

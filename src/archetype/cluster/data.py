@@ -1,10 +1,14 @@
-"""The data side of the loop interface: count, dim, subset, chunks (FAISS ``DatasetAssign``).
+"""The data side of the k-means loop (FAISS ``DatasetAssign``): the :class:`Dataset` protocol
+and :class:`ArrayDataset`, rows in this process.
 
-Rows live in memory, in a memory-mapped ``.npy``, or arrive as an iterator of chunks
-(spooled once to a temporary ``.npy`` so later passes can re-read them).  Every read goes
-through :meth:`Dataset.chunks` or :meth:`Dataset.subset`, so memory is bounded by the chunk
-size, never by ``n x k``.  Rows are converted to float32 and, for the cosine metric,
-normalized chunk by chunk.
+The loop (:mod:`archetype.cluster.kmeans`) only ever asks a dataset for its size, for some
+rows (:meth:`~Dataset.subset`: the sample, mini-batches, far rows for empty clusters), for the
+statistics of a pass against centers (:meth:`~Dataset.accumulate`) and for an assignment.
+:class:`ArrayDataset` answers from an array, a memory-mapped ``.npy`` or an iterator of chunks
+(spooled once to a temporary ``.npy``), ``chunk_rows`` at a time, so memory is bounded by the
+chunk size, never ``n x k``; ``archetype.distributed`` answers the same questions from Ray
+actors that each hold a shard.  Rows are validated once at the public face; here they are
+only converted (float32, unit length for cosine).
 """
 
 from __future__ import annotations
@@ -13,40 +17,104 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from archetype.cluster._validation import (
-    as_float32_2d,
-    check_finite,
-    check_weights,
-    normalize_rows,
-)
-from archetype.cluster.step import DEFAULT_CHUNK_ROWS
+from archetype.cluster._validation import as_float32_2d, check_rows
+from archetype.cluster.backends import MARGIN, Backend, NonFiniteError, get_backend
+from archetype.cluster.metric import MetricAdapter, adapter
+from archetype.cluster.step import StepStats
 from archetype.errors import UserError
+from archetype.progress import Tracker, tracker_or_null
+
+#: Rows handed to a backend at a time (bounds the per-call label/distance buffers).
+DEFAULT_CHUNK_ROWS = 1 << 18
 
 
-class Dataset:
-    """Rows ``X`` (n, d) with weights, read in chunks.
+@dataclass
+class Assignment:
+    """Nearest center of every row (:func:`archetype.cluster.assign`).
+
+    Attributes
+    ----------
+    labels : ndarray (n,) int64 — row of the nearest center.
+    distances : ndarray (n,) float32 — squared L2 distance, or cosine distance ``1 - cos``
+        (NaN when only labels were asked for).
+    margin : ndarray (n,) float32 — second-best minus best distance (``inf`` when k == 1;
+        NaN when not asked for): how sure the assignment is.
+    """
+
+    labels: np.ndarray
+    distances: np.ndarray
+    margin: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """What the k-means loop needs of the rows: local (:class:`ArrayDataset`) or sharded."""
+
+    metric: MetricAdapter
+
+    def count(self) -> int:
+        """Number of rows."""
+
+    def dim(self) -> int:
+        """Number of columns."""
+
+    def subset(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Clean rows (float32; unit length for cosine) and weights at the sorted ``idx``."""
+
+    def accumulate(self, centers: np.ndarray, *, n_far: int = 0,
+                   keep_labels: bool = False) -> StepStats:
+        """Statistics of a pass against clean ``centers``: sums, counts, inertia, and
+        optionally the labels and distances of every row and the ``n_far`` farthest rows."""
+
+    def assign(self, centers: np.ndarray, *, mode: int = MARGIN) -> Assignment:
+        """Labels, distances and margins of every row."""
+
+    def close(self) -> None:
+        """Release what the dataset holds (spool files, actors)."""
+
+
+class ArrayDataset:
+    """Rows ``X`` (n, d) in this process, with weights, read ``chunk_rows`` at a time.
 
     Parameters
     ----------
     X : ndarray or np.memmap (n, d)
-    sample_weight : array-like (n,), optional
-    metric : {"l2", "cosine"}
+        Validated rows (finite; non-zero for cosine).  An in-memory float32 C-contiguous
+        array is used as it is (for cosine: normalized once); a memmap is read and
+        converted chunk by chunk.
+    w : ndarray (n,) float32, optional — validated weights (None: all 1).
+    metric : {"l2", "cosine"} or MetricAdapter
+    backend : Backend, optional (default ``get_backend("auto")``)
     chunk_rows : int
+        Rows per read of a memmap (rows in memory are one chunk).
+    clean : bool, default False
+        ``X`` is already converted (float32 C-contiguous, unit rows for cosine): a sample or
+        a batch the loop took from another dataset's :meth:`subset`.
     """
 
-    def __init__(self, X: np.ndarray, sample_weight=None, *, metric: str = "l2",
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS, _tmpfile: str | None = None) -> None:
-        if X.ndim != 2:
-            raise UserError(f"X should be 2-D (n_samples, n_features), got shape {X.shape}")
-        self.X = X
-        self.w = check_weights(sample_weight, X.shape[0])
-        self.metric = metric
+    def __init__(self, X: np.ndarray, w: np.ndarray | None = None, *,
+                 metric: str | MetricAdapter = "l2", backend: Backend | None = None,
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, clean: bool = False,
+                 _tmpfile: str | None = None) -> None:
+        self.metric = adapter(metric)
+        self.backend = backend if backend is not None else get_backend()
         self.chunk_rows = int(chunk_rows)
+        self.w = w
+        self._ones: np.ndarray | None = None
         self._tmpfile = _tmpfile
+        self.in_memory = not isinstance(X, np.memmap)
+        if self.in_memory and not clean:
+            X = self.metric.rows(np.ascontiguousarray(X, dtype=np.float32))
+        self.X = X
 
     def count(self) -> int:
         return int(self.X.shape[0])
@@ -54,43 +122,77 @@ class Dataset:
     def dim(self) -> int:
         return int(self.X.shape[1])
 
-    def _clean(self, x: np.ndarray, offset: int) -> np.ndarray:
-        if isinstance(x, np.memmap) or not x.flags.writeable:
-            x = np.array(x, dtype=np.float32, order="C")  # one chunk in memory
-        elif x.dtype != np.float32 or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x, dtype=np.float32)
-        if self.metric == "cosine":
-            x = normalize_rows(x, offset=offset)
-        return x
+    def _rows(self, x: np.ndarray, offset: int) -> np.ndarray:
+        if self.in_memory:
+            return x
+        if x.dtype == np.float32 and x.flags.c_contiguous and not self.metric.cosine:
+            return np.asarray(x)  # read straight from the page cache (read-only view)
+        x = np.array(x, dtype=np.float32, order="C")  # one chunk converted in memory
+        return self.metric.rows(x, offset=offset)
 
-    def validate(self) -> None:
-        """One chunked pass: NaN/inf (count and first row) and, for cosine, zero rows."""
-        n_bad, first = 0, None
-        for s in range(0, self.count(), self.chunk_rows):
-            x = np.asarray(self.X[s : s + self.chunk_rows])
-            try:
-                check_finite(x, offset=s)
-            except UserError:
-                bad = ~np.isfinite(x)
-                n_bad += int(bad.sum())
-                if first is None:
-                    first = s + int(np.argmax(bad.any(axis=1)))
-            else:
-                if self.metric == "cosine":
-                    normalize_rows(np.ascontiguousarray(x, dtype=np.float32), offset=s)
-        if n_bad:
-            raise UserError(f"X contains {n_bad} NaN or inf value(s); first in row {first}")
+    def _weights(self, s: int, e: int) -> np.ndarray:
+        if self.w is not None:
+            return self.w[s:e]
+        if self._ones is None or len(self._ones) < e - s:
+            self._ones = np.ones(e - s, np.float32)
+        return self._ones[: e - s]
 
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield ``(offset, rows float32, weights float32)`` chunk by chunk."""
-        for s in range(0, self.count(), self.chunk_rows):
-            e = s + self.chunk_rows
-            yield s, self._clean(self.X[s:e], s), self.w[s:e]
+        """Yield ``(offset, clean rows, weights float32)`` chunk by chunk (rows in memory are
+        one chunk: a pass's labels and distances, 12 bytes a row, are smaller than them)."""
+        n = self.count()
+        step = max(n, 1) if self.in_memory else self.chunk_rows
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            yield s, self._rows(self.X[s:e], s), self._weights(s, e)
 
-    def subset(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and weights at sorted indices ``idx`` (sorting keeps memmap reads local)."""
-        idx = np.sort(np.asarray(idx, dtype=np.int64))
-        return self._clean(self.X[idx], 0), self.w[idx]
+    def subset(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        idx = np.sort(np.asarray(idx))  # sorted: memmap reads stay local (int32: 2x faster)
+        x = self.X.take(idx, axis=0) if self.in_memory else self.X[idx]  # take: 3x faster
+        return self._rows(x, 0), None if self.w is None else self.w[idx]
+
+    def accumulate(self, centers, *, n_far=0, keep_labels=False) -> StepStats:
+        prep = self.backend.prepare(centers)
+        total = None
+        for s, x, w in self.chunks():
+            with self._nonfinite_named():
+                cs = self.backend.accumulate(x, prep, w)
+            part = StepStats(cs.sums, cs.counts, float(self.metric.dist(cs.inertia)), len(x))
+            if n_far:
+                part.far, part.far_dist = _farthest(cs.dist, w, n_far, s, self.metric)
+            if keep_labels:  # (concatenated by +, chunk after chunk)
+                part.labels, part.dist = cs.labels, self.metric.dist(cs.dist)
+            total = part if total is None else (total + part).keep_farthest(n_far)
+        return total if total is not None else StepStats.zeros(*centers.shape)
+
+    def assign(self, centers, *, mode: int = MARGIN, tracker: Tracker | None = None
+               ) -> Assignment:
+        n = self.count()
+        prep = self.backend.prepare(centers)
+        parts: list[tuple] = []
+        with tracker_or_null(tracker).task("assigning", total=n) as task:
+            for _s, x, _w in self.chunks():
+                with self._nonfinite_named():
+                    lab, dist, margin = self.backend.assign(x, prep, mode=mode)
+                parts.append((lab, None if dist is None else self.metric.dist(dist),
+                              None if margin is None else self.metric.dist(margin)))
+                task.advance(len(x))
+        nan = np.broadcast_to(np.float32(np.nan), (n,))  # read-only, no memory: not computed
+        if not parts:
+            return Assignment(np.empty(0, np.int64), nan, nan)
+        labels, dist, margin = (c[0] if len(c) == 1 else np.concatenate(c) if c[0] is not None
+                                else None for c in zip(*parts, strict=True))
+        return Assignment(labels, nan if dist is None else dist,
+                          nan if margin is None else margin)
+
+    @contextlib.contextmanager
+    def _nonfinite_named(self):
+        """A backend's NonFiniteError as the faces' UserError (count and first row)."""
+        try:
+            yield
+        except NonFiniteError:
+            check_rows(self.X, "l2", self.chunk_rows)  # raises, naming the rows
+            raise
 
     def close(self) -> None:
         """Remove the spool file of an iterator-backed dataset."""
@@ -99,6 +201,19 @@ class Dataset:
             with contextlib.suppress(OSError):
                 os.unlink(self._tmpfile)
             self._tmpfile = None
+
+
+def _farthest(dist, w, m, offset, metric):
+    """Row numbers (+ ``offset``) and distances of the ``m`` rows farthest from their center,
+    all rows tied with the last one included (so the pick does not depend on how the rows
+    were cut into chunks or shards); a zero-weight row never fills an empty center first."""
+    score = np.where(w > 0, dist, -1.0)
+    m = min(m, len(score))
+    top = np.argpartition(score, len(score) - m)[len(score) - m :]
+    ties = np.flatnonzero(score >= score[top].min())
+    if len(ties) <= 4 * m + 64:
+        top = ties
+    return top + offset, metric.dist(score[top])
 
 
 def open_npy(path: str | Path) -> np.ndarray:
@@ -116,10 +231,9 @@ def spool_chunks(chunks: Iterable, *, dir: str | None = None) -> tuple[np.memmap
     """Write an iterable of (m, d) chunks to a temporary ``.npy``; return its memmap and path."""
     fd, tmp = tempfile.mkstemp(suffix=".npy", prefix="archetype-spool-", dir=dir)
     os.close(fd)
+    raw = tmp + ".raw"
     try:
-        d = None
-        n = 0
-        raw = tmp + ".raw"
+        d, n = None, 0
         with open(raw, "wb") as fh:
             for chunk in chunks:
                 x = as_float32_2d(chunk)
@@ -133,33 +247,33 @@ def spool_chunks(chunks: Iterable, *, dir: str | None = None) -> tuple[np.memmap
             raise UserError("the iterator of chunks was empty")
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, d))
         src = np.memmap(raw, dtype=np.float32, mode="r", shape=(n, d)) if n else None
-        step = max(1, DEFAULT_CHUNK_ROWS)
-        for s in range(0, n, step):
-            out[s : s + step] = src[s : s + step]
+        for s in range(0, n, DEFAULT_CHUNK_ROWS):
+            out[s : s + DEFAULT_CHUNK_ROWS] = src[s : s + DEFAULT_CHUNK_ROWS]
         out.flush()
         del out, src
         os.unlink(raw)
         return np.load(tmp, mmap_mode="r"), tmp
     except BaseException:
-        for p in (tmp, tmp + ".raw"):
+        for p in (tmp, raw):
             if os.path.exists(p):
                 os.unlink(p)
         raise
 
 
-def as_dataset(X, sample_weight=None, *, metric: str = "l2",
-               chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Dataset:
-    """Wrap an array, memmap, ``.npy`` path or iterator of chunks as a :class:`Dataset`."""
+def as_rows(X) -> tuple[np.ndarray, str | None]:
+    """An array, memmap, ``.npy`` path or iterator of chunks as ``(rows, spool file)``:
+    an in-memory float32 array or a memmap (rows not yet checked for NaN)."""
     if hasattr(X, "tocsr") or hasattr(X, "tocoo"):  # scipy.sparse, without importing it
         raise UserError("Sparse data was passed for X, but dense data is required. "
                         "Use '.toarray()' to convert to a dense numpy array.")
     if isinstance(X, (str, Path)):
-        return Dataset(open_npy(X), sample_weight, metric=metric, chunk_rows=chunk_rows)
+        X = open_npy(X)
     if isinstance(X, np.memmap):
-        return Dataset(X, sample_weight, metric=metric, chunk_rows=chunk_rows)
+        if X.ndim != 2:
+            raise UserError(f"X should be 2-D (n_samples, n_features), got shape {X.shape}")
+        return X, None
     if isinstance(X, np.ndarray) or hasattr(X, "__array__") or isinstance(X, (list, tuple)):
-        return Dataset(as_float32_2d(X), sample_weight, metric=metric, chunk_rows=chunk_rows)
+        return as_float32_2d(X), None
     if isinstance(X, Iterable):
-        mm, tmp = spool_chunks(X)
-        return Dataset(mm, sample_weight, metric=metric, chunk_rows=chunk_rows, _tmpfile=tmp)
+        return spool_chunks(X)
     raise UserError(f"X should be an array, a .npy path or an iterator of chunks, got {type(X)}")

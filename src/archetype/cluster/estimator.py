@@ -1,19 +1,15 @@
 """``MiniBatchKMeans``: the scikit-learn compatible face of the k-means core.
 
-Validates and converts input once, chooses the backend once, then runs the private phases
-(docs/kmeans.md): on an in-memory sample of ``max(32768, 128 k)`` rows, seeding
-(:mod:`.init`), mini-batch updates (:mod:`.minibatch`), Lloyd passes and split/merge repair
-(:mod:`.refine`); then full-data Lloyd passes (:mod:`.lloyd`).  A warm start (``init`` array
-or model) skips the sample phases except the mini-batch steps, over all rows.  ``fit``
-accepts an array, a memory-mapped ``.npy`` (or its path) or an iterator of chunks; memory is
-bounded by ``chunk_size`` (and the sample), never ``n x k``.
+Validates and converts input once (:meth:`MiniBatchKMeans._dataset`), chooses the backend
+once, then runs the one loop of :mod:`archetype.cluster.kmeans` (sample → seeding →
+mini-batch → sample Lloyd + repair → full-data Lloyd; docs/kmeans.md) over an
+:class:`~archetype.cluster.data.ArrayDataset`.  ``fit`` accepts an array, a memory-mapped
+``.npy`` (or its path) or an iterator of chunks; memory is bounded by ``chunk_size`` (and the
+sample), never ``n x k``.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,29 +18,29 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from archetype.cluster._validation import check_finite, check_width, normalize_rows
-from archetype.cluster.assign import assign
-from archetype.cluster.backends import get_backend
-from archetype.cluster.data import Dataset, as_dataset
+from archetype.cluster._validation import check_finite, check_rows, check_weights, check_width
+from archetype.cluster.assign import assign_small, is_small
+from archetype.cluster.backends import LABELS, MARGIN, get_backend
+from archetype.cluster.data import DEFAULT_CHUNK_ROWS, ArrayDataset, as_rows
 from archetype.cluster.init import seed_centers
-from archetype.cluster.lloyd import lloyd_phase
-from archetype.cluster.minibatch import MiniBatchState, minibatch_phase, minibatch_step
-from archetype.cluster.refine import refine_sample_size, repair
-from archetype.cluster.step import DEFAULT_CHUNK_ROWS
+from archetype.cluster.kmeans import KMeansParams, kmeans
+from archetype.cluster.metric import adapter
+from archetype.cluster.minibatch import MiniBatchState, minibatch_step
 from archetype.errors import UserError
+from archetype.vocab import Backend, Device, Metric, Precision
 
-log = logging.getLogger(__name__)
+_INITS = {"k-means++", "k-means||", "random"}
 
 
 class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
-    """Mini-batch k-means with full-data refinement, on CPU (torch/numba/faiss) or CUDA.
+    """Mini-batch k-means with full-data refinement, on CPU (numba/faiss/torch) or CUDA.
 
     Parameters
     ----------
     n_clusters : int, default 8
     init : {"k-means++", "k-means||", "random"}, ndarray (k, d) or fitted MiniBatchKMeans
-        Seeding: greedy k-means++ on a sample of ``max(10000, 32k)`` rows, k-means|| over
-        all rows, random rows, or given centers (warm start).
+        Seeding on the in-memory sample: greedy k-means++ (on ``max(10000, 32k)`` of its
+        rows), k-means||, random rows; or given centers (warm start).
     n_init : int, default 1
         Independent runs; the one with the lowest inertia is kept.
     max_iter : int, default 50
@@ -69,7 +65,7 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     chunk_size : int, optional
         Rows per chunk of a full pass (default 262144).
     verbose : int, default 0
-        Log per-phase summaries.
+        Kept for scikit-learn compatibility; per-run summaries go to the ``logging`` module.
 
     Attributes
     ----------
@@ -84,7 +80,7 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "init": [StrOptions({"k-means++", "k-means||", "random"}), "array-like", BaseEstimator],
+        "init": [StrOptions(_INITS), "array-like", BaseEstimator],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -93,10 +89,10 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         "max_no_improvement": [Interval(Integral, 1, None, closed="left"), None],
         "reassignment_ratio": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
-        "metric": [StrOptions({"l2", "cosine"})],
-        "backend": [StrOptions({"auto", "torch", "faiss", "numba", "numpy"})],
-        "device": [StrOptions({"auto", "cpu", "cuda"})],
-        "precision": [StrOptions({"fp32", "tf32", "bf16"})],
+        "metric": [StrOptions({m.value for m in Metric})],
+        "backend": [StrOptions({b.value for b in Backend})],
+        "device": [StrOptions({d.value for d in Device})],
+        "precision": [StrOptions({p.value for p in Precision})],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
     }
@@ -128,154 +124,142 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return tags
 
     # -- input ----------------------------------------------------------------------------
-    def _dataset(self, X, sample_weight, *, reset: bool) -> Dataset:
+    def _backend(self):
+        return get_backend(self.backend, self.device, precision=self.precision)
+
+    def _dataset(self, X, sample_weight, *, reset: bool, backend=None,
+                 check: bool = True) -> ArrayDataset:
+        """The one validation of ``X`` (and weights) on the way in: shape, dtype, width at
+        predict, NaN/inf, zero rows for cosine (``check=False``: the caller's pass checks
+        NaN/inf itself).  Private code assumes it passed here."""
         chunk = self.chunk_size or DEFAULT_CHUNK_ROWS
-        if hasattr(X, "tocsr") or hasattr(X, "tocoo"):  # scipy.sparse
-            return as_dataset(X)  # raises the "dense data is required" error
-        if isinstance(X, np.ndarray | list | tuple) and not isinstance(X, np.memmap) or (
-            hasattr(X, "__array__") and not isinstance(X, np.ndarray)
-        ):
+        tmp = None
+        if (isinstance(X, np.ndarray | list | tuple) and not isinstance(X, np.memmap)) or (
+                hasattr(X, "__array__") and not isinstance(X, np.ndarray)
+                and not hasattr(X, "tocsr")):
             X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64],
                               ensure_all_finite=False, ensure_min_samples=1)
-            ds = Dataset(np.ascontiguousarray(X, dtype=np.float32), sample_weight,
-                         metric=self.metric, chunk_rows=chunk)
+            X = np.ascontiguousarray(X, dtype=np.float32)
         else:
-            ds = as_dataset(X, sample_weight, metric=self.metric, chunk_rows=chunk)
+            X, tmp = as_rows(X)
             if reset:
-                self.n_features_in_ = ds.dim()
-        ds.validate()
-        return ds
+                self.n_features_in_ = X.shape[1]
+            else:
+                check_width(X, self.n_features_in_)
+        try:
+            if check:
+                check_rows(X, self.metric, chunk)
+            w = check_weights(sample_weight, X.shape[0])
+        except BaseException:
+            if tmp is not None:
+                ArrayDataset(X, metric=self.metric, backend=backend, _tmpfile=tmp).close()
+            raise
+        return ArrayDataset(X, w, metric=self.metric, backend=backend or self._backend(),
+                            chunk_rows=chunk, _tmpfile=tmp)
 
-    def _init_centers(self, ds: Dataset, rng: np.random.Generator, backend) -> np.ndarray:
-        k = self.n_clusters
+    def _params(self) -> KMeansParams:
+        return KMeansParams(
+            n_clusters=self.n_clusters, init=self._init_value(), n_init=self.n_init,
+            max_iter=self.max_iter, batch_size=self.batch_size, max_steps=self.max_steps,
+            tol=self.tol, max_no_improvement=self.max_no_improvement,
+            reassignment_ratio=self.reassignment_ratio)
+
+    def _init_value(self):
+        """``init`` as a method name, or validated clean (k, d) float32 centers."""
         init = self.init
         if isinstance(init, BaseEstimator):
             check_is_fitted(init, "cluster_centers_")
             init = init.cluster_centers_
         if isinstance(init, str):
-            return seed_centers(ds, k, init, rng, backend)
+            return init
+        k, d = self.n_clusters, self.n_features_in_
         C = np.ascontiguousarray(np.asarray(init, dtype=np.float32))
-        if C.shape != (k, ds.dim()):
-            raise UserError(f"init.shape={C.shape} should be (n_clusters={k}, "
-                            f"n_features={ds.dim()})")
+        if C.shape != (k, d):
+            raise UserError(f"init.shape={C.shape} should be (n_clusters={k}, n_features={d})")
         check_finite(C, name="init")
-        return normalize_rows(C, name="init") if self.metric == "cosine" else C
-
-    def _check_k(self, n: int) -> None:
-        if n < self.n_clusters:
-            raise UserError(f"n_samples={n} should be >= n_clusters={self.n_clusters}")
+        return adapter(self.metric).centers(C, name="init")
 
     # -- fit ------------------------------------------------------------------------------
     def fit(self, X, y=None, sample_weight=None, *, tracker=None):
-        """Fit on an array, a memory-mapped ``.npy`` (or its path) or an iterator of chunks."""
+        """Fit on an array, a memory-mapped ``.npy`` (or its path) or an iterator of chunks.
+
+        ``tracker`` (``archetype.progress``) shows the mini-batch steps and full passes.
+        """
         self._validate_params()
-        ds = self._dataset(X, sample_weight, reset=True)
+        backend = self._backend()
+        ds = self._dataset(X, sample_weight, reset=True, backend=backend)
         try:
-            self._check_k(ds.count())
-            backend = get_backend(self.backend, self.device, precision=self.precision)
             self.backend_, self.device_ = backend.name, backend.device
             rs = check_random_state(self.random_state)
-            n_init = 1 if not isinstance(self.init, str) else self.n_init
-            best = None
-            for run in range(n_init):
-                rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
-                result = self._fit_once(ds, rng, backend, tracker)
-                log.info("init %d: inertia %.6g", run, result[2])
-                if best is None or result[2] < best[2]:
-                    best = result
+            res = kmeans(ds, self._params(), backend=backend, random_state=rs, tracker=tracker)
         finally:
             ds.close()
-        (self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_, self.n_steps_,
-         self.history_) = best
+        self.cluster_centers_, self.labels_, self.inertia_ = res.centers, res.labels, res.inertia
+        self.n_iter_, self.n_steps_, self.history_ = res.n_iter, res.n_steps, res.history
         self._counts = np.bincount(self.labels_, minlength=self.n_clusters).astype(np.float64)
         self._rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
         return self
-
-    def _fit_once(self, ds: Dataset, rng, backend, tracker):
-        t0 = time.perf_counter()
-        history: list = []
-        n, k = ds.count(), self.n_clusters
-        sample = isinstance(self.init, str)  # seeding, not a warm start: work on a sample first
-        work = ds
-        if sample:
-            m = refine_sample_size(n, k)  # clean float32 rows in memory (repair reads .X)
-            idx = np.arange(n) if m >= n else rng.choice(n, m, replace=False)
-            xs, ws = ds.subset(idx)
-            work = Dataset(xs, ws, metric=ds.metric, chunk_rows=ds.chunk_rows)
-        C = self._init_centers(work, rng, backend)
-        history.append({"phase": "init", "step": 0, "seconds": time.perf_counter() - t0})
-        steps = self.max_steps
-        if steps is None:
-            steps = min(300, math.ceil(work.count() / self.batch_size))
-        state = minibatch_phase(work, C, backend, rng, batch_size=self.batch_size,
-                                max_steps=steps, max_no_improvement=self.max_no_improvement,
-                                reassignment_ratio=self.reassignment_ratio, history=history,
-                                tracker=tracker)
-        C = state.centers
-        n_steps = sum(1 for h in history if h["phase"] == "minibatch")
-        if sample and self.max_iter > 0:
-            C, _lab, s_inertia, _np = lloyd_phase(work, C, backend, max_iter=max(self.max_iter, 30),
-                                                  tol=self.tol, history=history,
-                                                  phase="sample")
-            C, _s, _moves = repair(work, C, s_inertia, backend, rng, tol=self.tol,
-                                   max_iter=max(self.max_iter, 30), history=history)
-        C, labels, inertia, n_pass = lloyd_phase(ds, C, backend, max_iter=self.max_iter,
-                                                 tol=self.tol, history=history, tracker=tracker)
-        if self.verbose:
-            log.info("k-means: %d mini-batch steps, %d full passes, inertia %.6g",
-                     n_steps, n_pass, inertia)
-        return C, labels, float(inertia), n_pass, n_steps, history
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """One mini-batch update with the rows of ``X`` (seeds from them on the first call)."""
         first = not hasattr(self, "cluster_centers_")
         if first:
             self._validate_params()
-        ds = self._dataset(X, sample_weight, reset=first)
-        backend = get_backend(self.backend, self.device, precision=self.precision)
+        backend = self._backend()
+        ds = self._dataset(X, sample_weight, reset=first, backend=backend)
+        try:  # the batch, clean and in memory
+            x, w = ds.subset(np.arange(ds.count()))
+        finally:
+            ds.close()
+        ds = ArrayDataset(x, w, metric=self.metric, backend=backend, clean=True)
         if first:
-            self._check_k(ds.count())
+            if ds.count() < self.n_clusters:
+                raise UserError(f"n_samples={ds.count()} should be >= "
+                                f"n_clusters={self.n_clusters}")
             self._rng = np.random.default_rng(
                 check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             self.backend_, self.device_ = backend.name, backend.device
-            self.cluster_centers_ = self._init_centers(ds, self._rng, backend)
+            init = self._init_value()
+            if isinstance(init, str):
+                init = seed_centers(ds, self.n_clusters, init, self._rng)
+            self.cluster_centers_ = init
             self._counts = np.zeros(self.n_clusters)
             self.n_steps_ = 0
             self.n_iter_ = 0
             self.history_ = []
-        else:
-            check_width(np.empty((0, ds.dim())), self.n_features_in_)
         state = MiniBatchState(self.cluster_centers_, self._counts)
-        x, w = ds.subset(np.arange(ds.count()))
-        inertia, n_re = minibatch_step(state, x, w, backend, metric=self.metric, rng=self._rng,
+        inertia, n_re = minibatch_step(state, x, w, backend, metric=ds.metric, rng=self._rng,
                                        reassignment_ratio=self.reassignment_ratio,
                                        reassign=(self.n_steps_ + 1) % 10 == 0)
         self.cluster_centers_, self._counts = state.centers, state.counts
         self.history_.append({"phase": "partial_fit", "step": self.n_steps_,
                               "inertia": inertia, "reassigned": n_re})
         self.n_steps_ += 1
-        a = self._assign(x, already_clean=True)
+        a = ds.assign(self.cluster_centers_)
         self.labels_ = a.labels
-        self.inertia_ = float(np.dot(w.astype(np.float64), a.distances))
+        self.inertia_ = float(np.dot(np.ones(len(x)) if w is None else w.astype(np.float64),
+                                     a.distances))
         return self
 
     # -- predict --------------------------------------------------------------------------
-    def _assign(self, X, *, already_clean: bool = False, labels_only: bool = False):
+    def _assign(self, X, *, mode: int = MARGIN):
         check_is_fitted(self, "cluster_centers_")
-        if already_clean:
-            x = X
-            metric = "l2" if self.metric == "l2" else "cosine"
-        else:
-            ds = self._dataset(X, None, reset=False)
-            check_width(np.empty((0, ds.dim())), self.n_features_in_)
-            x, metric = ds.X, self.metric
-        return assign(x, self.cluster_centers_, metric=metric, backend=self.backend,
-                      device=self.device, chunk_size=self.chunk_size, precision=self.precision,
-                      validate=False, labels_only=labels_only)
+        backend = self._backend()
+        ds = self._dataset(X, None, reset=False, backend=backend, check=False)
+        try:
+            if (self.backend == Backend.AUTO and ds.in_memory
+                    and is_small(ds.X, self.cluster_centers_)):
+                check_finite(ds.X)
+                return assign_small(ds.X, self.cluster_centers_, ds.metric, mode)
+            if not backend.checks_finite:  # (else the pass itself checks, as check_rows)
+                check_rows(ds.X, self.metric, ds.chunk_rows)
+            return ds.assign(self.cluster_centers_, mode=mode)
+        finally:
+            ds.close()
 
     def predict(self, X):
         """Index of the nearest center of each row, (n,) int64."""
-        return self._assign(X, labels_only=True).labels
+        return self._assign(X, mode=LABELS).labels
 
     def fit_predict(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).labels_
@@ -288,16 +272,18 @@ class MiniBatchKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         """Distances to every center, (n, k) float32: Euclidean, or ``1 - cos`` for cosine."""
         check_is_fitted(self, "cluster_centers_")
         ds = self._dataset(X, None, reset=False)
-        check_width(np.empty((0, ds.dim())), self.n_features_in_)
         C = self.cluster_centers_.astype(np.float64)
         out = np.empty((ds.count(), len(C)), np.float32)
-        for s, x, _w in ds.chunks():
-            x64 = x.astype(np.float64)
-            if self.metric == "cosine":
-                out[s : s + len(x)] = 1.0 - x64 @ C.T
-            else:
-                d2 = (x64**2).sum(1)[:, None] - 2 * x64 @ C.T + (C**2).sum(1)[None, :]
-                out[s : s + len(x)] = np.sqrt(np.maximum(d2, 0))
+        try:
+            for s, x, _w in ds.chunks():
+                x64 = x.astype(np.float64)
+                if ds.metric.cosine:
+                    out[s : s + len(x)] = 1.0 - x64 @ C.T
+                else:
+                    d2 = (x64**2).sum(1)[:, None] - 2 * x64 @ C.T + (C**2).sum(1)[None, :]
+                    out[s : s + len(x)] = np.sqrt(np.maximum(d2, 0))
+        finally:
+            ds.close()
         return out
 
     def score(self, X, y=None, sample_weight=None):

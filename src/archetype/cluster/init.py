@@ -1,11 +1,12 @@
-"""Seeding: greedy k-means++ on a sample, k-means|| over all rows, or random rows."""
+"""Seeding on the in-memory sample: greedy k-means++ (on a sub-sample), k-means||, or
+random rows."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from archetype.cluster.backends import Backend
-from archetype.cluster.data import Dataset
+from archetype.cluster.backends import DISTANCES
+from archetype.cluster.data import ArrayDataset
 
 
 #: Rows sampled for k-means++ seeding: enough to see every cluster, cheap to scan k times.
@@ -70,62 +71,46 @@ def _kmeans_plusplus(X, w, k, rng, n_local_trials):
     return centers
 
 
-def kmeans_parallel(ds: Dataset, k: int, rng: np.random.Generator, backend: Backend, *,
-                    rounds: int = 5, oversampling: float = 2.0) -> np.ndarray:
+def kmeans_parallel(ds: ArrayDataset, k: int, rng: np.random.Generator, *, rounds: int = 5,
+                    oversampling: float = 2.0) -> np.ndarray:
     """k-means|| (Bahmani et al. 2012): ``rounds`` passes sampling ~``oversampling*k`` rows
     each with probability proportional to their distance, then greedy k-means++ on the
     candidates weighted by how many rows each one attracts."""
-    n = ds.count()
+    x = ds.X
+    n = len(x)
+    w = np.ones(n) if ds.w is None else ds.w.astype(np.float64)
+    be = ds.backend
     ell = oversampling * k
-    x0, _ = ds.subset(rng.integers(0, n, 1))
-    cands = [x0]
-    C = x0
-    dist = np.empty(n, np.float32)
-    for s, x, _w in ds.chunks():
-        dist[s : s + len(x)] = backend.assign(x, backend.prepare(C))[1]
+    cands = [x[rng.integers(0, n, 1)]]
+    dist = be.assign(x, be.prepare(cands[0]), mode=DISTANCES)[1].astype(np.float64)
     for _ in range(rounds):
-        pot = float(np.dot(ds.w.astype(np.float64), dist))
+        pot = float(np.dot(w, dist))
         if pot <= 0:
             break
-        prob = np.minimum(1.0, ell * ds.w * dist / pot)
-        picked = np.flatnonzero(rng.random(n) < prob)
+        picked = np.flatnonzero(rng.random(n) < np.minimum(1.0, ell * w * dist / pot))
         if len(picked) == 0:
             continue
-        new, _ = ds.subset(picked)
-        cands.append(new)
-        prep = backend.prepare(new)
-        for s, x, _w in ds.chunks():
-            dist[s : s + len(x)] = np.minimum(dist[s : s + len(x)], backend.assign(x, prep)[1])
+        cands.append(x[picked])
+        dist = np.minimum(dist, be.assign(x, be.prepare(x[picked]), mode=DISTANCES)[1])
     C = np.concatenate(cands)
     if len(C) <= k:
-        extra, _ = ds.subset(rng.choice(n, size=k - len(C) + 1, replace=n < k))
-        C = np.concatenate([C, extra])
-    weights = np.zeros(len(C))
-    prep = backend.prepare(C)
-    for _s, x, w in ds.chunks():
-        labels = backend.assign(x, prep)[0]
-        weights += np.bincount(labels, weights=w, minlength=len(C))
+        C = np.concatenate([C, x[rng.choice(n, size=k - len(C) + 1, replace=n < k)]])
+    labels = be.assign(x, be.prepare(C), mode=DISTANCES)[0]
+    weights = np.bincount(labels, weights=w, minlength=len(C))
     return kmeans_plusplus(C, weights + 1e-12, k, rng)
 
 
-def random_rows(ds: Dataset, k: int, rng: np.random.Generator) -> np.ndarray:
-    """``k`` distinct rows chosen uniformly."""
-    x, _ = ds.subset(rng.choice(ds.count(), size=k, replace=False))
-    return x.copy()
-
-
-def seed_centers(ds: Dataset, k: int, method: str, rng: np.random.Generator,
-                 backend: Backend) -> np.ndarray:
-    """Initial centers by ``method`` in {"k-means++", "k-means||", "random"}."""
+def seed_centers(ds: ArrayDataset, k: int, method: str, rng: np.random.Generator) -> np.ndarray:
+    """Initial centers by ``method`` in {"k-means++", "k-means||", "random"} from the clean
+    in-memory rows of ``ds`` (the loop's sample)."""
+    n = ds.count()
     if method == "random":
-        C = random_rows(ds, k, rng)
+        C = ds.X[np.sort(rng.choice(n, size=k, replace=False))]
     elif method == "k-means||":
-        C = kmeans_parallel(ds, k, rng, backend)
+        C = kmeans_parallel(ds, k, rng)
     else:
-        m = seed_sample_size(ds.count(), k)
-        idx = np.arange(ds.count()) if m == ds.count() else rng.choice(ds.count(), m, replace=False)
-        x, w = ds.subset(idx)
-        C = kmeans_plusplus(x, w, k, rng)
-    if ds.metric == "cosine":
-        C = C / np.linalg.norm(C, axis=1, keepdims=True)
-    return np.ascontiguousarray(C, dtype=np.float32)
+        m = seed_sample_size(n, k)
+        idx = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=False))
+        w = np.ones(len(idx)) if ds.w is None else ds.w[idx]
+        C = kmeans_plusplus(ds.X[idx], w, k, rng)
+    return ds.metric.centers(C)

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from archetype.cluster.backends import Backend
-from archetype.cluster.data import Dataset
+from archetype.cluster.data import ArrayDataset
 from archetype.cluster.lloyd import lloyd_phase
 
 
@@ -32,49 +31,46 @@ def _split(x: np.ndarray, w: np.ndarray, rng: np.random.Generator) -> tuple[floa
                                                                              np.ndarray]:
     """Best 2-way split of the rows ``x`` along their principal axis.
 
+    The principal axis by power iteration on the (d, d) weighted scatter matrix (one GEMM
+    over the rows), then two 2-means updates; the gain is the between-halves sum of squares
+    ``W1 |c1 - mu|^2 + W2 |c2 - mu|^2`` (= SSE before - SSE after, Huygens).
+
     Returns
     -------
     gain : float — SSE of the cluster minus the SSE of the two halves.
     c1, c2 : (d,) float64 — means of the two halves.
     """
     x = x.astype(np.float64)
-    ws = w.sum()
-    mu = (w @ x) / ws
+    mu = (w @ x) / w.sum()
     xc = x - mu
-    sse = float(w @ np.einsum("ij,ij->i", xc, xc))
+    S = xc.T @ (w[:, None] * xc)
     v = rng.standard_normal(x.shape[1])
     for _ in range(8):  # power iterations on the weighted scatter matrix
-        v = xc.T @ (w * (xc @ v))
+        v = S @ v
         nv = np.linalg.norm(v)
         if nv == 0:
             return 0.0, mu, mu
         v /= nv
     side = (xc @ v) > 0
-    for _ in range(2):  # two 2-means updates starting from the principal-axis halves
+    for it in range(3):  # two 2-means updates starting from the principal-axis halves
         if side.all() or not side.any():
             return 0.0, mu, mu
-        c1 = (w[side] @ x[side]) / w[side].sum()
-        c2 = (w[~side] @ x[~side]) / w[~side].sum()
-        side = ((x - c1) ** 2).sum(1) < ((x - c2) ** 2).sum(1)
-    if side.all() or not side.any():
-        return 0.0, mu, mu
-    c1 = (w[side] @ x[side]) / w[side].sum()
-    c2 = (w[~side] @ x[~side]) / w[~side].sum()
-    r1, r2 = x[side] - c1, x[~side] - c2
-    after = float(w[side] @ np.einsum("ij,ij->i", r1, r1)
-                  + w[~side] @ np.einsum("ij,ij->i", r2, r2))
-    return sse - after, c1, c2
+        w1, w2 = w[side].sum(), w[~side].sum()
+        c1, c2 = (w[side] @ xc[side]) / w1, (w[~side] @ xc[~side]) / w2  # centered means
+        if it < 2:
+            side = 2 * (xc @ (c2 - c1)) < c2 @ c2 - c1 @ c1  # nearer to c1
+    gain = float(w1 * (c1 @ c1) + w2 * (c2 @ c2))
+    return gain, c1 + mu, c2 + mu
 
 
-def _moves(sds: Dataset, C: np.ndarray, backend: Backend, rng: np.random.Generator,
+def _moves(sds: ArrayDataset, C: np.ndarray, rng: np.random.Generator,
            max_moves: int) -> list[tuple[float, int, int, np.ndarray, np.ndarray]]:
     """Moves (net gain, split center h, removed center j, new c_h, new c_j), best first."""
-    x, w = sds.X, sds.w.astype(np.float64)
+    x = sds.X
+    w = np.ones(len(x)) if sds.w is None else sds.w.astype(np.float64)
     k = len(C)
-    labels, dist, margin = backend.assign(x, backend.prepare(C))
-    dist = dist.astype(np.float64)
-    if sds.metric == "cosine":
-        dist, margin = dist / 2.0, margin / 2.0
+    a = sds.assign(C)  # metric distances and margins (top-2)
+    labels, dist, margin = a.labels, a.distances.astype(np.float64), a.margin
     sse = np.bincount(labels, weights=w * dist, minlength=k)
     cnt = np.bincount(labels, weights=w, minlength=k)
     remove = np.bincount(labels, weights=w * np.minimum(margin, 1e30), minlength=k)
@@ -88,6 +84,7 @@ def _moves(sds: Dataset, C: np.ndarray, backend: Backend, rng: np.random.Generat
         if len(rows) < 2:
             continue
         gain, c1, c2 = _split(x[rows], w[rows], rng)
+        gain *= sds.metric.scale  # squared L2 -> this metric's distance
         if gain > 0:
             splits.append((gain, h, c1, c2))
     splits.sort(key=lambda s: -s[0])
@@ -105,14 +102,14 @@ def _moves(sds: Dataset, C: np.ndarray, backend: Backend, rng: np.random.Generat
     return out
 
 
-def repair(sds: Dataset, C: np.ndarray, inertia: float, backend: Backend,
-           rng: np.random.Generator, *, max_rounds: int = 8, max_iter: int = 30,
-           tol: float = 1e-4, history: list) -> tuple[np.ndarray, float, int]:
+def repair(sds: ArrayDataset, C: np.ndarray, inertia: float, rng: np.random.Generator, *,
+           max_rounds: int = 8, max_iter: int = 30, tol: float = 1e-4, history: list,
+           t0: float | None = None) -> tuple[np.ndarray, float, int]:
     """Split/merge repair rounds on the sample ``sds`` (see module docstring).
 
     Parameters
     ----------
-    sds : Dataset — in-memory sample (clean rows).
+    sds : ArrayDataset — the in-memory sample (clean rows).
     C : (k, d) float32 — Lloyd-converged centers on ``sds``; ``inertia`` their sample inertia.
     max_rounds : int — repair rounds at most.  max_iter, tol : Lloyd passes after each move.
 
@@ -126,7 +123,7 @@ def repair(sds: Dataset, C: np.ndarray, inertia: float, backend: Backend,
     kept = 0
     max_moves = max(1, k // 16)
     for r in range(max_rounds):
-        moves = _moves(sds, C, backend, rng, max_moves)
+        moves = _moves(sds, C, rng, max_moves)
         if not moves:
             break
         improved = False
@@ -134,12 +131,11 @@ def repair(sds: Dataset, C: np.ndarray, inertia: float, backend: Backend,
             Ct = C.astype(np.float64)
             for _g, h, j, c1, c2 in batch:
                 Ct[h], Ct[j] = c1, c2
-            if sds.metric == "cosine":
-                Ct /= np.maximum(np.linalg.norm(Ct, axis=1, keepdims=True), 1e-30)
             trial: list = []
-            Cn, _lab, ine, _np = lloyd_phase(sds, Ct.astype(np.float32), backend,
-                                             max_iter=max_iter, tol=tol, history=trial,
-                                             phase="repair")
+            Cn, st, _np = lloyd_phase(sds, sds.metric.renorm(Ct).astype(np.float32),
+                                      max_iter=max_iter, tol=tol, history=trial,
+                                      phase="repair", t0=t0)
+            ine = st.inertia
             history.extend(trial)
             if ine < inertia * (1 - 1e-6):
                 history.append({"phase": "repair", "step": r, "moves": len(batch),

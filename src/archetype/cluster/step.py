@@ -1,28 +1,24 @@
-"""The one k-means step shared by the local loop and Ray: sufficient statistics of a pass.
+"""The statistics of a k-means pass and the one update that turns them into centers.
 
-``partial_stats`` assigns rows to their nearest center and returns per-center weighted
-sums and counts; stats of disjoint row sets add up (``StepStats.__add__``), and
-``centers_from_stats`` turns the merged stats into the next centers (a Lloyd update).
+A pass over some rows (:meth:`archetype.cluster.data.Dataset.accumulate`) yields
+:class:`StepStats`: per-center weighted sums and counts, the inertia, and optionally the
+labels and the farthest rows (candidates for empty clusters).  Stats of disjoint row sets add
+up (``+``, in row order), so chunks, shards and mini-batches merge the same way, and
+:func:`centers_from_stats` is the update for all of them: Lloyd's mean, and Sculley's
+mini-batch rate when the running centers enter as stats themselves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from archetype.cluster._validation import (
-    as_float32_2d,
-    check_finite,
-    check_metric,
-    check_weights,
-    check_width,
-    normalize_rows,
-)
-from archetype.cluster.backends import Backend, get_backend
+from archetype.cluster.metric import adapter
 
-#: Rows handed to a backend at a time (bounds the per-call label/distance buffers).
-DEFAULT_CHUNK_ROWS = 1 << 18
+
+def _none() -> np.ndarray:
+    return np.empty(0, np.int64)
 
 
 @dataclass
@@ -39,18 +35,34 @@ class StepStats:
         Weighted sum of distances (squared L2, or cosine distance).
     n : int
         Number of rows seen.
+    labels, dist : ndarray (n,) int64 / float32, or None
+        Nearest center of each row and the distance to it, when the pass kept them.
+    far, far_dist : ndarray (m,) int64 / float32
+        Row indices (of the whole dataset) and distances of the rows farthest from their
+        center: candidates for empty clusters (see :meth:`farthest`).
     """
 
     sums: np.ndarray
     counts: np.ndarray
     inertia: float
     n: int
+    labels: np.ndarray | None = None
+    dist: np.ndarray | None = None
+    far: np.ndarray = field(default_factory=_none)
+    far_dist: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
 
     def __add__(self, other: StepStats) -> StepStats:
+        """Stats of both row sets (``other``'s rows after ``self``'s)."""
         if not isinstance(other, StepStats):
             return NotImplemented
+        labels = dist = None
+        if self.labels is not None and other.labels is not None:
+            labels = np.concatenate([self.labels, other.labels])
+            dist = np.concatenate([self.dist, other.dist])
         return StepStats(self.sums + other.sums, self.counts + other.counts,
-                         self.inertia + other.inertia, self.n + other.n)
+                         self.inertia + other.inertia, self.n + other.n, labels, dist,
+                         np.concatenate([self.far, other.far]),
+                         np.concatenate([self.far_dist, other.far_dist]))
 
     def __radd__(self, other):  # lets sum([...]) start from 0
         if isinstance(other, int) and other == 0:
@@ -61,62 +73,17 @@ class StepStats:
     def zeros(cls, k: int, d: int) -> StepStats:
         return cls(np.zeros((k, d)), np.zeros(k), 0.0, 0)
 
+    def farthest(self, m: int) -> np.ndarray:
+        """Indices of the ``m`` farthest candidate rows, farthest first (ties: lower row)."""
+        order = np.lexsort((self.far, -self.far_dist.astype(np.float64)))
+        return self.far[order[:m]]
 
-def _stats_chunked(X: np.ndarray, prepared, backend: Backend, w: np.ndarray, *, metric: str,
-                   chunk_rows: int = DEFAULT_CHUNK_ROWS, offset: int = 0,
-                   validate: bool = True) -> StepStats:
-    """Private: stats of clean rows ``X`` against prepared centers, chunk by chunk."""
-    total = None
-    for s in range(0, X.shape[0], chunk_rows):
-        x = X[s : s + chunk_rows]
-        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x, dtype=np.float32)
-        if validate:
-            check_finite(x, offset=offset + s)
-        if metric == "cosine":
-            x = normalize_rows(x, offset=offset + s)
-        cs = backend.assign_accumulate(x, prepared, w[s : s + chunk_rows])
-        inertia = cs.inertia / 2.0 if metric == "cosine" else cs.inertia
-        st = StepStats(cs.sums, cs.counts, inertia, x.shape[0])
-        total = st if total is None else total + st
-    return total
-
-
-def partial_stats(X, centers, *, sample_weight=None, metric: str = "l2",
-                  backend: str | Backend = "auto", device: str = "auto",
-                  chunk_rows: int = DEFAULT_CHUNK_ROWS) -> StepStats:
-    """Assign the rows of ``X`` to their nearest center and sum them per center.
-
-    Parameters
-    ----------
-    X : array-like (n, d) or memory-mapped .npy
-        Rows; read ``chunk_rows`` at a time (float64 is converted to float32).
-    centers : ndarray (k, d)
-    sample_weight : array-like (n,), optional
-    metric : {"l2", "cosine"}
-        For ``cosine`` rows are normalized and the inertia is the sum of ``1 - cos``.
-    backend, device : str
-        See :func:`archetype.cluster.backends.get_backend`.
-
-    Returns
-    -------
-    StepStats
-    """
-    check_metric(metric)
-    C = as_float32_2d(centers, name="centers")
-    check_finite(C, name="centers")
-    if not isinstance(X, np.ndarray):
-        X = as_float32_2d(X)
-    if X.ndim != 2:
-        raise ValueError(f"X should be 2-D, got shape {X.shape}")
-    check_width(X, C.shape[1], owner="the centers")
-    if metric == "cosine":
-        C = normalize_rows(C, name="centers")
-    w = check_weights(sample_weight, X.shape[0])
-    be = get_backend(backend, device)
-    if X.shape[0] == 0:
-        return StepStats.zeros(*C.shape)
-    return _stats_chunked(X, be.prepare(C), be, w, metric=metric, chunk_rows=chunk_rows)
+    def keep_farthest(self, m: int) -> StepStats:
+        """Drop all but the ``m`` farthest candidates (in place); returns ``self``."""
+        if len(self.far) > m:
+            order = np.lexsort((self.far, -self.far_dist.astype(np.float64)))[:m]
+            self.far, self.far_dist = self.far[order], self.far_dist[order]
+        return self
 
 
 def centers_from_stats(stats: StepStats, old_centers, *, metric: str = "l2") -> np.ndarray:
@@ -125,7 +92,8 @@ def centers_from_stats(stats: StepStats, old_centers, *, metric: str = "l2") -> 
     Parameters
     ----------
     stats : StepStats
-        Merged statistics of a full pass.
+        Merged statistics of a pass (for a mini-batch step: the running centers' own stats
+        plus the batch's, see :func:`archetype.cluster.minibatch.minibatch_step`).
     old_centers : ndarray (k, d)
         Centers the stats were computed against (kept for empty clusters, so the result
         never holds NaN or a zero centroid made up from nothing).
@@ -141,9 +109,4 @@ def centers_from_stats(stats: StepStats, old_centers, *, metric: str = "l2") -> 
     nonempty = counts > 0
     new = old.copy()
     new[nonempty] = stats.sums[nonempty] / counts[nonempty, None]
-    if metric == "cosine":
-        norms = np.linalg.norm(new, axis=1)
-        ok = norms > 0
-        new[ok] /= norms[ok, None]
-        new[~ok] = old[~ok]
-    return new.astype(np.float32)
+    return adapter(metric).renorm(new, old).astype(np.float32)

@@ -5,10 +5,10 @@
   (``get_engine("ray", address)`` returns one).
 * :func:`~archetype.distributed.features.ray_feature_dir` — a features dir built by a Ray
   shuffle of the events by customer, equal to the local engine's.
-* :func:`~archetype.distributed.fit.ray_fit` — mini-batch k-means over shard actors, through
-  the local estimator's step functions.
-* :func:`~archetype.distributed.assign.write_assignments` — partitioned assignments written
-  by tasks and committed by the driver (manifest last).
+* :func:`~archetype.distributed.fit.ray_fit` — the local k-means loop
+  (``archetype.cluster.kmeans``) over a :class:`~archetype.distributed.dataset.ShardedDataset`
+  whose rows live in shard actors: no k-means math of its own.
+* :func:`~archetype.distributed.assign.ray_assign` — assignment by tasks over row ranges.
 
 Nothing here imports Ray at module import time; Ray is the optional extra
 ``pip install 'archetype[ray]'``.  See ``docs/distributed.md``.
@@ -16,24 +16,11 @@ Nothing here imports Ray at module import time; Ray is the optional extra
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from archetype.distributed.assign import ray_assign
+from archetype.distributed.dataset import ShardedDataset, WorkerLostError, start_workers
+from archetype.distributed.features import ray_feature_dir
+from archetype.distributed.fit import ray_fit
+from archetype.distributed.ray_engine import RayEngine
 
-_EXPORTS = {
-    "RayEngine": "ray_engine",
-    "ray_feature_dir": "features",
-    "ray_fit": "fit",
-    "RayFitConfig": "fit",
-    "WorkerLostError": "fit",
-    "ray_assign": "assign",
-    "write_assignments": "assign",
-    "read_assignments": "assign",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"archetype.distributed.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'archetype.distributed' has no attribute {name!r}")
+__all__ = ["RayEngine", "ShardedDataset", "WorkerLostError", "ray_assign", "ray_feature_dir",
+           "ray_fit", "start_workers"]

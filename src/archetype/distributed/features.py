@@ -13,9 +13,10 @@ logs one hash partition of customers at a time.  Here the partitions are Ray tas
 3. **reduce** — one task per customer group concatenates its frames (every event of a
    customer is now here, in file order), sorts, drops exact duplicates and aggregates with
    the local builder's ``sort_frame`` / ``drop_duplicates`` / ``aggregate_lazy``.
-4. **driver** — concatenates the groups and finalizes (``finalize_lazy``) exactly as the
-   local engine; the ``FeatureTransform`` is fitted on the combined raw features (exact,
-   not from merged sketches), so every file of the features dir equals the local one.
+4. **driver** — concatenates the groups and finishes them with the local engine's own
+   ``finish_features`` (horizon, finalize, duplicate count, run facts); the
+   ``FeatureTransform`` is fitted on the combined raw features (exact, not from merged
+   sketches) by the shared ``finish_feature_dir``, so every file equals the local one.
 
 Hive folders (``date=YYYY-MM-DD``) are pruned to the window by file, as the local reader
 prunes partitions, so the validation counts match too.
@@ -26,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +124,7 @@ def ray_compute_features(
     """Raw features and run facts, as ``compute_features`` returns them, computed on Ray."""
     from archetype.events import merge_counts, open_events
     from archetype.events.read import HIVE_DATE
-    from archetype.features.build import feature_specs, finalize_lazy
-    from archetype.features.context import FeatureContext, day_number
-    from archetype.features.featureset import record_duplicates, split_config, top_channels
+    from archetype.features.featureset import finish_features, split_config, top_channels
 
     ray = ensure_ray(address)
     ev_cfg, cfg = split_config(config, events_config)
@@ -166,29 +164,10 @@ def ray_compute_features(
             if part is not None:
                 parts.append(part)
             task.advance(1)
-    if window is not None:
-        horizon = int(window)
-    else:
-        horizon = day_number(as_of) - day_number(dt.date.fromisoformat(report.first_day)) + 1
-    ctx = FeatureContext.make(as_of, horizon, cfg, list(channels))
-    inter = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
-    df = finalize_lazy(inter.lazy(), ctx, keep_event_counts=True).collect()
-    df = df.sort("customer_id")
-    df = record_duplicates(report, df)
-    facts = {
-        "as_of": as_of.isoformat(),
-        "window_days": window,
-        "horizon_days": horizon,
-        "events_path": str(events_path),
-        "events_config": ev_cfg.to_dict(),
-        "feature_config": cfg.to_dict(),
-        "channels": list(channels),
-        "partitions": n_groups,
-        "report": report.to_dict(),
-        "specs": [s.to_dict() for s in feature_specs(ctx)],
-        "engine": "ray",
-    }
-    return df, facts
+    df, facts = finish_features(parts, report, as_of=as_of, window=window, cfg=cfg,
+                                ev_cfg=ev_cfg, channels=channels, events_path=events_path,
+                                partitions=n_groups)
+    return df, {**facts, "engine": "ray"}
 
 
 def ray_feature_dir(
@@ -201,24 +180,21 @@ def ray_feature_dir(
     transform: Any = None,
     tracker: Tracker | None = None,
     events_config: Any = None,
+    id_map: Any = None,
     n_groups: int | None = None,
     files_per_task: int = 4,
     address: str | None = None,
 ):
     """``compute_feature_dir`` with the reading and building done on Ray.
 
-    Parameters and result as :func:`archetype.features.compute_feature_dir`; ``n_groups``
+    Parameters and result as :func:`archetype.features.compute_feature_dir` (``id_map``
+    included: ids are mapped before anything is written); ``n_groups``
     customer groups (default 2 × cluster CPUs) and ``files_per_task`` event files per map
     task set the shuffle's shape.
     """
-    from archetype.features.featureset import finish_feature_dir
-    from archetype.features.transform import FeatureTransform
+    from archetype.features.featureset import finish_feature_dir, reapplied
 
-    if isinstance(transform, Mapping):
-        transform = FeatureTransform.from_dict(transform)
-    channels = None
-    if transform is not None and "channels" in transform.extra:
-        channels = list(transform.extra["channels"])
+    transform, channels = reapplied(transform)
     df, facts = ray_compute_features(
         events_path, as_of, config=config, events_config=events_config,
         window_days=window_days, channels=channels, n_groups=n_groups,
@@ -226,5 +202,5 @@ def ray_feature_dir(
     )
     return finish_feature_dir(
         df, facts, out_dir, config=config, events_config=events_config,
-        transform=transform, tracker=tracker, mmap=True,
+        transform=transform, tracker=tracker, id_map=id_map, mmap=True,
     )

@@ -120,11 +120,15 @@ def make_shards(embedding: np.ndarray | str | Path, parts: int, ray: Any = None)
     ]
 
 
-def embedding_rows(embedding: np.ndarray | str | Path) -> int:
-    """Number of rows of an embedding given as an array, a memmap or a ``.npy`` path."""
+def embedding_shape(embedding: np.ndarray | str | Path) -> tuple[int, int]:
+    """``(rows, columns)`` of an embedding given as an array, a memmap or a ``.npy`` path."""
     if isinstance(embedding, (str, Path)):
         try:
-            return int(np.load(embedding, mmap_mode="r").shape[0])
+            shape = np.load(embedding, mmap_mode="r").shape
         except (OSError, ValueError) as e:
             raise UserError(f"cannot read the embedding: {e}", path=embedding) from e
-    return int(embedding.shape[0]) if hasattr(embedding, "shape") else len(embedding)
+    else:
+        shape = np.shape(embedding)
+    if len(shape) != 2:
+        raise UserError(f"embedding should be 2-D, got shape {tuple(shape)}")
+    return int(shape[0]), int(shape[1])

@@ -178,7 +178,17 @@ def compute_features(
                     if files and not cs.has_errors(counts):
                         build(pl.scan_ipc(files).collect())
                     task.advance(1)
-    report = cs.report(counts)
+    return finish_features(parts, cs.report(counts), as_of=as_of, window=window, cfg=cfg,
+                           ev_cfg=ev_cfg, channels=channels, events_path=events_path,
+                           partitions=n_parts)
+
+
+def finish_features(parts: list[pl.DataFrame], report: Any, *, as_of: dt.date,
+                    window: int | None, cfg: FeatureConfig, ev_cfg: EventsConfig,
+                    channels: list[str], events_path: str | Path, partitions: int
+                    ) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The last step of both engines (local and Ray): the horizon, the finalize of the
+    aggregated partitions ``parts``, the duplicate count, and the run's facts."""
     if window is not None:
         horizon = int(window)
     else:
@@ -196,7 +206,7 @@ def compute_features(
         "events_config": ev_cfg.to_dict(),
         "feature_config": cfg.to_dict(),
         "channels": list(channels),
-        "partitions": n_parts,
+        "partitions": partitions,
         "report": report.to_dict(),
         "specs": [s.to_dict() for s in feature_specs(ctx)],
     }
@@ -241,7 +251,14 @@ def top_channels(counts: pl.DataFrame, max_channels: int) -> list[str]:
     return sorted(top["channel"].to_list())
 
 
-_top_channels = top_channels  # the name archetype.distributed imports
+def reapplied(transform: FeatureTransform | Mapping[str, Any] | None
+              ) -> tuple[FeatureTransform | None, list[str] | None]:
+    """A saved transform to re-apply (or None) and the channel list it was fitted with."""
+    if isinstance(transform, Mapping):
+        transform = FeatureTransform.from_dict(transform)
+    if transform is not None and "channels" in transform.extra:
+        return transform, list(transform.extra["channels"])
+    return transform, None
 
 
 def compute_feature_dir(
@@ -289,11 +306,7 @@ def compute_feature_dir(
     FeatureSet
     """
     check_output(out_dir, "features", overwrite=overwrite)  # before any work
-    if isinstance(transform, Mapping):
-        transform = FeatureTransform.from_dict(transform)
-    channels = None
-    if transform is not None and "channels" in transform.extra:
-        channels = list(transform.extra["channels"])
+    transform, channels = reapplied(transform)
     df, facts = compute_features(
         events_path,
         as_of,

@@ -120,27 +120,14 @@ class SweepResult:
 
 
 def _default_fit() -> tuple[FitFn, str]:
-    """archetype's MiniBatchKMeans when present, else scikit-learn's KMeans."""
-    try:
-        from archetype.cluster.estimator import MiniBatchKMeans
-    except ImportError:
-        MiniBatchKMeans = None  # noqa: N806
+    """archetype's ``MiniBatchKMeans``."""
+    from archetype.cluster.estimator import MiniBatchKMeans
 
-    if MiniBatchKMeans is not None:
+    def fit(x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, float]:
+        est = MiniBatchKMeans(n_clusters=k, random_state=seed).fit(x)
+        return np.asarray(est.labels_), float(est.inertia_)
 
-        def fit(x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, float]:
-            est = MiniBatchKMeans(n_clusters=k, random_state=seed).fit(x)
-            return np.asarray(est.labels_), float(est.inertia_)
-
-        return fit, "archetype.MiniBatchKMeans"
-
-    from sklearn.cluster import KMeans
-
-    def fit_sk(x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, float]:
-        est = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x)
-        return est.labels_, float(est.inertia_)
-
-    return fit_sk, "sklearn.cluster.KMeans"
+    return fit, "archetype.MiniBatchKMeans"
 
 
 def sweep_k(

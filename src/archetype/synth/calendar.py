@@ -11,18 +11,24 @@ import datetime as dt
 
 import numpy as np
 
-#: Occasion windows (month, day) inclusive, as in docs/CONTRACTS.md (shared with features:
-#: ``archetype.features.config.DEFAULT_OCCASIONS``).
+from archetype.features.config import DEFAULT_OCCASIONS
+
+
+def _month_day(md: str) -> tuple[int, int]:
+    month, day = md.split("-")
+    return int(month), int(day)
+
+
+#: Occasion windows (month, day) inclusive: the features' ``DEFAULT_OCCASIONS``, declared
+#: once in ``archetype.features.config`` (docs/CONTRACTS.md).
 OCCASIONS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
-    "black_friday_week": ((11, 23), (11, 30)),
-    "holidays": ((12, 1), (12, 24)),
-    "back_to_school": ((8, 1), (9, 7)),
+    name: (_month_day(a), _month_day(b)) for name, (a, b) in DEFAULT_OCCASIONS.items()
 }
 
 #: Sale periods (month, day) inclusive besides the black-friday week, plus the first
 #: Friday–Sunday of every month.
 SALES: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
-    "black_friday_week": ((11, 23), (11, 30)),
+    "black_friday_week": OCCASIONS["black_friday_week"],
     "spring_sale": ((3, 15), (3, 21)),
     "summer_sale": ((7, 8), (7, 14)),
     "new_year_sale": ((1, 2), (1, 6)),

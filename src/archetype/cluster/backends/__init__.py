@@ -4,29 +4,37 @@
 
 * device ``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``;
 * on CUDA → ``torch`` (GEMM on the GPU, fp32/tf32/bf16);
-* on CPU → ``torch`` when importable (its GEMM into a cache-sized buffer was the fastest
-  measured), else ``numba`` (NumPy BLAS + Numba), else ``numpy`` (the reference).
+* on CPU → ``numba`` (cache-blocked BLAS + Numba kernels, :mod:`.blocked`).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 
-from archetype.cluster.backends.base import Backend, ChunkStats, block_rows
+from archetype.cluster.backends.base import (
+    DISTANCES,
+    LABELS,
+    MARGIN,
+    Backend,
+    ChunkStats,
+    NonFiniteError,
+)
 from archetype.errors import UserError
+from archetype.vocab import Backend as BackendName
+from archetype.vocab import Device, Precision, choices
 
-BACKENDS = ("auto", "torch", "faiss", "numba", "numpy")
-DEVICES = ("auto", "cpu", "cuda")
-
-__all__ = ["BACKENDS", "DEVICES", "Backend", "ChunkStats", "block_rows", "get_backend",
-           "resolve_device"]
+__all__ = ["DISTANCES", "LABELS", "MARGIN", "Backend", "ChunkStats", "NonFiniteError",
+           "get_backend", "resolve_device"]
 
 
 def _has(mod: str) -> bool:
     return importlib.util.find_spec(mod) is not None
 
 
+@functools.cache
 def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (asked once per process)."""
     if not _has("torch"):
         return False
     import torch
@@ -36,49 +44,45 @@ def cuda_available() -> bool:
 
 def resolve_device(device: str) -> str:
     """``auto`` → ``cuda`` if available else ``cpu``; ``cuda`` without a GPU is a UserError."""
-    if device == "auto":
-        return "cuda" if cuda_available() else "cpu"
-    if device.startswith("cuda"):
+    if device == Device.AUTO:
+        return Device.CUDA.value if cuda_available() else Device.CPU.value
+    if str(device).startswith(Device.CUDA):
         if not cuda_available():
             raise UserError(f"device={device!r} but no CUDA device is available; use 'cpu'")
-        return device
-    if device != "cpu":
-        raise UserError(f"device={device!r} should be one of {', '.join(DEVICES)}")
-    return device
+        return str(device)
+    if device != Device.CPU:
+        raise UserError(f"device={device!r} should be one of {choices(Device)}")
+    return Device.CPU.value
 
 
-def get_backend(name: str = "auto", device: str = "auto", *, precision: str = "fp32",
-                kernels: str = "auto") -> Backend:
+def get_backend(name: str | Backend = "auto", device: str = "auto", *,
+                precision: str = "fp32") -> Backend:
     """Build the backend ``name`` on ``device`` (both may be ``"auto"``)."""
     if isinstance(name, Backend):
         return name
-    if name not in BACKENDS:
-        raise UserError(f"backend={name!r} should be one of {', '.join(BACKENDS)}")
-    if precision not in ("fp32", "tf32", "bf16"):
-        raise UserError(f"precision={precision!r} should be one of fp32, tf32, bf16")
+    if name not in set(BackendName):
+        raise UserError(f"backend={name!r} should be one of {choices(BackendName)}")
+    if precision not in set(Precision):
+        raise UserError(f"precision={precision!r} should be one of {choices(Precision)}")
     dev = resolve_device(device)
-    if name == "auto":
-        if dev.startswith("cuda") or _has("torch"):
-            name = "torch"
-        elif _has("numba"):
-            name = "numba"
-        else:
-            name = "numpy"
-    if name == "torch":
+    cuda = dev.startswith(Device.CUDA)
+    if name == BackendName.AUTO:
+        name = BackendName.TORCH if cuda else BackendName.NUMBA
+    if name == BackendName.TORCH:
         if not _has("torch"):
             raise UserError("backend='torch' but torch is not installed; use backend='numba'")
         from archetype.cluster.backends.torch_backend import TorchBackend
 
-        return TorchBackend(dev, precision=precision, kernels=kernels)
-    if dev.startswith("cuda") and name in ("numba", "numpy"):
+        return TorchBackend(dev, precision=precision)
+    if cuda and name in (BackendName.NUMBA, BackendName.NUMPY):
         raise UserError(f"backend={name!r} runs on CPU only; use device='cpu' or backend='torch'")
-    if name == "faiss":
+    if name == BackendName.FAISS:
         if not _has("faiss"):
             raise UserError("backend='faiss' but faiss is not installed")
         from archetype.cluster.backends.faiss_backend import FaissBackend
 
         return FaissBackend(dev)
-    if name == "numba":
+    if name == BackendName.NUMBA:
         from archetype.cluster.backends.numba_backend import NumbaBackend
 
         return NumbaBackend()

@@ -1,14 +1,14 @@
 """faiss backend: a flat (exact) L2 index searched for the 2 nearest centers.
 
 GPU faiss is used when the installed faiss has GPUs and ``device`` is CUDA; otherwise
-faiss-cpu.  Accumulation after the search uses the Numba kernel.
+faiss-cpu.  Accumulation after the search uses the shared Numba kernel.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from archetype.cluster.backends.base import Backend, ChunkStats
+from archetype.cluster.backends.base import DISTANCES, MARGIN, Backend, ChunkStats
 from archetype.kernels import numba_kmeans as nk
 
 
@@ -33,26 +33,20 @@ class FaissBackend(Backend):
         index.add(C)
         return index
 
-    def assign(self, X, prepared):
-        index = prepared
-        k = index.ntotal
-        D, nn = index.search(np.ascontiguousarray(X, dtype=np.float32), min(2, k))
+    def assign(self, X, prepared, *, mode=MARGIN):
+        k = prepared.ntotal
+        D, nn = prepared.search(X, 2 if mode == MARGIN and k > 1 else 1)
         labels = nn[:, 0].astype(np.int64)
-        dist = np.maximum(D[:, 0], 0).astype(np.float32)
-        margin = (D[:, 1] - D[:, 0]) if k > 1 else np.full(len(X), np.inf, np.float32)
-        return labels, dist, np.asarray(margin, dtype=np.float32)
+        dist = np.maximum(D[:, 0], 0) if mode >= DISTANCES else None
+        margin = None
+        if mode == MARGIN:
+            margin = D[:, 1] - D[:, 0] if k > 1 else np.full(len(X), np.inf, np.float32)
+        return labels, dist, margin
 
-    def assign_accumulate(self, X, prepared, w):
-        index = prepared
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        D, nn = index.search(X, 1)
-        labels = nn[:, 0].astype(np.int64)
-        dist = np.maximum(D[:, 0], 0).astype(np.float32)
-        parts = nk.n_parts()
-        k, d = index.ntotal, X.shape[1]
-        sums = np.zeros((parts, k, d))
-        counts = np.zeros((parts, k))
+    def accumulate(self, X, prepared, w):
+        labels, dist, _ = self.assign(X, prepared, mode=DISTANCES)
+        k, d = prepared.ntotal, X.shape[1]
+        sums, counts, inertia = np.zeros((k, d)), np.zeros(k), np.zeros(1)
         w = np.ascontiguousarray(w, dtype=np.float32)
-        nk.accumulate(X, labels, w, parts, sums, counts)
-        inertia = float(np.dot(w.astype(np.float64), dist.astype(np.float64)))
-        return ChunkStats(labels, dist, sums.sum(0), counts.sum(0), inertia)
+        nk.accumulate_rows(X, w, labels, dist, 0, len(X), sums, counts, inertia)
+        return ChunkStats(labels, dist, sums, counts, float(inertia[0]))

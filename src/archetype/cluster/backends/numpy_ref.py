@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from archetype.cluster.backends.base import Backend, ChunkStats
+from archetype.cluster.backends.base import DISTANCES, MARGIN, Backend, ChunkStats
 
 
 class NumpyBackend(Backend):
@@ -26,19 +26,22 @@ class NumpyBackend(Backend):
             out[s : s + len(x)] = ((x[:, None, :] - C[None, :, :]) ** 2).sum(-1)
         return out
 
-    def assign(self, X, prepared):
+    def assign(self, X, prepared, *, mode=MARGIN):
         D = self._dists(X, prepared)
+        rows = np.arange(len(D))
         labels = D.argmin(axis=1).astype(np.int64)
-        best = D[np.arange(len(D)), labels]
-        if D.shape[1] > 1:
-            D[np.arange(len(D)), labels] = np.inf
-            margin = D.min(axis=1) - best
-        else:
-            margin = np.full(len(D), np.inf)
-        return labels, best.astype(np.float32), margin.astype(np.float32)
+        best = D[rows, labels]
+        margin = None
+        if mode == MARGIN:
+            if D.shape[1] > 1:
+                D[rows, labels] = np.inf
+                margin = (D.min(axis=1) - best).astype(np.float32)
+            else:
+                margin = np.full(len(D), np.inf, np.float32)
+        return labels, best.astype(np.float32) if mode >= DISTANCES else None, margin
 
-    def assign_accumulate(self, X, prepared, w):
-        labels, dist, _ = self.assign(X, prepared)
+    def accumulate(self, X, prepared, w):
+        labels, dist, _ = self.assign(X, prepared, mode=DISTANCES)
         k, d = prepared.shape
         w64 = np.asarray(w, dtype=np.float64)
         sums = np.zeros((k, d))

@@ -1,19 +1,12 @@
-"""torch backend (CPU and CUDA): GEMM distances ``||x||^2 - 2 x.c + ||c||^2``, argmin, scatter-add.
+"""torch backend: CUDA GEMMs (fp32/tf32/bf16 inputs, fp32 out) in row blocks; on CPU the
+cache-blocked Numba path of :mod:`.blocked`.
 
-Where the time went in the naive CPU version (a chunked ``addmm`` + ``min`` + ``topk`` +
-``index_add_``, ~600 ms on 1M x 32, k=64 against ~40 ms for the GEMM alone):
-
-* ``topk(2)`` for the margin is a sort-like kernel, ~10x the GEMM; ``min`` over the
-  k columns costs about as much as the GEMM itself on CPU; ``index_add_`` is serial.
-* a full (n, k) output allocates and page-faults 256 MB per pass;
-* float64 norms and per-chunk allocations add the rest.
-
-The fix on CPU (:mod:`.threaded`): one worker thread per row part, each running a
-single-threaded ``torch.mm`` per L2-sized block into its own buffer and reducing it at once
-with a GIL-free Numba kernel (best and second best, or assign + accumulate into the
-thread's own sums): one fork/join per call, the distances never leave the cache.  On CUDA the torch
-ops are fast and the data stays on the device; ``precision`` picks the GEMM input type
-(``fp32``, ``tf32``, ``bf16``), always with fp32 accumulation and fp32 distances.
+Per block of rows (sized so the ``(rows, k)`` distances stay under :data:`GPU_BLOCK_BYTES`):
+upload, ``D = ||c||^2 - 2 x C^T``, ``min`` over centers (labels, best), for the margin the
+best entry masked to ``inf`` and a second ``min`` (two reductions, never a sort-like
+``topk``), distances ``best + ||x||^2``, and for an update ``index_add_`` into float64 sums.
+``kernels="torch"`` runs exactly this code on the CPU, so tests exercise the CUDA path
+without a GPU.
 """
 
 from __future__ import annotations
@@ -24,15 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from archetype.cluster.backends import threaded
-from archetype.cluster.backends.base import Backend, ChunkStats, block_rows
+from archetype.cluster.backends import blocked
+from archetype.cluster.backends.base import DISTANCES, MARGIN, Backend, ChunkStats
 
-try:  # Numba kernels for the CPU reductions; torch ops are the fallback.
-    from archetype.kernels import numba_kmeans as _nk
-except ImportError:  # pragma: no cover - numba is a dependency
-    _nk = None
-
-PRECISIONS = ("fp32", "tf32", "bf16")
+#: Bytes of one block of distances on the device.
+GPU_BLOCK_BYTES = 64 << 20
 
 
 @dataclass
@@ -66,10 +55,10 @@ class TorchBackend(Backend):
     precision : {"fp32", "tf32", "bf16"}, default "fp32"
         Input type of the distance GEMM on CUDA (ignored on CPU).
     kernels : {"auto", "numba", "torch"}, default "auto"
-        Reductions after the GEMM: Numba (CPU only; the default there) or torch ops
-        (always on CUDA; selectable on CPU so tests exercise the CUDA code path).
+        ``numba``: the blocked CPU path (the default on CPU); ``torch``: torch ops (always
+        on CUDA; selectable on CPU so tests exercise the CUDA code path).
     block : int, optional
-        Rows per GEMM block (default: cache-sized on CPU, 64k rows on CUDA).
+        Rows per block of the torch path (default: ``GPU_BLOCK_BYTES / (4 k)``).
     """
 
     name = "torch"
@@ -79,45 +68,31 @@ class TorchBackend(Backend):
         self.tdev = torch.device(device)
         self.device = str(self.tdev)
         self.precision = precision
-        if kernels == "auto":
-            kernels = "numba" if (self.tdev.type == "cpu" and _nk is not None) else "torch"
-        if kernels == "numba" and (self.tdev.type != "cpu" or _nk is None):
-            kernels = "torch"
-        self.kernels = kernels
+        cpu = self.tdev.type == "cpu"
+        self.kernels = "numba" if cpu and kernels in ("auto", "numba") else "torch"
+        self.checks_finite = self.kernels == "numba"
         self.block = block
-        self._buf: torch.Tensor | None = None
 
-    # -- helpers -----------------------------------------------------------------------
     def _rows(self, k: int) -> int:
-        if self.block:
-            return self.block
-        return block_rows(k) if self.tdev.type == "cpu" else 1 << 16
+        return self.block or int(max(1024, min(1 << 18, GPU_BLOCK_BYTES // (4 * k))))
 
     def _to_dev(self, x) -> torch.Tensor:
-        if isinstance(x, torch.Tensor):
-            return x.to(self.tdev, non_blocking=True)
-        return torch.from_numpy(np.ascontiguousarray(x)).to(self.tdev, non_blocking=True)
+        x = np.ascontiguousarray(x)
+        if not x.flags.writeable:  # a memmap view: torch wants writable memory
+            x = x.copy()
+        return torch.from_numpy(x).to(self.tdev, non_blocking=True)
 
     def prepare(self, centers):
-        if not isinstance(centers, torch.Tensor):
-            centers = np.asarray(centers, dtype=np.float32)
-        C = self._to_dev(centers).float()
+        if self.kernels == "numba":
+            return blocked.prepare(centers)
+        C = self._to_dev(np.asarray(centers, dtype=np.float32))
         cn = (C.double() * C.double()).sum(1).float()
         if self.precision == "bf16" and self.tdev.type == "cuda":
             C = C.to(torch.bfloat16)
         return _Prepared(C.contiguous(), cn, C.shape[0], C.shape[1])
 
-    def _gemm(self, x: torch.Tensor, p: _Prepared) -> torch.Tensor:
-        """``cn - 2 x C^T`` as float32 (m, k)."""
-        m = x.shape[0]
-        if self.tdev.type == "cpu":
-            buf = self._buf
-            if buf is None or buf.shape[1] != p.k or buf.shape[0] < m:
-                buf = self._buf = torch.empty((max(m, self._rows(p.k)), p.k), dtype=torch.float32)
-            out = buf[:m]
-            if self.kernels == "numba":  # the kernel adds cn itself
-                return torch.mm(x, p.C.T, out=out).mul_(-2.0)
-            return torch.addmm(p.cn, x, p.C.T, beta=1.0, alpha=-2.0, out=out)
+    def _dists(self, x: torch.Tensor, p: _Prepared) -> torch.Tensor:
+        """``||c||^2 - 2 x C^T`` as float32 (m, k)."""
         with _matmul_precision(self.tdev, self.precision):
             if p.C.dtype == torch.bfloat16:
                 g = torch.mm(x.to(torch.bfloat16), p.C.T, out_dtype=torch.float32)
@@ -125,72 +100,54 @@ class TorchBackend(Backend):
                 g = torch.mm(x, p.C.T)
         return g.mul_(-2.0).add_(p.cn)
 
-    @staticmethod
-    def _cpu_gemm(p: _Prepared):
-        """``gemm(x, out)``: ``out = ||c||^2 - 2 x C^T`` with torch on one thread's buffer."""
-        ct, cn = p.C.T, p.cn
-
-        def gemm(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-            torch.addmm(cn, torch.from_numpy(x), ct, beta=1.0, alpha=-2.0,
-                        out=torch.from_numpy(out))
-            return out
-
-        return gemm
-
-    # -- interface ---------------------------------------------------------------------
-    def assign(self, X, prepared):
-        p = prepared
-        n = X.shape[0]
+    def _blocks(self, X, p: _Prepared, mode: int):
+        """Yield ``(s, e, x, labels, dist, margin)`` tensors of each block of rows."""
         step = self._rows(p.k)
-        if self.kernels == "numba":
-            return threaded.assign_top2(np.ascontiguousarray(X), self._cpu_gemm(p), p.k)
-        out_l, out_d, out_m = [], [], []
-        for s in range(0, n, step):
+        for s in range(0, X.shape[0], step):
             x = self._to_dev(X[s : s + step]).float()
-            D = self._gemm(x, p)
-            xn = (x * x).sum(1)
-            if p.k > 1:
-                vals, idx = torch.topk(D, 2, dim=1, largest=False, sorted=True)
-                lab, best, mg = idx[:, 0], vals[:, 0], vals[:, 1] - vals[:, 0]
-            else:
-                best, lab = D[:, 0], torch.zeros(len(D), dtype=torch.int64, device=D.device)
-                mg = torch.full_like(best, float("inf"))
-            out_l.append(lab.cpu())
-            out_d.append((best + xn).clamp_min_(0).cpu())
-            out_m.append(mg.cpu())
-        return (torch.cat(out_l).numpy().astype(np.int64, copy=False),
-                torch.cat(out_d).numpy(), torch.cat(out_m).numpy())
+            D = self._dists(x, p)
+            best, lab = D.min(dim=1)
+            margin = None
+            if mode == MARGIN:
+                if p.k > 1:
+                    margin = D.scatter_(1, lab[:, None], float("inf")).min(dim=1).values - best
+                else:
+                    margin = torch.full_like(best, float("inf"))
+            dist = (best + (x * x).sum(1)).clamp_min_(0) if mode >= DISTANCES else None
+            yield s, s + len(x), x, lab, dist, margin
 
-    def labels(self, X, prepared):
+    def assign(self, X, prepared, *, mode=MARGIN):
         if self.kernels == "numba":
-            return threaded.assign_top2(np.ascontiguousarray(X), self._cpu_gemm(prepared),
-                                        prepared.k, mode="labels")[0]
-        return super().labels(X, prepared)
+            return blocked.assign(X, *prepared, mode)
+        n = X.shape[0]
+        labels = np.empty(n, np.int64)
+        dist = np.empty(n, np.float32) if mode >= DISTANCES else None
+        margin = np.empty(n, np.float32) if mode == MARGIN else None
+        for s, e, _x, lab, dd, mg in self._blocks(X, prepared, mode):
+            labels[s:e] = lab.cpu().numpy()
+            if dist is not None:
+                dist[s:e] = dd.cpu().numpy()
+            if margin is not None:
+                margin[s:e] = mg.cpu().numpy()
+        return labels, dist, margin
 
-    def assign_accumulate(self, X, prepared, w):
+    def accumulate(self, X, prepared, w):
+        if self.kernels == "numba":
+            w = np.ascontiguousarray(w, dtype=np.float32)
+            return ChunkStats(*blocked.accumulate(X, w, *prepared))
         p = prepared
         n = X.shape[0]
-        step = self._rows(p.k)
-        if self.kernels == "numba":
-            wn = np.ascontiguousarray(w, dtype=np.float32)
-            labels, dist, sums, counts, inertia = threaded.assign_accumulate(
-                np.ascontiguousarray(X), wn, self._cpu_gemm(p), p.k)
-            return ChunkStats(labels, dist, sums, counts, inertia)
         sums = torch.zeros((p.k, p.d), dtype=torch.float64, device=self.tdev)
         counts = torch.zeros(p.k, dtype=torch.float64, device=self.tdev)
         inertia = torch.zeros((), dtype=torch.float64, device=self.tdev)
-        wt = self._to_dev(np.asarray(w, dtype=np.float32) if not isinstance(w, torch.Tensor) else w)
-        out_l, out_d = [], []
-        for s in range(0, n, step):
-            x = self._to_dev(X[s : s + step]).float()
-            ww = wt[s : s + step].double()
-            best, lab = self._gemm(x, p).min(dim=1)
-            dd = (best + (x * x).sum(1)).clamp_min_(0)
+        wt = self._to_dev(np.asarray(w, dtype=np.float32)).double()
+        labels = np.empty(n, np.int64)
+        dist = np.empty(n, np.float32)
+        for s, e, x, lab, dd, _mg in self._blocks(X, p, DISTANCES):
+            ww = wt[s:e]
             sums.index_add_(0, lab, x.double() * ww[:, None])
             counts.index_add_(0, lab, ww)
             inertia += (dd.double() * ww).sum()
-            out_l.append(lab.cpu())
-            out_d.append(dd.cpu())
-        return ChunkStats(torch.cat(out_l).numpy().astype(np.int64, copy=False),
-                          torch.cat(out_d).numpy(), sums.cpu().numpy(), counts.cpu().numpy(),
-                          float(inertia))
+            labels[s:e] = lab.cpu().numpy()
+            dist[s:e] = dd.cpu().numpy()
+        return ChunkStats(labels, dist, sums.cpu().numpy(), counts.cpu().numpy(), float(inertia))
