@@ -70,34 +70,44 @@ class ExperimentRunner:
         return v
 
     # ----- called by the trigger engine ---------------------------------------------------
-    def expose(self, tx: Any, blob: dict, firing: Any, schedule: Any) -> str:
-        name = firing.experiment
+    def expose(
+        self,
+        tx: Any,
+        blob: dict,
+        name: str,
+        customer_id: Any,
+        key: str,
+        e: int,
+        rule: str,
+        segment_id: int | None,
+        schedule: Any,
+    ) -> str:
+        """The firing ``key`` of ``rule`` at ``e`` exposes the customer: their variant."""
         exp = self.experiments[name]
-        v = self.variant_for(tx, name, firing.customer_id, firing.key)
-        e = firing.ts_us
+        v = self.variant_for(tx, name, customer_id, key)
         end = e + int(exp.conversion.within)
         row = {
             "experiment": name,
             "variant": v,
-            "customer_id": firing.customer_id,
+            "customer_id": customer_id,
             "ts_us": e,
-            "key": firing.key,
-            "rule": firing.rule,
-            "segment_id": firing.segment_id,
+            "key": key,
+            "rule": rule,
+            "segment_id": segment_id,
             "status": "open",
             "matured": False,
             "conversion_ts_us": None,
             "value": None,
         }
-        tx.put(NS_EXPOSURE, f"{name}|{tkey(e)}|{firing.key}", dumps(row))
-        blob["x"].append([name, v, e, firing.key, end, 0])
+        tx.put(NS_EXPOSURE, f"{name}|{tkey(e)}|{key}", dumps(row))
+        blob["x"].append([name, v, e, key, end, 0])
         stats = self.stats(tx, name)
         stats.setdefault(v, [0, 0, 0])[0] += 1
         self._put_stats(tx, name, stats)
-        schedule(end, CLOSE, name, e, firing.key, [firing.key])
+        schedule(end, CLOSE, name, e, key, [key])
         return v
 
-    def convert(self, tx: Any, blob: dict, t: int, pay: list, schedule: Any) -> None:
+    def convert(self, tx: Any, blob: dict, t: int, pay: list) -> None:
         """A conversion event ``pay = [type, category, amount]`` at ``t``."""
         et, cat, amount = pay
         for x in blob["x"]:

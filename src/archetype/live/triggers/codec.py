@@ -74,3 +74,12 @@ def event_tiebreak(ev: Any) -> str:
         f"{ev.event_type}|{ev.category}|{ev.channel}|{ev.amount!r}|{ev.quantity}|{ev.discount!r}"
     ).encode()
     return f"h{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"
+
+
+def row_tiebreak(r: tuple) -> str:
+    """:func:`event_tiebreak` of an event row (:mod:`archetype.live.triggers.rows`)."""
+    eid = r[8]
+    if eid is not None:
+        return "e" + str(eid)
+    raw = f"{r[2]}|{r[7]}|{r[6]}|{r[3]!r}|{r[4]}|{r[5]!r}".encode()
+    return f"h{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"
