@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -78,6 +79,7 @@ class FeatureDefinition:
         self._occ_lo, self._occ_hi = c.occasion_bounds()
         self._channel_pos = {ch: j for j, ch in enumerate(self.channels)}
         self._cx_last: tuple = (None, None)  # ((as-of, horizon), context vector): reused
+        self._chmaps: dict[tuple[str, ...], list[int]] = {}  # a state's channels -> map
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -230,8 +232,10 @@ class FeatureDefinition:
         n = len(states)
         ts, kind, ch, cat, amt = zip(*[st.table() for st in states], strict=True)
         if self.window_days is not None:
-            for st in states:
-                self._check_as_of(st, a)
+            last = max((t for st in states if (t := st.last_ts_us) is not None), default=None)
+            if last is not None and last // US_PER_DAY > a:
+                for st in states:
+                    self._check_as_of(st, a)  # raises, naming the day
         rows = np.zeros(n + 1, np.int64)
         np.cumsum(np.fromiter(map(len, ts), np.int64, n), out=rows[1:])
         amts = np.zeros(n + 1, np.int64)
@@ -241,7 +245,14 @@ class FeatureDefinition:
         pos = self._channel_pos
         if pos:
             vocabs = [st.channels for st in states]
-            chmap = np.array([pos.get(v, -1) for vs in vocabs for v in vs], np.int64)
+            known, get = self._chmaps, self._chmaps.get
+            maps = [get(v) for v in map(tuple, vocabs)]  # many customers share value lists
+            for k, m in enumerate(maps):
+                if m is None:
+                    if len(known) > 4096:
+                        known.clear()
+                    maps[k] = known[tuple(vocabs[k])] = [pos.get(v, -1) for v in vocabs[k]]
+            chmap = np.fromiter(itertools.chain.from_iterable(maps), np.int64)
             np.cumsum(np.fromiter(map(len, vocabs), np.int64, n), out=chmaps[1:])
         else:
             chmap = _NONE
