@@ -31,7 +31,7 @@ import zlib
 import msgpack
 import numpy as np
 
-from archetype.live.state import CustomerState
+from archetype.live.state import US_PER_DAY, CustomerState
 
 VERSION = 2
 _MARK = 0xC1
@@ -99,6 +99,8 @@ def decode_state(blob: bytes) -> CustomerState:
         st = CustomerState(None if flags & _NO_WINDOW else w)
         if not flags & _NO_EVENT:
             st.first_ts_us, st.last_ts_us = first, last
+            if not flags & _NO_WINDOW:  # encoded pruned: no row before the window's floor
+                st._pruned = (last // US_PER_DAY - w + 1) * US_PER_DAY
         st._ts = np.frombuffer(buf, _I8, n, o)
         o += 8 * n
         if p:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -77,6 +78,8 @@ class FeatureDefinition:
         self._perm = np.array([pos[n] for b in live for n in b], np.int64)
         self._occ_lo, self._occ_hi = c.occasion_bounds()
         self._channel_pos = {ch: j for j, ch in enumerate(self.channels)}
+        self._cx_last: tuple = (None, None)  # ((as-of, horizon), context vector): reused
+        self._chmaps: dict[tuple[str, ...], list[int]] = {}  # a state's channels -> map
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -163,11 +166,20 @@ class FeatureDefinition:
         start = None if w is None else a - w + 1
         return LiveContext(a, int(horizon_days), start, self._occasions, self.channels, self._slugs)
 
-    def _check_as_of(self, state: CustomerState, c: LiveContext) -> None:
+    def _vector(self, as_of_day: int | dt.date, horizon_days: int | None) -> tuple[int, np.ndarray]:
+        """``(as-of day, context vector)``; the last one is kept (one tuple: thread-safe)."""
+        a = day_number(as_of_day) if isinstance(as_of_day, dt.date) else int(as_of_day)
+        key, cx = self._cx_last
+        if key != (a, horizon_days):
+            cx = self.context(a, horizon_days).vector()
+            self._cx_last = ((a, horizon_days), cx)
+        return a, cx
+
+    def _check_as_of(self, state: CustomerState, a: int) -> None:
         w, last = self.window_days, state.last_ts_us
-        if w is not None and last is not None and c.as_of_day < last // US_PER_DAY:
+        if w is not None and last is not None and a < last // US_PER_DAY:
             raise ValueError(
-                f"as-of {_iso(c.as_of_day)} is before the customer's last event day "
+                f"as-of {_iso(a)} is before the customer's last event day "
                 f"{_iso(last // US_PER_DAY)}; a {w}-day window state answers as-of days from "
                 "that day on"
             )
@@ -181,10 +193,10 @@ class FeatureDefinition:
         log's first event to ``as_of_day`` inclusive (the batch's global horizon).
         Raises :class:`NotInWindow` when the customer has no event in the window.
         """
-        c = self.context(as_of_day, horizon_days)
+        a, cx = self._vector(as_of_day, horizon_days)
         out = np.empty(len(self.feature_names))
-        if not self._one(state, c, out):
-            raise NotInWindow(f"no event in the window ending {_iso(c.as_of_day)}")
+        if not self._one(state, a, cx, out):
+            raise NotInWindow(f"no event in the window ending {_iso(a)}")
         return out
 
     def features_many(
@@ -196,32 +208,34 @@ class FeatureDefinition:
         """``(n, d)`` float64; the row of a customer without events in the window is NaN.
 
         One kernel call for all of them (their tables concatenated)."""
-        c = self.context(as_of_day, horizon_days)
+        a, cx = self._vector(as_of_day, horizon_days)
         states = states if isinstance(states, list) else list(states)
         n = len(states)
         out = np.empty((n, len(self.feature_names)))
         if n == 1:
-            self._one(states[0], c, out[0])
+            self._one(states[0], a, cx, out[0])
         elif n:
-            self._many(states, c, out)
+            self._many(states, a, cx, out)
         return out
 
-    def _one(self, state: CustomerState, c: LiveContext, out: np.ndarray) -> bool:
-        self._check_as_of(state, c)
+    def _one(self, state: CustomerState, a: int, cx: np.ndarray, out: np.ndarray) -> bool:
+        self._check_as_of(state, a)
         ts, kind, ch, cat, amt = state.table()
         pos = self._channel_pos
         chmap = np.array([pos.get(v, -1) for v in state.channels], np.int64) if pos else _NONE
         return evaluate_one(
-            ts, kind, ch, cat, amt, chmap, len(state.categories), c.vector(), self._occ_lo,
+            ts, kind, ch, cat, amt, chmap, len(state.categories), cx, self._occ_lo,
             self._occ_hi, SIN, COS, self._blocks, self._perm, out,
         )  # fmt: skip
 
-    def _many(self, states: list[CustomerState], c: LiveContext, out: np.ndarray) -> None:
+    def _many(self, states: list[CustomerState], a: int, cx: np.ndarray, out: np.ndarray) -> None:
         n = len(states)
         ts, kind, ch, cat, amt = zip(*[st.table() for st in states], strict=True)
         if self.window_days is not None:
-            for st in states:
-                self._check_as_of(st, c)
+            last = max((t for st in states if (t := st.last_ts_us) is not None), default=None)
+            if last is not None and last // US_PER_DAY > a:
+                for st in states:
+                    self._check_as_of(st, a)  # raises, naming the day
         rows = np.zeros(n + 1, np.int64)
         np.cumsum(np.fromiter(map(len, ts), np.int64, n), out=rows[1:])
         amts = np.zeros(n + 1, np.int64)
@@ -231,19 +245,26 @@ class FeatureDefinition:
         pos = self._channel_pos
         if pos:
             vocabs = [st.channels for st in states]
-            chmap = np.array([pos.get(v, -1) for vs in vocabs for v in vs], np.int64)
+            known, get = self._chmaps, self._chmaps.get
+            maps = [get(v) for v in map(tuple, vocabs)]  # many customers share value lists
+            for k, m in enumerate(maps):
+                if m is None:
+                    if len(known) > 4096:
+                        known.clear()
+                    maps[k] = known[tuple(vocabs[k])] = [pos.get(v, -1) for v in vocabs[k]]
+            chmap = np.fromiter(itertools.chain.from_iterable(maps), np.int64)
             np.cumsum(np.fromiter(map(len, vocabs), np.int64, n), out=chmaps[1:])
         else:
             chmap = _NONE
         evaluate_many(
             np.concatenate(ts), np.concatenate(kind), np.concatenate(ch), np.concatenate(cat),
-            np.concatenate(amt), rows, amts, chmap, chmaps, ncat, c.vector(), self._occ_lo,
+            np.concatenate(amt), rows, amts, chmap, chmaps, ncat, cx, self._occ_lo,
             self._occ_hi, SIN, COS, self._blocks, self._perm, out,
         )  # fmt: skip
 
     def is_present(self, state: CustomerState, as_of_day: int | dt.date) -> bool:
         """Whether the customer has an event in the window at ``as_of_day`` (a batch row)."""
-        cx = self.context(as_of_day, 1).vector()
+        cx = self._vector(as_of_day, 1)[1]
         ts = state.table()[0]
         return bool(np.searchsorted(ts, cx[4]) > np.searchsorted(ts, cx[3]))
 

@@ -32,6 +32,7 @@ state into the feature vector at an as-of day.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -125,6 +126,7 @@ class CustomerState:
         "_pamt",
         "_blob",
         "_vb",
+        "_pruned",
     )
 
     def __init__(self, window_days: int | None = None) -> None:
@@ -140,10 +142,13 @@ class CustomerState:
         self._nch = self._ncat = 0
         self._ch_index: dict[str, int] | None = None
         self._cat_index: dict[str, int] | None = None
-        self._pend: list[int] = []  # (ts, kind, ch, cat) per pending row, flat
-        self._pamt: list[float] = []  # amount of each pending PURCHASE row, in order
+        # pending rows: (ts, kind, ch, cat) flat, and the amount of each PURCHASE row in
+        # order (arrays: no objects for the garbage collector to scan; None: none yet)
+        self._pend: array | None = None
+        self._pamt: array | None = None
         self._blob: bytes | None = None  # the encoding of the state while it is unchanged
         self._vb: bytes | None = b""  # the encoding of the value lists (None: to redo)
+        self._pruned = _NO_FLOOR  # the table has no row before this time
 
     # ------------------------------------------------------------------ updates
     def apply(self, ev: LiveEvent) -> None:
@@ -170,6 +175,8 @@ class CustomerState:
         if k == PURCHASE:
             a = ev.amount
             if a >= 0:
+                if self._pamt is None:
+                    self._pamt = array("d")
                 self._pamt.append(float(a) + 0.0)  # + 0.0: -0.0 is 0.0
                 if ev.discount > 0:
                     k = PURCHASE | DISCOUNTED
@@ -203,7 +210,10 @@ class CustomerState:
             g = j + 1
         else:
             g = 0
-        self._pend += (ts, k, c, g)
+        p = self._pend
+        if p is None:
+            p = self._pend = array("q")
+        p.extend((ts, k, c, g))
 
     def apply_many(self, events) -> None:
         """:meth:`apply` each event of an iterable."""
@@ -225,27 +235,30 @@ class CustomerState:
         if last is None or (not force and not self._pend):
             return
         floor = _NO_FLOOR if w is None else (last // US_PER_DAY - w + 1) * US_PER_DAY
-        if not self._pend and (len(self._ts) == 0 or self._ts[0] >= floor):
+        if not self._pend and (floor <= self._pruned or len(self._ts) == 0 or self._ts[0] >= floor):
             return  # nothing pending, nothing old
         ch_map, self.channels = _sorted_vocab(self.channels, self._nch)
         cat_map, self.categories = _sorted_vocab(self.categories, self._ncat)
-        pend = np.array(self._pend, np.int64).reshape(-1, 4) if self._pend else _NO_PENDING
-        pamt = np.array(self._pamt, np.float64) if self._pamt else EMPTY_F8
-        ts, kind, ch, cat, amt, ch_keep, cat_keep, nch, ncat = merge_rows(
+        p, a = self._pend, self._pamt
+        pend = np.frombuffer(p, np.int64).reshape(-1, 4) if p else _NO_PENDING
+        pamt = np.frombuffer(a, np.float64) if a else EMPTY_F8
+        n_ch = len(self.channels)
+        ts, kind, ch, cat, amt, keep, nch, ncat = merge_rows(
             self._ts, self._kind, self._ch, self._cat, self._amt, pend, pamt,
-            ch_map, cat_map, len(self.channels), len(self.categories), floor,
+            ch_map, cat_map, n_ch, len(self.categories), floor,
         )  # fmt: skip
-        if nch < len(self.channels):
-            self.channels = [v for v, k in zip(self.channels, ch_keep, strict=True) if k]
-            self._vb = None
-        if ncat < len(self.categories):
-            self.categories = [v for v, k in zip(self.categories, cat_keep, strict=True) if k]
+        if len(keep):  # values only pruned rows used
+            keep = keep.tolist()
+            self.channels = [v for v, k in zip(self.channels, keep[:n_ch], strict=True) if k]
+            self.categories = [v for v, k in zip(self.categories, keep[n_ch:], strict=True) if k]
             self._vb = None
         self._ts, self._kind, self._ch, self._cat, self._amt = ts, kind, ch, cat, amt
         self._nch, self._ncat = len(self.channels), len(self.categories)
         self._ch_index = self._cat_index = None
-        self._pend, self._pamt = [], []
+        del pend, pamt  # views of the pending arrays: release them before dropping those
+        self._pend = self._pamt = None
         self._blob = None
+        self._pruned = floor
 
     # ------------------------------------------------------------------ queries
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

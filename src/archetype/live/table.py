@@ -59,8 +59,9 @@ def merge_rows(ts, kind, ch, cat, amt, pend, pamt, ch_map, cat_map, nch, ncat, f
     Returns
     -------
     ts, kind, ch, cat, amt : the new table.
-    ch_keep, cat_keep : (nch,), (ncat,) bool
-        Values some row still uses (the new table's indices are renumbered to them).
+    keep : (nch + ncat,) bool
+        Channel then category values some row still uses (the new table's indices are
+        renumbered to them); empty when every value is still used.
     nch_kept, ncat_kept : int
     """
     m = pend.shape[0]
@@ -83,9 +84,9 @@ def merge_rows(ts, kind, ch, cat, amt, pend, pamt, ch_map, cat_map, nch, ncat, f
         if k & _KIND_MASK == _PURCHASE:
             pa[r] = pamt[j]
             j += 1
-    # pending order: by time (stable), then insertion sort on the full key (moves rows
-    # only within runs of equal times)
-    order = np.argsort(pts, kind="mergesort")
+    # pending order: by time (stable; few rows: as they came), then insertion sort on the
+    # full key (after the time sort it moves rows only within runs of equal times)
+    order = np.argsort(pts, kind="mergesort") if m > 16 else np.arange(m)
     for a in range(1, m):
         x = order[a]
         b = a - 1
@@ -144,8 +145,10 @@ def merge_rows(ts, kind, ch, cat, amt, pend, pamt, ch_map, cat_map, nch, ncat, f
         cat_keep[o_g[r]] = True
     nch_kept = _renumber(o_c, o, ch_keep)
     ncat_kept = _renumber(o_g, o, cat_keep)
-    return (o_ts[:o], o_k[:o], o_c[:o], o_g[:o], o_a[:oa], ch_keep[1:], cat_keep[1:],
-            nch_kept, ncat_kept)  # fmt: skip
+    keep = np.empty(0, np.bool_)
+    if nch_kept < nch or ncat_kept < ncat:
+        keep = np.concatenate((ch_keep[1:], cat_keep[1:]))
+    return o_ts[:o], o_k[:o], o_c[:o], o_g[:o], o_a[:oa], keep, nch_kept, ncat_kept
 
 
 @njit(cache=True)
