@@ -276,7 +276,7 @@ class LiveAutomation:
 
     def sync(self, timeout: float = 60.0) -> bool:
         """Wait until the worker consumed every record committed before this call (and
-        the newest centroids are served); ``False`` on timeout."""
+        the newest centroids are served); ``False`` on timeout or if the worker is gone."""
         if self.mode == "inline":
             return True
         with self.segmenter.store.read() as r:
@@ -290,11 +290,17 @@ class LiveAutomation:
                 if version is not None:
                     self._serve_version(version)
                 return True
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or not self._worker_alive():
                 return False
             if self.mode == "thread":
                 self._wake_worker.set()
             time.sleep(0.005)
+
+    def _worker_alive(self) -> bool:
+        if self.mode == "process":
+            proc = self._proc
+            return proc is not None and proc.poll() is None
+        return self.mode == "thread" and not self._stop.is_set()
 
     @contextmanager
     def muted(self):
@@ -384,8 +390,14 @@ class LiveAutomation:
         if self.delivery is not None:
             self._wake.set()
 
-    def close(self) -> None:
-        """Stop the worker and the delivery (the segmenter is closed by its owner)."""
+    def close(self, drain_s: float = 60.0) -> None:
+        """Stop the worker and the delivery (the segmenter is closed by its owner).
+
+        Call it once ingest has stopped: the worker first consumes what is waiting (up to
+        ``drain_s`` seconds; the rest is consumed at the next start, nothing is lost)."""
+        draining = self.mode != "inline" and drain_s > 0 and not self._stop.is_set()
+        if draining and not self.sync(timeout=drain_s):
+            log.warning("automation: %d inbox records left for the next start", self.lag())
         self._stop.set()
         if self.delivery is not None:
             self._wake.set()

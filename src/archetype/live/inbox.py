@@ -31,7 +31,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from archetype.live.triggers.rows import TS, as_row
+from archetype.live.triggers.rows import TS, event_rows
 
 NS_INBOX = "auto.inbox"
 NS_HEAD = "auto.head"
@@ -152,7 +152,9 @@ def record_from_applied(applied: Sequence[Any], *, learning: bool, muted: bool =
     """The :data:`APPLIED` record of one ``on_applied`` call (vectors only with
     ``learning``), built with C-level maps: no Python bytecode per event."""
     evs = list(map(_EVENTS, applied))
-    events = list(map(as_row, chain.from_iterable(evs)))
+    events = list(chain.from_iterable(evs))  # LiveEvents are rows (named tuples)
+    if events and not isinstance(events[0], tuple):
+        events = event_rows(events)
     has_x, x = b"", None
     if learning:
         vecs = list(map(_VECTOR, applied))

@@ -33,8 +33,7 @@ state into the feature vector at an as-of day.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -71,14 +70,14 @@ _NO_FLOOR = -(2**63)
 _NO_PENDING = np.empty((0, 4), np.int64)
 
 
-@dataclass(frozen=True, slots=True)
-class LiveEvent:
+class LiveEvent(NamedTuple):
     """One canonical, validated, mapped event (the rules of :mod:`archetype.events`).
 
     ``ts_us`` is microseconds since the epoch of the naive wall-clock timestamp (the
     same value as ``ts.dt.epoch("us")`` of the batch reader); ``event_type`` is one of
     :data:`archetype.events.schema.EVENT_TYPES`.  A ``purchase`` with a negative amount is
-    a return.
+    a return.  A named tuple: cheap to build per event, and it packs as is (MessagePack
+    array) into the automation inbox (:mod:`archetype.live.inbox`).
     """
 
     customer_id: str | int

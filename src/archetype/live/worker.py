@@ -24,6 +24,7 @@ automation off the service's core.  The process reads its settings (a pickled
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -43,6 +44,7 @@ from archetype.live.automation import (
 )
 from archetype.live.inbox import NS_DONE, NS_HEAD, NS_INBOX, NS_MODELS, Record, seq_key
 from archetype.live.learning import LearningStep, OnlineCentroids
+from archetype.live.triggers.codec import dumps, loads
 
 log = logging.getLogger(__name__)
 
@@ -181,27 +183,36 @@ class AutomationWorker:
         self.max_records = int(max_records)
         self.max_events = int(max_events)
         self.after_commit = after_commit
-        self.stats = {"records": 0, "events": 0, "transactions": 0, "seconds": 0.0}
+        self.stats = {
+            "records": 0,
+            "events": 0,
+            "transactions": 0,
+            "seconds": 0.0,
+            "cpu_seconds": 0.0,
+        }
 
     def run_once(self) -> int:
         """Consume what is waiting (up to the limits) in one transaction; returns the
         number of records consumed (0: nothing to do)."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         with self.store.read() as view:
             done, head = progress(view)
             if head <= done:
                 return 0
             btx = BufferedTx(view)
             outputs, last, events = self._consume(btx, done, head)
-        with self.store.transaction() as tx:
-            if progress(tx)[0] != done:
-                raise RuntimeError("the inbox was consumed by someone else (two workers?)")
-            btx.apply(tx)
-        st = self.stats
+        st = dict(self.stats)
         st["records"] += last - done
         st["events"] += events
         st["transactions"] += 1
         st["seconds"] += time.perf_counter() - t0
+        st["cpu_seconds"] += time.thread_time() - c0
+        btx.put(NS_DONE, "stats", dumps(st))
+        with self.store.transaction() as tx:
+            if progress(tx)[0] != done:
+                raise RuntimeError("the inbox was consumed by someone else (two workers?)")
+            btx.apply(tx)
+        self.stats = st
         if self.after_commit is not None and outputs:
             self.after_commit(outputs)
         return last - done
@@ -238,10 +249,21 @@ class AutomationWorker:
                 return n
             n += k
 
-    def run(self, stop: threading.Event, wake: threading.Event | None = None, poll_s=0.01):
-        """Consume until ``stop`` is set; between passes wait for ``wake`` or ``poll_s``."""
+    def run(
+        self,
+        stop: threading.Event,
+        wake: threading.Event | None = None,
+        poll_s: float = 0.01,
+        interval_s: float = 0.05,
+    ) -> None:
+        """Consume until ``stop`` is set.  Between passes wait for ``wake`` (or ``poll_s``)
+        when idle, and at least ``interval_s`` after a commit: each commit holds the
+        store's write lock through its fsync, so commits at most every ``interval_s``
+        keep the service's own commits from waiting on the worker's (and make each
+        worker transaction cover several service commits)."""
         failures = 0
         while not stop.is_set():
+            t0 = time.monotonic()
             try:
                 n = self.run_once()
                 failures = 0
@@ -256,6 +278,10 @@ class AutomationWorker:
                     wake.clear()
                 else:
                     stop.wait(poll_s)
+            else:
+                rest = interval_s - (time.monotonic() - t0)
+                if rest > 0:
+                    stop.wait(rest)
 
 
 def stored_model_provider() -> Callable[[Any, str], ModelInfo | None]:
@@ -288,6 +314,8 @@ class WorkerSpec:
     retry_poll_s: float = 1.0
     secret: bytes | None = None
     poll_s: float = 0.01
+    interval_s: float = 0.05
+    nice: int = 10
     max_records: int = 512
     max_events: int = 50_000
     log_level: int = logging.WARNING
@@ -305,12 +333,21 @@ def build_automation(spec: WorkerSpec) -> Automation:
     return auto
 
 
-def open_worker_store(spec: WorkerSpec) -> Any:
-    """The service's store, opened as the automation worker (its own writer lock)."""
+def open_worker_store(spec: WorkerSpec, wait_s: float = 30.0) -> Any:
+    """The service's store, opened as the automation worker (its own writer lock; the
+    worker of a service killed a moment ago may take a little while to exit)."""
     if spec.store_kind == "lmdb":
+        from archetype.errors import LockedError
         from archetype.live.store.lmdb_store import LmdbStore
 
-        return LmdbStore(spec.store_location, lock_name="worker.lock")
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return LmdbStore(spec.store_location, lock_name="worker.lock")
+            except LockedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     if spec.store_kind == "redis":
         from archetype.live.store.redis_store import RedisStore
 
@@ -374,8 +411,14 @@ def main() -> None:
         )
         for t in threads:
             t.start()
+        if spec.nice:
+            # the automation is asynchronous: ingest and lookups of the service come first
+            with contextlib.suppress(OSError):
+                os.nice(spec.nice)
+        gc.collect()
+        gc.freeze()  # start-up objects: out of the collector's passes
         print(READY, flush=True)
-        worker.run(stop, poll_s=spec.poll_s)
+        worker.run(stop, poll_s=spec.poll_s, interval_s=spec.interval_s)
     finally:
         stop.set()
         wake_delivery.set()
@@ -399,6 +442,13 @@ def delivery_loop(delivery: Any, stop: threading.Event, wake: threading.Event, p
                     return
         except Exception as e:  # keep going; retried at the next wake-up
             log.error("webhook delivery failed: %s", e)
+
+
+def worker_stats(view: Any) -> dict:
+    """What the worker did so far (records, events, transactions, seconds, CPU seconds
+    of its consuming thread), as committed with its progress."""
+    raw = view.get(NS_DONE, "stats")
+    return {} if raw is None else loads(raw)
 
 
 def learner_version(view: Any) -> str | None:

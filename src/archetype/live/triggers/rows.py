@@ -1,22 +1,22 @@
 """Events as plain tuples (rows) in :class:`~archetype.live.state.LiveEvent` field order.
 
-The engines read events by position: a row costs nothing to build from a ``LiveEvent``
-(one C-level ``attrgetter`` call), packs into MessagePack as an array (the automation
-inbox, :mod:`archetype.live.inbox`) and unpacks back into a tuple.
+The engines read events by position.  A ``LiveEvent`` is a named tuple, so it *is* a
+row: it packs into MessagePack as an array (the automation inbox,
+:mod:`archetype.live.inbox`) and unpacks back into a plain tuple; other objects with the
+same fields are converted by one C-level ``attrgetter`` call.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Iterable
-from dataclasses import fields
 from typing import Any
 
 from archetype.live.state import LiveEvent
 
 #: Positions of the fields in a row.
 CID, TS, TYPE, AMOUNT, QTY, DISC, CHAN, CAT, EID = range(9)
-FIELDS = tuple(f.name for f in fields(LiveEvent))
+FIELDS = LiveEvent._fields
 assert FIELDS == (
     "customer_id",
     "ts_us",
