@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 _DELETED = object()
 READY = "archetype-worker ready"
+GC_GEN0 = 50_000
 
 
 class BufferedTx:
@@ -417,6 +418,10 @@ def main() -> None:
                 os.nice(spec.nice)
         gc.collect()
         gc.freeze()  # start-up objects: out of the collector's passes
+        # A transaction's records and rows are freed by reference counting when it ends;
+        # collecting young objects every 700 allocations (the default) re-scans them
+        # over and over while the transaction runs (measured: ~20% of the worker's CPU).
+        gc.set_threshold(GC_GEN0, 20, 20)
         print(READY, flush=True)
         worker.run(stop, poll_s=spec.poll_s, interval_s=spec.interval_s)
     finally:

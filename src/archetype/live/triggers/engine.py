@@ -372,10 +372,13 @@ class TriggerEngine:
         wm = s.wm
         touch = self._touch
         ck_of: dict[Any, str] = {}
+        last_cid = _UNREAD
         for r in rows:
             cid = r[0]
-            if cid not in ck_of and r[2] in touch and (wm is None or r[1] > wm):
-                ck_of[cid] = ckey(cid)
+            if cid != last_cid and r[2] in touch and (wm is None or r[1] > wm):
+                last_cid = cid
+                if cid not in ck_of:
+                    ck_of[cid] = ckey(cid)
         changes = [c for c in changes if c[2] != c[3]]
         for c in changes:
             if c[0] not in ck_of:
@@ -390,6 +393,7 @@ class TriggerEngine:
         late = 0
         hist, conv, cands = self.history_types, self.conversion_types, self._cand
         cancels, pend = self._cancels, self._pend
+        last_cid, ck, blob = _UNREAD, "", None
         for r in rows:
             et = r[2]
             if et not in touch:
@@ -399,12 +403,15 @@ class TriggerEngine:
                 late += 1
                 continue
             cid = r[0]
-            ck = ck_of[cid]
-            blob = blobs.get(ck)
-            if blob is None:
-                blob = self._load(s, ck, cid)
-            dirty.add(ck)
-            tb = row_tiebreak(r)
+            if cid != last_cid:  # rows of one customer come together: look up once
+                last_cid = cid
+                ck = ck_of[cid]
+                blob = blobs.get(ck)
+                if blob is None:
+                    blob = self._load(s, ck, cid)
+                dirty.add(ck)
+            eid = r[8]
+            tb = row_tiebreak(r) if eid is None else "e" + str(eid)
             cat = r[7]
             amount = float(r[3] or 0.0)
             if et in hist:
@@ -497,17 +504,35 @@ class TriggerEngine:
             blob["p"] = [it for i, it in enumerate(p) if i not in gone]
 
     def _count(self, blob: dict, rule: RepeatRule, anchor: int, tb: str, cat: str | None) -> int:
-        """Events ``on`` (matching) in the rule's window ending at the anchor (inclusive)."""
-        flt = self._where[rule.name]
-        rows = blob["h"].get(rule.on, ())
-        lo = anchor - int(rule.within) + 1 if rule.within is not None else anchor - anchor % DAY_US
-        n = 0
-        per_category = rule.per_category
-        for ts, c, amt, etb in rows[bisect.bisect_left(rows, lo, key=_first) :]:
-            if ts > anchor or (ts == anchor and etb > tb):
+        """Events ``on`` (matching) in the rule's window ending at the anchor (inclusive);
+        counting stops past ``rule.count`` (callers compare with it)."""
+        rows = blob["h"].get(rule.on)
+        if not rows:
+            return 0
+        w = self._where[rule.name]
+        cats, least = w.cats, w.min_amount
+        lo = anchor - anchor % DAY_US if rule.within is None else anchor - int(rule.within) + 1
+        per_category, most = rule.per_category, rule.count
+        i = len(rows) - 1
+        while i >= 0:  # rows after the anchor (sorted by time, tiebreak): usually none
+            row = rows[i]
+            if row[0] < anchor or (row[0] == anchor and row[3] <= tb):
                 break
-            if flt.row(c, amt) and (not per_category or c == cat):
+            i -= 1
+        n = 0
+        while i >= 0:
+            ts, c, amt, _ = rows[i]
+            if ts < lo:
+                break
+            if (
+                (cats is None or c in cats)
+                and (least is None or amt >= least)
+                and (not per_category or c == cat)
+            ):
                 n += 1
+                if n > most:
+                    break
+            i -= 1
         return n
 
     def _absent_seen(
