@@ -124,6 +124,15 @@ def serve(
             "webhooks (secret for signatures in ARCHETYPE_WEBHOOK_SECRET).",
         ),
     ] = None,
+    automation: Annotated[
+        str,
+        typer.Option(
+            "--automation",
+            help="Where --config's triggers and learning run: process (a worker process "
+            "beside the service, off the ingest path), thread, or inline (in the ingest "
+            "commits).  See docs/triggers.md.",
+        ),
+    ] = "process",
 ) -> None:
     """Serve the live segment of every customer: events in (HTTP, or a followed folder),
     answers in about a millisecond, from the nightly run's current model."""
@@ -136,6 +145,8 @@ def serve(
     spec = "lmdb" if store == "lmdb" else _redis_spec(redis_url, sh)
     if follow is not None and not follow.exists():
         raise UserError("--follow: no such file or folder", path=follow)
+    if automation not in ("process", "thread", "inline"):
+        raise UserError(f"--automation={automation!r} should be process, thread or inline")
     auto_cfg = None
     if config is not None:
         from archetype.live.automation import load_config
@@ -150,7 +161,7 @@ def serve(
     gc.collect()
     gc.freeze()
     follower = None
-    automation = None
+    auto = None
     try:
         if auto_cfg is not None:
             import os
@@ -158,7 +169,9 @@ def serve(
             from archetype.live.hooks import attach
 
             secret = os.environ.get("ARCHETYPE_WEBHOOK_SECRET")
-            automation = attach(seg, auto_cfg, secret=secret.encode() if secret else None)
+            auto = attach(
+                seg, auto_cfg, mode=automation, secret=secret.encode() if secret else None
+            )
         events = seg.model.events_path
         if (
             bootstrap
@@ -168,7 +181,7 @@ def serve(
             and (follow is None or Path(events).resolve() != follow.resolve())
         ):
             err_console.print(f"bootstrapping the live state from {events} ...", highlight=False)
-            muted = automation.automation.muted() if automation else contextlib.nullcontext()
+            muted = auto.muted() if auto else contextlib.nullcontext()
             with muted, seg.bulk():  # history: no firing, no exposure, no cooldown from it
                 n = Follower(seg, events, chunk_rows=chunk_rows, defer_assign=True).scan_once()
             err_console.print(
@@ -180,8 +193,8 @@ def serve(
     finally:
         if follower is not None:
             follower.stop()
-        if automation is not None:
-            automation.close()
+        if auto is not None:
+            auto.close()
         seg.close()
 
 

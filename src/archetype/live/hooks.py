@@ -62,6 +62,7 @@ from archetype.live.worker import (
     delivery_loop,
     learner_version,
     progress,
+    worker_stats,
 )
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ class LiveAutomation:
                 model_info=self._model_info,
                 muted=lambda: self.automation.triggers.muted,
             )
+            self.inbox.health = self.health
             segmenter.add_listener(self.inbox)
             if mode == "thread":
                 self._start_thread(client)
@@ -268,6 +270,21 @@ class LiveAutomation:
                 delay = min(30.0, delay * 2)
 
     # ----- state ------------------------------------------------------------------------------
+    def health(self) -> dict:
+        """``{"automation": {...}}`` for the service's /healthz: mode, records waiting for
+        the worker, whether it runs, and what it did (events, transactions, CPU seconds)."""
+        with self.segmenter.store.read() as r:
+            done, head = progress(r)
+            stats = worker_stats(r)
+        return {
+            "automation": {
+                "mode": self.mode,
+                "inbox_lag_records": max(0, head - done),
+                "worker_alive": self._worker_alive(),
+                "worker": stats,
+            }
+        }
+
     def lag(self) -> int:
         """Inbox records the worker has not consumed yet (0 inline)."""
         with self.segmenter.store.read() as r:

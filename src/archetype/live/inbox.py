@@ -201,6 +201,8 @@ class InboxWriter:
         self.muted = muted or (lambda: False)
         #: called after each commit that wrote records (wakes an in-process worker)
         self.on_commit: Callable[[], None] | None = None
+        #: facts for the service's /healthz (set by archetype.live.hooks)
+        self.health: Callable[[], dict] | None = None
 
     def _append(self, tx: Any, rec: Record) -> list:
         raw = tx.get(NS_HEAD, "seq")
