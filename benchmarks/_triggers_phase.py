@@ -1,6 +1,6 @@
 """The ingest cost of triggers, experiments and online learning (used by bench_serve.py).
 
-The same durable ingest (Python API, LMDB, batches in time order) runs without the
+The same durable ingest (Python API, LMDB or Redis, batches in time order) runs without the
 automation (``plain``) and with it attached in each mode of ``archetype.live.hooks``
 (``--trigger-rules`` rules of every kind from
 ``archetype.live.triggers.examples.benchmark_rules``, one Thompson experiment, and
@@ -37,14 +37,15 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _run(root: Path, state: Path, log, batch: int, config, mode: str) -> dict:
+def _run(root: Path, state: Path, log, batch: int, config, mode: str, redis: str | None) -> dict:
     from archetype.live.hooks import attach
     from archetype.live.segmenter import LiveSegmenter
     from archetype.live.worker import progress
 
     shutil.rmtree(state, ignore_errors=True)
     out: dict = {}
-    with LiveSegmenter.open(root, state_dir=state, background=False, watch_s=None) as seg:
+    spec = "lmdb" if redis is None else f"{redis}?prefix=bench-{state.name}:"
+    with LiveSegmenter.open(root, spec, state_dir=state, background=False, watch_s=None) as seg:
         auto = attach(seg, config, deliver=False, mode=mode) if mode != "plain" else None
         samples: list[tuple[float, int]] = []
         commits: list[tuple[float, int]] = []
@@ -132,6 +133,7 @@ def triggers_phase(
     repeat: int = 3,
     learning: bool = True,
     modes: tuple[str, ...] = MODES,
+    redis: str | None = None,
 ) -> dict:
     """Ingest without / with the automation in each mode, alternating; medians, costs."""
     from archetype.live.automation import AutomationConfig
@@ -146,7 +148,8 @@ def triggers_phase(
     runs: dict[str, list[dict]] = {k: [] for k in modes}
     for i in range(repeat):
         for mode in modes:
-            r = _run(root, tmp / f"{mode}{i}", log, batch, None if mode == "plain" else cfg, mode)
+            auto_cfg = None if mode == "plain" else cfg
+            r = _run(root, tmp / f"{mode}{i}", log, batch, auto_cfg, mode, redis)
             runs[mode].append(r)
             show = {k: round(v, 2) for k, v in r.items() if isinstance(v, float)}
             print(f"triggers run {i} {mode}: {show} firings={r.get('firings')}", flush=True)
@@ -160,6 +163,7 @@ def triggers_phase(
         "repeat": repeat,
         "batch": batch,
         "events": log.height,
+        "store": "redis" if redis else "lmdb",
         "modes": {},
     }
     plain_rate, plain_cpu = med("plain", "events_s"), med("plain", "cpu_us")
@@ -188,7 +192,7 @@ def report_triggers(t: dict) -> None:
     p = t["modes"]["plain"]
     what = f"{t['rules']} rules + experiment{' + learning' if t['learning'] else ''}"
     print(
-        f"\ningest cost of triggers ({what}; LMDB; {t['events']:,} events in batches of "
+        f"\ningest cost of triggers ({what}; {t['store']}; {t['events']:,} events in batches of "
         f"{t['batch']:,}; median of {t['repeat']}); plain: {p['events_s']:,.0f} events/s, "
         f"{p['cpu_us']:.1f} us CPU/event"
     )

@@ -349,6 +349,8 @@ def main() -> None:
                     help="automation modes of the triggers phase (plain = none)")
     ap.add_argument("--trigger-repeat", type=int, default=3,
                     help="alternating runs per mode of the triggers phase (medians)")
+    ap.add_argument("--trigger-store", choices=("lmdb", "redis"), default="lmdb",
+                    help="store of the triggers phase")
     args = ap.parse_args()
 
     from archetype.live.segmenter import LiveSegmenter
@@ -377,9 +379,12 @@ def main() -> None:
             modes = tuple(args.trigger_modes.split(","))
             if modes[0] != "plain":
                 modes = ("plain", *modes)
+            url = None
+            if args.trigger_store == "redis":
+                _, url = start_redis(tmp)
             res["triggers"] = triggers_phase(root, log, tmp, batch=args.batch,
                                              rules=args.trigger_rules,
-                                             repeat=args.trigger_repeat, modes=modes)
+                                             repeat=args.trigger_repeat, modes=modes, redis=url)
             if args.triggers_only:
                 report_triggers(res["triggers"])
                 if args.json:

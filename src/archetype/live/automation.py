@@ -245,6 +245,18 @@ class Automation:
                 out.append(step)
         return out
 
+    def prepare(self, tx: Any, records: Sequence[Record]) -> None:
+        """Before running ``records`` in ``tx`` (the worker): read the timer index once up
+        to the last of their event times."""
+        now = 0
+        for rec in records:
+            if rec.kind == WATERMARK:
+                now = max(now, int(rec.now))
+            elif rec.customers:
+                now = max(now, max(int(c[4] or 0) for c in rec.customers))
+        if now:
+            self.triggers.scan_timers(tx, now)
+
     def flush(self, tx: Any) -> None:
         """Write what ``defer=True`` kept in memory (call before committing ``tx``)."""
         self.triggers.flush(tx)

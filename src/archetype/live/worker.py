@@ -44,7 +44,7 @@ from archetype.live.automation import (
 )
 from archetype.live.inbox import NS_DONE, NS_HEAD, NS_INBOX, NS_MODELS, Record, seq_key
 from archetype.live.learning import LearningStep, OnlineCentroids
-from archetype.live.triggers.codec import dumps, loads
+from archetype.live.triggers.codec import discarder, dumps, loads
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,9 @@ class BufferedTx:
         self.writes.setdefault(ns, {})[self._k(key)] = _DELETED
         return existed
 
+    def discard(self, ns: str, key: bytes | str) -> None:
+        self.writes.setdefault(ns, {})[self._k(key)] = _DELETED
+
     def scan(self, ns, *, start=None, stop=None, prefix=None, limit=None):
         w = self.writes.get(ns)
         if not w:
@@ -122,10 +125,11 @@ class BufferedTx:
     def apply(self, tx: Any) -> int:
         """Replay the writes into ``tx``; returns their number."""
         n = 0
+        rm = discarder(tx)
         for ns, w in self.writes.items():
             for k, v in w.items():
                 if v is _DELETED:
-                    tx.delete(ns, k)
+                    rm(ns, k)
                 else:
                     tx.put(ns, k, v)
                 n += 1
@@ -224,16 +228,19 @@ class AutomationWorker:
         events = 0
         last = done
         keys = [seq_key(i) for i in range(done + 1, min(head, done + self.max_records) + 1)]
+        recs = []
         for key, raw in zip(keys, tx.get_many(NS_INBOX, keys), strict=True):
             if raw is None:
                 raise RuntimeError(f"inbox record {key} is missing (head {head})")
-            rec = Record.decode(raw)
-            outputs.extend(auto.apply_record(tx, rec))
-            tx.delete(NS_INBOX, key)
-            last += 1
-            events += len(rec.events)
+            recs.append(Record.decode(raw))
+            events += len(recs[-1].events)
             if events >= self.max_events:
                 break
+        auto.prepare(tx, recs)
+        for key, rec in zip(keys, recs, strict=False):
+            outputs.extend(auto.apply_record(tx, rec))
+            tx.discard(NS_INBOX, key)
+            last += 1
         auto.flush(tx)
         tx.put(NS_DONE, "seq", str(last).encode())
         steps = [o for o in outputs if isinstance(o, LearningStep)]

@@ -120,6 +120,10 @@ class _RedisTx(_RedisView, Transaction):
         self.writes[(ns, as_key(key))] = _DELETED
         return existed
 
+    def discard(self, ns: str, key: bytes | str) -> None:
+        check_namespace(ns)
+        self.writes[(ns, as_key(key))] = _DELETED
+
     def commit(self) -> None:
         if not self.writes:
             return

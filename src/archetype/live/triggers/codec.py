@@ -55,6 +55,12 @@ def loads(b: bytes) -> Any:
     return msgpack.unpackb(b, raw=False, strict_map_key=False)
 
 
+def discarder(tx: Any) -> Any:
+    """``tx.discard`` (a delete that reads nothing first) where the transaction has one,
+    else ``tx.delete``."""
+    return getattr(tx, "discard", None) or tx.delete
+
+
 def digest(*parts: Any, n: int = 32) -> str:
     """Hex BLAKE2b-128 of ``parts`` joined by ``|`` (first ``n`` hex digits)."""
     h = hashlib.blake2b("|".join(str(p) for p in parts).encode(), digest_size=16)

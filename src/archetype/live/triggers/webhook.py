@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from archetype.live.triggers.codec import dumps, loads
+from archetype.live.triggers.codec import discarder, dumps, loads
 from archetype.live.triggers.outbox import NS_DEAD, NS_DONE, NS_OUTBOX, NS_PENDING, Firing
 
 log = logging.getLogger(__name__)
@@ -168,14 +168,15 @@ class WebhookDelivery:
             if not outcomes:
                 continue
             with self.store.transaction() as tx:
+                rm = discarder(tx)
                 for what, rk, key, value in outcomes:
                     if what == "retry":
                         tx.put(NS_RETRY, rk, dumps(value))
                         continue
-                    tx.delete(NS_PENDING, rk)
+                    rm(NS_PENDING, rk)
                     if what == "gone":
                         continue
-                    tx.delete(NS_RETRY, rk)
+                    rm(NS_RETRY, rk)
                     tx.put(NS_DONE if what == "done" else NS_DEAD, key, dumps(value))
         return rep
 
