@@ -68,6 +68,7 @@ TYPE_KIND: dict[str, int] = {
 CATEGORY_TYPES = frozenset({"view", "add_to_cart", "purchase"})
 assert set(TYPE_KIND) == set(EVENT_TYPES)
 _NO_FLOOR = -(2**63)
+_SCAN_BELOW = 16  # value lists shorter than this are scanned, longer ones indexed
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,31 +186,43 @@ class CustomerState:
             else:  # NaN: neither a purchase nor a return (as the batch's comparisons)
                 k = PURCHASE_NAN
         c = ev.channel
-        if c is not None:
-            idx = self._ch_index
-            if idx is None:
-                idx = self._ch_index = {v: i for i, v in enumerate(self.channels)}
-            j = idx.get(c)
+        if c is None:
+            c = 0
+        else:
+            vals, idx = self.channels, self._ch_index
+            if idx is not None:
+                j = idx.get(c)
+            elif len(vals) < _SCAN_BELOW:  # a short list: a scan, no index to build
+                j = vals.index(c) if c in vals else None
+            else:
+                idx = self._ch_index = {v: i for i, v in enumerate(vals)}
+                j = idx.get(c)
             if j is None:
-                j = idx[c] = len(self.channels)
-                self.channels.append(c)
+                j = len(vals)
+                vals.append(c)
+                if idx is not None:
+                    idx[c] = j
                 self._vb = None
             c = j + 1
-        else:
-            c = 0
         g = ev.category
-        if g is not None and et in CATEGORY_TYPES:
-            idx = self._cat_index
-            if idx is None:
-                idx = self._cat_index = {v: i for i, v in enumerate(self.categories)}
-            j = idx.get(g)
+        if g is None or et not in CATEGORY_TYPES:
+            g = 0
+        else:
+            vals, idx = self.categories, self._cat_index
+            if idx is not None:
+                j = idx.get(g)
+            elif len(vals) < _SCAN_BELOW:
+                j = vals.index(g) if g in vals else None
+            else:
+                idx = self._cat_index = {v: i for i, v in enumerate(vals)}
+                j = idx.get(g)
             if j is None:
-                j = idx[g] = len(self.categories)
-                self.categories.append(g)
+                j = len(vals)
+                vals.append(g)
+                if idx is not None:
+                    idx[g] = j
                 self._vb = None
             g = j + 1
-        else:
-            g = 0
         p = self._pend
         if p is None:
             p = self._pend = array("q")
