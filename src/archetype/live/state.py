@@ -4,21 +4,21 @@ A :class:`CustomerState` holds, for one customer, the events that can still coun
 window (see docs/live-features.md) as a small **packed table**, one row per event, in
 canonical order (by time, then kind, channel, category, amount):
 
-* ``ts``   int64   event time, microseconds since the epoch (naive wall clock);
-* ``kind`` uint8   what the event counts as (:data:`VIEW` ... :data:`SESSION`; a purchase
-  with amount >= 0 is :data:`PURCHASE`, negative :data:`RETURN`, NaN
-  :data:`PURCHASE_NAN`), plus the flag :data:`DISCOUNTED` on purchases with a discount;
-* ``ch``   int32   1 + index of the channel in the customer's sorted channel values (0: none);
-* ``cat``  int32   1 + index of the category in its sorted category values (0: none, or an
-  event type whose category does not count);
-* ``amt``  float64 the amount of each :data:`PURCHASE` row, in row order.
+* ``ts``   event time, microseconds since the epoch (naive wall clock);
+* ``kind`` what the event counts as (:data:`VIEW` ... :data:`SESSION`; a purchase with
+  amount >= 0 is :data:`PURCHASE`, negative :data:`RETURN`, NaN :data:`PURCHASE_NAN`),
+  plus the flag :data:`DISCOUNTED` on purchases with a discount;
+* ``ch``   1 + index of the channel in the customer's sorted channel values (0: none);
+* ``cat``  1 + index of the category in its sorted category values (0: none, or an event
+  type whose category does not count);
+* ``amt``  the amount of each :data:`PURCHASE` row, in row order.
 
-Every feature is computed from this table by Numba kernels
-(:mod:`archetype.live.incremental`); encoding it is a header and a few ``tobytes``
-(:mod:`archetype.live.codec`).  :meth:`CustomerState.apply` appends to a pending list (a
-few Python operations per event); the pending rows are merged into the table, in
-canonical order and pruned to the window, by one kernel call when the table is next read
-(encode, features, comparisons).
+The table is held as the bytes it is stored as (:mod:`archetype.live.table`,
+:mod:`archetype.live.codec`): decoding is one copy, encoding a ``tobytes``, and Numba
+kernels read the columns out of it (:mod:`archetype.live.incremental`).
+:meth:`CustomerState.apply` appends to a pending list (a few Python operations per
+event); the pending rows are merged into the table, in canonical order and pruned to the
+window, by one kernel call when the table is next read (encode, features, comparisons).
 
 :meth:`CustomerState.apply` is commutative: applying the same events in any order gives
 the same table, and the same :meth:`~CustomerState.encode` bytes.  It is not idempotent:
@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from archetype.events.schema import EVENT_TYPES
+from archetype.live.table import _KIND_MASK as _table_mask
+from archetype.live.table import _PURCHASE as _table_purchase
 from archetype.live.table import EMPTY_F8, EMPTY_I4, EMPTY_I8, EMPTY_U1, merge_rows, unpack
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ TYPE_KIND: dict[str, int] = {
 # Event types whose category counts for the content features.
 CATEGORY_TYPES = frozenset({"view", "add_to_cart", "purchase"})
 assert set(TYPE_KIND) == set(EVENT_TYPES)
+assert (_table_purchase, _table_mask) == (PURCHASE, KIND_MASK)  # the kernels' copies
 _NO_FLOOR = -(2**63)
 _SCAN_BELOW = 16  # value lists shorter than this are scanned, longer ones indexed
 
