@@ -171,7 +171,14 @@ def _key_on_sources() -> None:
         root / "features" / "base.py",
         root / "features" / "timing.py",
     ]
-    stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    stamp = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:  # pragma: no cover - a source-less install: Numba cannot cache
+            continue
+        stamp.append((f.name, st.st_mtime_ns, st.st_size))
+    stamp = tuple(stamp)
     modules = (base, fsum, rfm, usage, purchase, timing, occasions, loyalty, engagement, content)
     kernels = [v for m in (*modules, sys.modules[__name__]) for v in vars(m).values()]
     for d in {id(k): k for k in kernels if isinstance(k, CPUDispatcher)}.values():
