@@ -170,3 +170,9 @@ def test_every_kernel_cache_is_keyed_on_all_kernel_sources():
         stamp = k._cache._cache_file._source_stamp
         files = {name for name, *_ in stamp[1]}
         assert {"rfm.py", "fsum.py", "base.py", "evaluate.py", "state.py", "timing.py"} <= files
+
+
+def test_load_kernels_runs_every_kernel_once():
+    from archetype.live.definition import load_kernels
+
+    assert 0 < load_kernels() < 600

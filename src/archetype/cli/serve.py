@@ -136,6 +136,7 @@ def serve(
 ) -> None:
     """Serve the live segment of every customer: events in (HTTP, or a followed folder),
     answers in about a millisecond, from the nightly run's current model."""
+    from archetype.live.definition import load_kernels
     from archetype.live.follow import Follower
     from archetype.live.segmenter import LiveSegmenter
 
@@ -155,6 +156,9 @@ def serve(
     seg = LiveSegmenter.open(
         root, spec, state_dir=state_dir, watch_s=watch_models or None, shard=sh
     )
+    took = load_kernels()  # compiled once per install (Numba's disk cache), then loaded
+    if took > 2:
+        err_console.print(f"compiled the live feature kernels in {took:.0f} s", highlight=False)
     # What start-up loaded (modules, model) lives as long as the process: keep it out of
     # the collector's full passes, which the writer's per-customer objects trigger
     # (measured: +30% ingest events per CPU-second; docs/live-features.md).

@@ -14,13 +14,14 @@ Layout (little-endian; format 2)::
     cat   uint8/16/32 x rows       (likewise)
     MessagePack [channels, categories] (absent when both are empty)
 
-flags: bit 0 no window (all history), bit 1 no event yet, bits 2-3 / 4-5 the width code of
-``ch`` / ``cat`` (0 absent, 1 uint8, 2 uint16, 3 int32).  Encoding is a header and a few
-``tobytes``; decoding is one copy and a few ``frombuffer`` (8-byte columns first, so
-they stay aligned).  Bodies over :data:`COMPRESS_ABOVE` bytes (heavy customers, a few in a
-thousand) are zlib-compressed (level 1).  The table is canonical (see
-:mod:`archetype.live.table`), so equal states give equal bytes whatever the order their
-events arrived in.
+flags: bit 0 no window (all history), bit 1 no event yet, bits 2-3 / 4-5 the width code
+of ``ch`` / ``cat`` (0 absent, 1 uint8, 2 uint16, 3 int32).  Between the header and the
+value lists is the table's *body* (:mod:`archetype.live.table`), which is also how a state
+holds its table in memory: encoding is a header, a ``tobytes`` and the value lists (kept
+encoded while they do not change); decoding is one copy.  States over
+:data:`COMPRESS_ABOVE` bytes (heavy customers, a few in a thousand) are zlib-compressed
+(level 1).  The table is canonical (see :mod:`archetype.live.table`), so equal states give
+equal bytes whatever the order their events arrived in.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import msgpack
 import numpy as np
 
 from archetype.live.state import US_PER_DAY, CustomerState
+from archetype.live.table import WIDTH_BYTES
 
 VERSION = 2
 _MARK = 0xC1
@@ -40,8 +42,6 @@ COMPRESS_ABOVE = 2048  # bytes
 _HEAD = struct.Struct("<BBBBiqqIIII")
 HEADER_BYTES = _HEAD.size  # 40
 _NO_WINDOW, _NO_EVENT = 1, 2
-_WIDTH_DTYPE = (None, np.dtype("<u1"), np.dtype("<u2"), np.dtype("<i4"))
-_I4, _I8, _F8, _U1 = np.dtype("<i4"), np.dtype("<i8"), np.dtype("<f8"), np.dtype("<u1")
 
 
 def _width(n_values: int) -> int:
@@ -50,29 +50,24 @@ def _width(n_values: int) -> int:
 
 def encode_state(state: CustomerState) -> bytes:
     """Bytes of ``state`` (merged and pruned first: :meth:`CustomerState.encode`)."""
-    ts, kind, ch, cat, amt = state._ts, state._kind, state._ch, state._cat, state._amt
-    chans, cats = state.channels, state.categories
-    wc, wg = _width(len(chans)), _width(len(cats))
+    body, n, p, wc, wg = state._body, state._n, state._p, state._wc, state._wg
     vocab = state._vb
     if vocab is None:
-        vocab = state._vb = msgpack.packb([chans, cats], use_bin_type=True) if wc or wg else b""
+        vocab = state._vb = (
+            msgpack.packb([state.channels, state.categories], use_bin_type=True)
+            if wc or wg
+            else b""
+        )
     w, first, last = state.window_days, state.first_ts_us, state.last_ts_us
     flags = (_NO_WINDOW if w is None else 0) | (_NO_EVENT if last is None else 0)
     flags |= wc << 2 | wg << 4
     head = _HEAD.pack(
-        _MARK, VERSION, _RAW, flags, w or 0, first or 0, last or 0, len(ts), len(amt),
-        len(vocab), 0,
-    )  # fmt: skip
-    parts = [head, ts.tobytes(), amt.tobytes(), kind.tobytes()]
-    if wc:
-        parts.append((ch if wc == 3 else ch.astype(_WIDTH_DTYPE[wc])).tobytes())
-    if wg:
-        parts.append((cat if wg == 3 else cat.astype(_WIDTH_DTYPE[wg])).tobytes())
-    parts.append(vocab)
-    body = b"".join(parts)
-    if len(body) > COMPRESS_ABOVE:
-        return bytes((_MARK, VERSION, _ZLIB)) + zlib.compress(memoryview(body)[3:], 1)
-    return body
+        _MARK, VERSION, _RAW, flags, w or 0, first or 0, last or 0, n, p, len(vocab), 0
+    )
+    out = b"".join((head, body.tobytes(), vocab))
+    if len(out) > COMPRESS_ABOVE:
+        return bytes((_MARK, VERSION, _ZLIB)) + zlib.compress(memoryview(out)[3:], 1)
+    return out
 
 
 def decode_state(blob: bytes) -> CustomerState:
@@ -86,37 +81,24 @@ def decode_state(blob: bytes) -> CustomerState:
         )
     try:
         if blob[2] == _RAW:
-            buf = bytearray(blob)  # one copy: writable, aligned columns
+            buf = bytearray(blob)  # one copy: a writable body (one kernel signature)
         else:
             buf = bytearray(blob[:3])
             buf += zlib.decompress(memoryview(blob)[3:])
         _, _, _, flags, w, first, last, n, p, nv, _ = _HEAD.unpack_from(buf, 0)
         wc, wg = flags >> 2 & 3, flags >> 4 & 3
-        end = HEADER_BYTES + 9 * n + 8 * p + _nbytes(wc, n) + _nbytes(wg, n) + nv
-        if end != len(buf):
-            raise ValueError(f"{len(buf)} bytes where the header says {end}")
-        o = HEADER_BYTES
+        size = (9 + WIDTH_BYTES[wc] + WIDTH_BYTES[wg]) * n + 8 * p
+        if HEADER_BYTES + size + nv != len(buf):
+            raise ValueError(f"{len(buf)} bytes where the header says {HEADER_BYTES + size + nv}")
         st = CustomerState(None if flags & _NO_WINDOW else w)
         if not flags & _NO_EVENT:
             st.first_ts_us, st.last_ts_us = first, last
             if not flags & _NO_WINDOW:  # encoded pruned: no row before the window's floor
                 st._pruned = (last // US_PER_DAY - w + 1) * US_PER_DAY
-        st._ts = np.frombuffer(buf, _I8, n, o)
-        o += 8 * n
-        if p:
-            st._amt = np.frombuffer(buf, _F8, p, o)
-            o += 8 * p
-        st._kind = np.frombuffer(buf, _U1, n, o)
-        o += n
-        if wc == wg and wc:  # both columns in one conversion
-            both = np.frombuffer(buf, _WIDTH_DTYPE[wc], 2 * n, o).astype(np.int32)
-            st._ch, st._cat = both[:n], both[n:]
-            o += 2 * n * _WIDTH_DTYPE[wc].itemsize
-        else:
-            st._ch, o = _index_column(buf, wc, n, o)
-            st._cat, o = _index_column(buf, wg, n, o)
+        st._body = np.frombuffer(buf, np.uint8, size, HEADER_BYTES)
+        st._n, st._p, st._wc, st._wg = n, p, wc, wg
         if nv:
-            st._vb = bytes(buf[o:])
+            st._vb = bytes(buf[HEADER_BYTES + size :])
             chans, cats = msgpack.unpackb(st._vb, use_list=True)
             st.channels, st.categories = chans, cats
             st._nch, st._ncat = len(chans), len(cats)
@@ -126,15 +108,3 @@ def decode_state(blob: bytes) -> CustomerState:
         raise ValueError(f"corrupt customer state ({type(e).__name__}: {e})") from None
     st._blob = blob if isinstance(blob, bytes) else bytes(blob)
     return st
-
-
-def _nbytes(code: int, n: int) -> int:
-    return 0 if code == 0 else n * _WIDTH_DTYPE[code].itemsize
-
-
-def _index_column(buf: bytearray, code: int, n: int, o: int) -> tuple[np.ndarray, int]:
-    if code == 0:
-        return np.zeros(n, np.int32), o
-    dt = _WIDTH_DTYPE[code]
-    col = np.frombuffer(buf, dt, n, o).astype(np.int32)  # a copy: aligned, int32
-    return col, o + n * dt.itemsize

@@ -4,21 +4,21 @@ A :class:`CustomerState` holds, for one customer, the events that can still coun
 window (see docs/live-features.md) as a small **packed table**, one row per event, in
 canonical order (by time, then kind, channel, category, amount):
 
-* ``ts``   int64   event time, microseconds since the epoch (naive wall clock);
-* ``kind`` uint8   what the event counts as (:data:`VIEW` ... :data:`SESSION`; a purchase
-  with amount >= 0 is :data:`PURCHASE`, negative :data:`RETURN`, NaN
-  :data:`PURCHASE_NAN`), plus the flag :data:`DISCOUNTED` on purchases with a discount;
-* ``ch``   int32   1 + index of the channel in the customer's sorted channel values (0: none);
-* ``cat``  int32   1 + index of the category in its sorted category values (0: none, or an
-  event type whose category does not count);
-* ``amt``  float64 the amount of each :data:`PURCHASE` row, in row order.
+* ``ts``   event time, microseconds since the epoch (naive wall clock);
+* ``kind`` what the event counts as (:data:`VIEW` ... :data:`SESSION`; a purchase with
+  amount >= 0 is :data:`PURCHASE`, negative :data:`RETURN`, NaN :data:`PURCHASE_NAN`),
+  plus the flag :data:`DISCOUNTED` on purchases with a discount;
+* ``ch``   1 + index of the channel in the customer's sorted channel values (0: none);
+* ``cat``  1 + index of the category in its sorted category values (0: none, or an event
+  type whose category does not count);
+* ``amt``  the amount of each :data:`PURCHASE` row, in row order.
 
-Every feature is computed from this table by Numba kernels
-(:mod:`archetype.live.incremental`); encoding it is a header and a few ``tobytes``
-(:mod:`archetype.live.codec`).  :meth:`CustomerState.apply` appends to a pending list (a
-few Python operations per event); the pending rows are merged into the table, in
-canonical order and pruned to the window, by one kernel call when the table is next read
-(encode, features, comparisons).
+The table is held as the bytes it is stored as (:mod:`archetype.live.table`,
+:mod:`archetype.live.codec`): decoding is one copy, encoding a ``tobytes``, and Numba
+kernels read the columns out of it (:mod:`archetype.live.incremental`).
+:meth:`CustomerState.apply` appends to a pending list (a few Python operations per
+event); the pending rows are merged into the table, in canonical order and pruned to the
+window, by one kernel call when the table is next read (encode, features, comparisons).
 
 :meth:`CustomerState.apply` is commutative: applying the same events in any order gives
 the same table, and the same :meth:`~CustomerState.encode` bytes.  It is not idempotent:
@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from archetype.events.schema import EVENT_TYPES
-from archetype.live.table import EMPTY_F8, EMPTY_I4, EMPTY_I8, EMPTY_U1, merge_rows
+from archetype.live.table import _KIND_MASK as _table_mask
+from archetype.live.table import _PURCHASE as _table_purchase
+from archetype.live.table import EMPTY_F8, EMPTY_I4, EMPTY_I8, EMPTY_U1, merge_rows, unpack
 
 if TYPE_CHECKING:
     from archetype.live.definition import FeatureDefinition
@@ -66,8 +68,9 @@ TYPE_KIND: dict[str, int] = {
 # Event types whose category counts for the content features.
 CATEGORY_TYPES = frozenset({"view", "add_to_cart", "purchase"})
 assert set(TYPE_KIND) == set(EVENT_TYPES)
+assert (_table_purchase, _table_mask) == (PURCHASE, KIND_MASK)  # the kernels' copies
 _NO_FLOOR = -(2**63)
-_NO_PENDING = np.empty((0, 4), np.int64)
+_SCAN_BELOW = 16  # value lists shorter than this are scanned, longer ones indexed
 
 
 class LiveEvent(NamedTuple):
@@ -112,11 +115,11 @@ class CustomerState:
         "window_days",
         "channels",
         "categories",
-        "_ts",
-        "_kind",
-        "_ch",
-        "_cat",
-        "_amt",
+        "_body",
+        "_n",
+        "_p",
+        "_wc",
+        "_wg",
         "_nch",
         "_ncat",
         "_ch_index",
@@ -134,8 +137,9 @@ class CustomerState:
         self.window_days = window_days
         self.channels: list[str] = []
         self.categories: list[str] = []
-        self._ts, self._kind, self._amt = EMPTY_I8, EMPTY_U1, EMPTY_F8
-        self._ch = self._cat = EMPTY_I4
+        # the table (archetype.live.table): its bytes, rows, amounts, index widths
+        self._body = EMPTY_U1
+        self._n = self._p = self._wc = self._wg = 0
         # channels[:_nch] / categories[:_ncat] are sorted and indexed by the table; values
         # after them arrived since (pending rows index the list as it is, unsorted).
         self._nch = self._ncat = 0
@@ -184,31 +188,43 @@ class CustomerState:
             else:  # NaN: neither a purchase nor a return (as the batch's comparisons)
                 k = PURCHASE_NAN
         c = ev.channel
-        if c is not None:
-            idx = self._ch_index
-            if idx is None:
-                idx = self._ch_index = {v: i for i, v in enumerate(self.channels)}
-            j = idx.get(c)
+        if c is None:
+            c = 0
+        else:
+            vals, idx = self.channels, self._ch_index
+            if idx is not None:
+                j = idx.get(c)
+            elif len(vals) < _SCAN_BELOW:  # a short list: a scan, no index to build
+                j = vals.index(c) if c in vals else None
+            else:
+                idx = self._ch_index = {v: i for i, v in enumerate(vals)}
+                j = idx.get(c)
             if j is None:
-                j = idx[c] = len(self.channels)
-                self.channels.append(c)
+                j = len(vals)
+                vals.append(c)
+                if idx is not None:
+                    idx[c] = j
                 self._vb = None
             c = j + 1
-        else:
-            c = 0
         g = ev.category
-        if g is not None and et in CATEGORY_TYPES:
-            idx = self._cat_index
-            if idx is None:
-                idx = self._cat_index = {v: i for i, v in enumerate(self.categories)}
-            j = idx.get(g)
+        if g is None or et not in CATEGORY_TYPES:
+            g = 0
+        else:
+            vals, idx = self.categories, self._cat_index
+            if idx is not None:
+                j = idx.get(g)
+            elif len(vals) < _SCAN_BELOW:
+                j = vals.index(g) if g in vals else None
+            else:
+                idx = self._cat_index = {v: i for i, v in enumerate(vals)}
+                j = idx.get(g)
             if j is None:
-                j = idx[g] = len(self.categories)
-                self.categories.append(g)
+                j = len(vals)
+                vals.append(g)
+                if idx is not None:
+                    idx[g] = j
                 self._vb = None
             g = j + 1
-        else:
-            g = 0
         p = self._pend
         if p is None:
             p = self._pend = array("q")
@@ -224,26 +240,24 @@ class CustomerState:
         count (windowed only), with the channel/category values only those rows used."""
         self._merge(force=True)
 
-    def _sync(self) -> None:
-        """The table with every applied event, canonical and pruned (a no-op if it is)."""
-        if self._pend:
-            self._merge(force=False)
-
     def _merge(self, force: bool) -> None:
         w, last = self.window_days, self.last_ts_us
         if last is None or (not force and not self._pend):
             return
         floor = _NO_FLOOR if w is None else (last // US_PER_DAY - w + 1) * US_PER_DAY
-        if not self._pend and (floor <= self._pruned or len(self._ts) == 0 or self._ts[0] >= floor):
+        if not self._pend and (floor <= self._pruned or self._n == 0 or self._ts0() >= floor):
             return  # nothing pending, nothing old
-        ch_map, self.channels = _sorted_vocab(self.channels, self._nch)
-        cat_map, self.categories = _sorted_vocab(self.categories, self._ncat)
+        ch_map = cat_map = EMPTY_I4
+        if len(self.channels) != self._nch:  # new values: sorted in
+            ch_map, self.channels = _sorted_vocab(self.channels, self._nch)
+        if len(self.categories) != self._ncat:
+            cat_map, self.categories = _sorted_vocab(self.categories, self._ncat)
         p, a = self._pend, self._pamt
-        pend = np.frombuffer(p, np.int64).reshape(-1, 4) if p else _NO_PENDING
+        pend = np.frombuffer(p, np.int64) if p else EMPTY_I8
         pamt = np.frombuffer(a, np.float64) if a else EMPTY_F8
         n_ch = len(self.channels)
-        ts, kind, ch, cat, amt, keep, nch, ncat = merge_rows(
-            self._ts, self._kind, self._ch, self._cat, self._amt, pend, pamt,
+        body, n, np_, wc, wg, keep, nch, ncat = merge_rows(
+            self._body, self._n, self._p, self._wc, self._wg, pend, pamt,
             ch_map, cat_map, n_ch, len(self.categories), floor,
         )  # fmt: skip
         if len(keep):  # values only pruned rows used
@@ -251,31 +265,44 @@ class CustomerState:
             self.channels = [v for v, k in zip(self.channels, keep[:n_ch], strict=True) if k]
             self.categories = [v for v, k in zip(self.categories, keep[n_ch:], strict=True) if k]
             self._vb = None
-        self._ts, self._kind, self._ch, self._cat, self._amt = ts, kind, ch, cat, amt
-        self._nch, self._ncat = len(self.channels), len(self.categories)
-        self._ch_index = self._cat_index = None
+        self._body, self._n, self._p, self._wc, self._wg = body, n, np_, wc, wg
+        self._nch, self._ncat = nch, ncat
+        if len(ch_map) or len(cat_map) or len(keep):  # indices changed
+            self._ch_index = self._cat_index = None
         del pend, pamt  # views of the pending arrays: release them before dropping those
         self._pend = self._pamt = None
         self._blob = None
         self._pruned = floor
 
     # ------------------------------------------------------------------ queries
+    def packed(self) -> tuple[np.ndarray, int, int, int, int]:
+        """``(body, rows, amounts, ch width code, cat width code)``: the merged table as the
+        kernels read it (:mod:`archetype.live.table`; read only, do not modify)."""
+        if self._pend:
+            self._merge(force=False)
+        return self._body, self._n, self._p, self._wc, self._wg
+
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(ts, kind, ch, cat, amt)``: the packed rows (merged; read only, do not modify)."""
-        self._sync()
-        return self._ts, self._kind, self._ch, self._cat, self._amt
+        """``(ts, kind, ch, cat, amt)``: the rows as arrays (int64, uint8, int32, int32,
+        float64 of the purchase rows); a copy, for inspection."""
+        body, n, p, wc, wg = self.packed()
+        ts, amt, kind = np.empty(n, np.int64), np.empty(p), np.empty(n, np.uint8)
+        ch, cat = np.empty(n, np.int32), np.empty(n, np.int32)
+        unpack(body, n, p, wc, wg, ts, amt, kind, ch, cat)
+        return ts, kind, ch, cat, amt
+
+    def _ts0(self) -> int:
+        return int(np.frombuffer(self._body, np.int64, 1)[0])
 
     @property
     def n_events(self) -> int:
         """Events held (after pruning older than the window)."""
-        self._sync()
-        return len(self._ts)
+        return self.packed()[1]
 
     @property
     def days(self) -> list[int]:
         """Active days held, ascending (day = ``ts_us // 86_400_000_000``)."""
-        self._sync()
-        return np.unique(self._ts // US_PER_DAY).tolist()
+        return np.unique(self.table()[0] // US_PER_DAY).tolist()
 
     @property
     def last_day(self) -> int | None:
@@ -295,15 +322,13 @@ class CustomerState:
         """The state's content independent of arrival order (for comparisons and tests):
         window, first/last times, and the rows with channel and category values."""
         self._merge(force=True)
+        ts, kind, chs, cats, amts = (x.tolist() for x in self.table())
         ch, cat = [None, *self.channels], [None, *self.categories]
-        amt = iter(self._amt.tolist())
+        amt = iter(amts)
         rows = tuple(
             (t, k, ch[c], cat[g], next(amt) if k & KIND_MASK == PURCHASE else None)
-            for t, k, c, g in zip(
-                self._ts.tolist(), self._kind.tolist(), self._ch.tolist(), self._cat.tolist(),
-                strict=True,
-            )
-        )  # fmt: skip
+            for t, k, c, g in zip(ts, kind, chs, cats, strict=True)
+        )
         return (self.window_days, self.first_ts_us, self.last_ts_us, rows)
 
     def __eq__(self, other: object) -> bool:

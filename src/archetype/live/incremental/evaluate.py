@@ -1,8 +1,9 @@
 """Features of customers from their packed tables: one Numba call for one or many.
 
-:func:`evaluate_many` takes the tables of ``n`` customers concatenated (with row offsets)
-and writes an ``(n, d)`` float64 matrix; :func:`evaluate_one` does one customer without
-the concatenation.  Per customer: the window's rows (two binary searches, the table is in
+:func:`evaluate_many` takes the table bodies of ``n`` customers concatenated (with
+offsets) and writes an ``(n, d)`` float64 matrix; :func:`evaluate_one` does one customer
+without the concatenation.  Per customer: its columns out of the body into scratch arrays
+(:func:`~archetype.live.table.unpack`), the window's rows (two binary searches, the table is in
 time order), :func:`.base.aggregate`, the families' own intermediates, then every family's
 ``values`` into its block of a row, scattered to the definition's feature order.  A
 customer without a row in the window gets a NaN row.
@@ -34,6 +35,7 @@ from archetype.live.incremental import (
 from archetype.live.incremental.base import CX_HI_US, CX_LO_US, CX_NCH, CX_NOCC, N_FIXED, aggregate
 from archetype.live.incremental.fsum import N_PARTIALS
 from archetype.live.state import KIND_MASK, PURCHASE
+from archetype.live.table import unpack
 
 
 @njit(cache=True)
@@ -88,29 +90,14 @@ def _customer(
 
 @njit(cache=True)
 def evaluate_many(
-    ts,
-    kind,
-    ch,
-    cat,
-    amt,
-    rows,
-    amts,
-    chmap,
-    chmaps,
-    ncat,
-    cx,
-    occ_lo,
-    occ_hi,
-    sin_t,
-    cos_t,
-    blocks,
-    perm,
-    out,
-):
+    bodies, offsets, rows, amts, wcs, wgs, chmap, chmaps, ncat, cx, occ_lo, occ_hi, sin_t,
+    cos_t, blocks, perm, out,
+):  # fmt: skip
     """Features of ``n`` customers into ``out`` (n, d).
 
-    ts, kind, ch, cat, amt : the customers' tables, concatenated (input).
-    rows, amts : (n + 1,) int64, input: offsets of each customer's rows / amounts.
+    bodies : uint8, input: the customers' table bodies, concatenated, and offsets (n + 1,)
+        int64 (:mod:`archetype.live.table`); rows, amts, wcs, wgs : (n,) int64, each
+        table's rows, purchase amounts and index width codes.
     chmap, chmaps : the model channel (or -1) of each customer channel value, concatenated,
         and (n + 1,) offsets (input).  ncat : (n,) int64: category values per customer.
     cx, occ_lo, occ_hi : context vector, occasion bounds.  sin_t, cos_t : hour tables.
@@ -118,10 +105,16 @@ def evaluate_many(
         int64, the feature index of each row entry.  out : (n, d) float64, output.
     """
     n = out.shape[0]
-    max_rows, max_cat = 1, 0
+    max_rows, max_amts, max_cat = 1, 1, 0
     for c in range(n):
-        max_rows = max(max_rows, rows[c + 1] - rows[c])
+        max_rows = max(max_rows, rows[c])
+        max_amts = max(max_amts, amts[c])
         max_cat = max(max_cat, ncat[c])
+    ts = np.empty(max_rows, np.int64)
+    amt = np.empty(max_amts, np.float64)
+    kind = np.empty(max_rows, np.uint8)
+    ch = np.empty(max_rows, np.int32)
+    cat = np.empty(max_rows, np.int32)
     i = np.empty(N_FIXED + cx[CX_NOCC] + cx[CX_NCH])
     row = np.full(perm.shape[0], np.nan)
     buf = np.empty((2, max_rows))
@@ -129,27 +122,31 @@ def evaluate_many(
     counts = np.empty(max_cat + 1, np.int64)
     p = np.empty(N_PARTIALS)
     for c in range(n):
-        e0, e1 = rows[c], rows[c + 1]
+        m, q = rows[c], amts[c]
+        unpack(bodies[offsets[c] : offsets[c + 1]], m, q, wcs[c], wgs[c], ts, amt, kind, ch, cat)
         _customer(
-            ts[e0:e1], kind[e0:e1], ch[e0:e1], cat[e0:e1], amt[amts[c] : amts[c + 1]],
-            chmap[chmaps[c] : chmaps[c + 1]], ncat[c], cx, occ_lo, occ_hi, sin_t, cos_t,
-            blocks, perm, out[c], i, row, buf, leads, counts, p,
+            ts[:m], kind[:m], ch[:m], cat[:m], amt[:q], chmap[chmaps[c] : chmaps[c + 1]],
+            ncat[c], cx, occ_lo, occ_hi, sin_t, cos_t, blocks, perm, out[c], i, row, buf,
+            leads, counts, p,
         )  # fmt: skip
 
 
 @njit(cache=True)
 def evaluate_one(
-    ts, kind, ch, cat, amt, chmap, ncat, cx, occ_lo, occ_hi, sin_t, cos_t, blocks, perm, out
+    body, n, q, wc, wg, chmap, ncat, cx, occ_lo, occ_hi, sin_t, cos_t, blocks, perm, out
 ):
     """:func:`evaluate_many` of one customer's table into ``out`` (d,); False (and a NaN
     row) when the customer has no row in the window."""
-    m = max(1, ts.shape[0])
+    m = max(1, n)
+    ts, amt, kind = np.empty(m, np.int64), np.empty(max(1, q)), np.empty(m, np.uint8)
+    ch, cat = np.empty(m, np.int32), np.empty(m, np.int32)
+    unpack(body, n, q, wc, wg, ts, amt, kind, ch, cat)
     i = np.empty(N_FIXED + cx[CX_NOCC] + cx[CX_NCH])
     row = np.full(perm.shape[0], np.nan)
     return _customer(
-        ts, kind, ch, cat, amt, chmap, ncat, cx, occ_lo, occ_hi, sin_t, cos_t, blocks, perm,
-        out, i, row, np.empty((2, m)), np.empty(m), np.empty(ncat + 1, np.int64),
-        np.empty(N_PARTIALS),
+        ts[:n], kind[:n], ch[:n], cat[:n], amt[:q], chmap, ncat, cx, occ_lo, occ_hi, sin_t,
+        cos_t, blocks, perm, out, i, row, np.empty((2, m)), np.empty(m),
+        np.empty(ncat + 1, np.int64), np.empty(N_PARTIALS),
     )  # fmt: skip
 
 
@@ -170,10 +167,18 @@ def _key_on_sources() -> None:
     root = here.parent.parent
     files = sorted(here.glob("*.py")) + [
         root / "live" / "state.py",
+        root / "live" / "table.py",
         root / "features" / "base.py",
         root / "features" / "timing.py",
     ]
-    stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    stamp = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:  # pragma: no cover - a source-less install: Numba cannot cache
+            continue
+        stamp.append((f.name, st.st_mtime_ns, st.st_size))
+    stamp = tuple(stamp)
     modules = (base, fsum, rfm, usage, purchase, timing, occasions, loyalty, engagement, content)
     kernels = [v for m in (*modules, sys.modules[__name__]) for v in vars(m).values()]
     for d in {id(k): k for k in kernels if isinstance(k, CPUDispatcher)}.values():
