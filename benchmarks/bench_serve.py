@@ -351,6 +351,9 @@ def main() -> None:
                     help="alternating runs per mode of the triggers phase (medians)")
     ap.add_argument("--trigger-store", choices=("lmdb", "redis"), default="lmdb",
                     help="store of the triggers phase")
+    ap.add_argument("--trigger-paced", default="2000,100",
+                    help="RATE,BATCH: firing lag at a steady load of the worker process "
+                         "(events/s, events per ingest call; 0 to skip)")
     args = ap.parse_args()
 
     from archetype.live.segmenter import LiveSegmenter
@@ -384,7 +387,8 @@ def main() -> None:
                 _, url = start_redis(tmp)
             res["triggers"] = triggers_phase(root, log, tmp, batch=args.batch,
                                              rules=args.trigger_rules,
-                                             repeat=args.trigger_repeat, modes=modes, redis=url)
+                                             repeat=args.trigger_repeat, modes=modes, redis=url,
+                                             paced=_paced_arg(args.trigger_paced))
             if args.triggers_only:
                 report_triggers(res["triggers"])
                 if args.json:
@@ -474,6 +478,13 @@ def main() -> None:
     report(res)
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
+
+
+def _paced_arg(value: str) -> tuple[float, int] | None:
+    if value in ("", "0"):
+        return None
+    rate, batch = value.split(",")
+    return float(rate), int(batch)
 
 
 def start_redis(tmp: Path):

@@ -188,6 +188,8 @@ class AutomationWorker:
         self.max_records = int(max_records)
         self.max_events = int(max_events)
         self.after_commit = after_commit
+        #: process CPU time at start (a worker process: its CPU after start-up is reported)
+        self.process_cpu0: float | None = None
         self.stats = {
             "records": 0,
             "events": 0,
@@ -212,6 +214,8 @@ class AutomationWorker:
         st["transactions"] += 1
         st["seconds"] += time.perf_counter() - t0
         st["cpu_seconds"] += time.thread_time() - c0
+        if self.process_cpu0 is not None:
+            st["process_cpu_seconds"] = time.process_time() - self.process_cpu0
         btx.put(NS_DONE, "stats", dumps(st))
         with self.store.transaction() as tx:
             if progress(tx)[0] != done:
@@ -429,6 +433,7 @@ def main() -> None:
         # collecting young objects every 700 allocations (the default) re-scans them
         # over and over while the transaction runs (measured: ~20% of the worker's CPU).
         gc.set_threshold(GC_GEN0, 20, 20)
+        worker.process_cpu0 = time.process_time()
         print(READY, flush=True)
         worker.run(stop, poll_s=spec.poll_s, interval_s=spec.interval_s)
     finally:
@@ -458,7 +463,8 @@ def delivery_loop(delivery: Any, stop: threading.Event, wake: threading.Event, p
 
 def worker_stats(view: Any) -> dict:
     """What the worker did so far (records, events, transactions, seconds, CPU seconds
-    of its consuming thread), as committed with its progress."""
+    of its consuming thread and, for a worker process, of the whole process since it
+    started up), as committed with its progress."""
     raw = view.get(NS_DONE, "stats")
     return {} if raw is None else loads(raw)
 
