@@ -13,6 +13,7 @@ import typer
 
 from archetype.cli._common import console, err_console
 from archetype.errors import UserError
+from archetype.vocab import AutomationMode, StoreKind
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ def serve(
             "exactly once across restarts.",
         ),
     ] = None,
-    store: Annotated[str, typer.Option(help="State store: lmdb (embedded) or redis.")] = "lmdb",
+    store: Annotated[
+        StoreKind, typer.Option(help="State store: lmdb (embedded) or redis.")
+    ] = StoreKind.LMDB,
     state_dir: Annotated[
         Path | None,
         typer.Option("--state-dir", help="Folder of the lmdb store (default ROOT/live/state)."),
@@ -125,14 +128,14 @@ def serve(
         ),
     ] = None,
     automation: Annotated[
-        str,
+        AutomationMode,
         typer.Option(
             "--automation",
             help="Where --config's triggers and learning run: process (a worker process "
             "beside the service, off the ingest path), thread, or inline (in the ingest "
             "commits).  See docs/triggers.md.",
         ),
-    ] = "process",
+    ] = AutomationMode.PROCESS,
 ) -> None:
     """Serve the live segment of every customer: events in (HTTP, or a followed folder),
     answers in about a millisecond, from the nightly run's current model."""
@@ -140,14 +143,10 @@ def serve(
     from archetype.live.follow import Follower
     from archetype.live.segmenter import LiveSegmenter
 
-    if store not in ("lmdb", "redis"):
-        raise UserError(f"--store={store!r} should be lmdb or redis")
     sh = _parse_shard(shard)
     spec = "lmdb" if store == "lmdb" else _redis_spec(redis_url, sh)
     if follow is not None and not follow.exists():
         raise UserError("--follow: no such file or folder", path=follow)
-    if automation not in ("process", "thread", "inline"):
-        raise UserError(f"--automation={automation!r} should be process, thread or inline")
     auto_cfg = None
     if config is not None:
         from archetype.live.automation import load_config

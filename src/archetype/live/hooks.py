@@ -64,10 +64,11 @@ from archetype.live.worker import (
     progress,
     worker_stats,
 )
+from archetype.vocab import AutomationMode
 
 log = logging.getLogger(__name__)
 
-MODES = ("process", "thread", "inline")
+MODES = tuple(m.value for m in AutomationMode)
 
 
 class LiveAutomation:
@@ -95,7 +96,7 @@ class LiveAutomation:
             raise ValueError(f"mode='process' needs an lmdb or redis store, not {kind}")
         self.segmenter = segmenter
         self.config = config
-        self.mode = mode
+        self.mode = AutomationMode(mode)
         self._deliver = deliver
         self._secret = secret
         self._retry_poll = float(retry_poll_s)
