@@ -345,6 +345,15 @@ def main() -> None:
                     help="rules of the ingest-with-triggers phase (0: skip it)")
     ap.add_argument("--triggers-only", action="store_true",
                     help="only the ingest cost of triggers + experiments + learning")
+    ap.add_argument("--trigger-modes", default="plain,inline,process",
+                    help="automation modes of the triggers phase (plain = none)")
+    ap.add_argument("--trigger-repeat", type=int, default=3,
+                    help="alternating runs per mode of the triggers phase (medians)")
+    ap.add_argument("--trigger-store", choices=("lmdb", "redis"), default="lmdb",
+                    help="store of the triggers phase")
+    ap.add_argument("--trigger-paced", default="2000,100",
+                    help="RATE,BATCH: firing lag at a steady load of the worker process "
+                         "(events/s, events per ingest call; 0 to skip)")
     args = ap.parse_args()
 
     from archetype.live.segmenter import LiveSegmenter
@@ -370,8 +379,16 @@ def main() -> None:
             sys.path.insert(0, str(HERE))
             from _triggers_phase import report_triggers, triggers_phase
 
+            modes = tuple(args.trigger_modes.split(","))
+            if modes[0] != "plain":
+                modes = ("plain", *modes)
+            url = None
+            if args.trigger_store == "redis":
+                _, url = start_redis(tmp)
             res["triggers"] = triggers_phase(root, log, tmp, batch=args.batch,
-                                             rules=args.trigger_rules)
+                                             rules=args.trigger_rules,
+                                             repeat=args.trigger_repeat, modes=modes, redis=url,
+                                             paced=_paced_arg(args.trigger_paced))
             if args.triggers_only:
                 report_triggers(res["triggers"])
                 if args.json:
@@ -461,6 +478,13 @@ def main() -> None:
     report(res)
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
+
+
+def _paced_arg(value: str) -> tuple[float, int] | None:
+    if value in ("", "0"):
+        return None
+    rate, batch = value.split(",")
+    return float(rate), int(batch)
 
 
 def start_redis(tmp: Path):
@@ -608,11 +632,6 @@ def report(res: dict) -> None:
     )
     if "store_bytes_per_customer" in b:
         print(f"| LMDB file / customer | {b['store_bytes_per_customer']:.0f} | | |")
-    if "triggers" in res:
-        sys.path.insert(0, str(HERE))
-        from _triggers_phase import report_triggers
-
-        report_triggers(res["triggers"])
     if "restart" in res:
         r = res["restart"]
         print(
@@ -620,6 +639,11 @@ def report(res: dict) -> None:
             f"process start to first answer {r['process_start_to_first_answer_s']:.2f} s; "
             f"open to first answer {r['open_to_first_answer_s'] * 1e3:.0f} ms | | |"
         )
+    if "triggers" in res:
+        sys.path.insert(0, str(HERE))
+        from _triggers_phase import report_triggers
+
+        report_triggers(res["triggers"])
 
 
 if __name__ == "__main__":

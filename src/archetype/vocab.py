@@ -116,3 +116,23 @@ class Scenario(StrEnum):
 
     BASE = "base"
     DRIFT = "drift"
+
+
+class StoreKind(StrEnum):
+    """Where ``archetype serve`` keeps its state: embedded LMDB, or a Redis server."""
+
+    LMDB = "lmdb"
+    REDIS = "redis"
+
+
+class AutomationMode(StrEnum):
+    """Where triggers, experiments and learning run beside ``archetype serve``.
+
+    ``process``: a worker process consuming the commits' inbox (off the ingest path, on
+    another core); ``thread``: the same worker as a thread; ``inline``: in the ingest
+    commits themselves.
+    """
+
+    PROCESS = "process"
+    THREAD = "thread"
+    INLINE = "inline"

@@ -1,17 +1,21 @@
 """Triggers, experiments and online centroids inside the live service (LiveSegmenter).
 
-The service's firings equal a library replay of the same events; they commit with the
-state (outbox, exposures); webhooks are delivered after commit; segment transitions fire
-transition rules; the online centroids are served as versions ``<model>+<n>``.
+The service's firings equal a library replay of the same events, in every automation
+mode (inline in the commits, a worker thread, a worker process); they commit with the
+state (outbox, exposures); webhooks are delivered after commit (from the worker process
+too, to a real HTTP receiver); segment transitions fire transition rules; the online
+centroids are served as versions ``<model>+<n>``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import numpy as np
+import pytest
 
 from archetype.live.automation import Automation, AutomationConfig, read_versions
 from archetype.live.backfill import replay
@@ -64,20 +68,55 @@ class Receiver:
         return httpx.Response(200)
 
 
+class HttpReceiver:
+    """A real webhook receiver on 127.0.0.1 (a worker process cannot use a mock client)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        keys, lock = self.keys, threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with lock:
+                    keys.append(self.headers["Idempotency-Key"])
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/in"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def ingest(seg, log, size=3000):
     for s in range(0, log.height, size):
         seg.ingest(log.slice(s, size))
 
 
-def test_service_firings_equal_the_replay_and_are_delivered(root_now, tmp_path):
+@pytest.mark.parametrize("mode", ["inline", "thread", "process"])
+def test_service_firings_equal_the_replay_and_are_delivered(root_now, tmp_path, mode):
     _, root, log = root_now
     log = log.sort("ts")
-    rx = Receiver()
-    client = httpx.Client(transport=httpx.MockTransport(rx))
+    if mode == "process":  # webhooks from the worker process: a real receiver
+        rx = HttpReceiver()
+        cfg, kw = config(webhook=rx.url), {}
+    else:
+        rx = Receiver()
+        cfg = config()
+        kw = {"client": httpx.Client(transport=httpx.MockTransport(rx))}
     with LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False, watch_s=None) as seg:
-        auto = attach(seg, config(), client=client, retry_poll_s=0.02)
+        auto = attach(seg, cfg, mode=mode, retry_poll_s=0.02, **kw)
         try:
             ingest(seg, log)
+            assert auto.sync(timeout=120)
             with seg.store.read() as r:
                 live = read_outbox(r)
                 live_exp = read_exposures(r)
@@ -88,6 +127,8 @@ def test_service_firings_equal_the_replay_and_are_delivered(root_now, tmp_path):
                 time.sleep(0.05)
         finally:
             auto.close()
+            if mode == "process":
+                rx.close()
         m = seg.model
     assert len(live) > 100 and {f.status for f in live} == {"pending", "holdout"}
     assert set(rx.keys) == owed and len(rx.keys) == len(owed)  # each delivered once here
@@ -105,7 +146,7 @@ def test_service_firings_equal_the_replay_and_are_delivered(root_now, tmp_path):
         source="test",
     )
     events = [e for g in batch.groups.values() for _, _, e in g]
-    rep = replay(events, Automation(config(), replay=True), flush_until=done_until)
+    rep = replay(events, Automation(cfg, replay=True), flush_until=done_until)
     want = sorted((f.key, f.rule, f.ts_us, f.variant) for f in rep.firings)
     got = sorted((f.key, f.rule, f.ts_us, f.variant) for f in live)
     assert want == got  # same decisions up to the service's trigger watermark
@@ -120,7 +161,7 @@ def test_transition_rules_follow_the_service_moves(root_earlier, tmp_path):
     with LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False, watch_s=None) as seg:
         ids = [int(i) for i in seg.model.segment_ids]
         rules = [{"name": f"in_{s}", "kind": "transition", "entered": s} for s in ids]
-        auto = attach(seg, config(rules=rules), deliver=False)
+        auto = attach(seg, config(rules=rules), deliver=False, mode="inline")
         ingest(seg, log, size=500)
         moves = seg.recent_transitions(limit=100_000)
         with seg.store.transaction() as tx:  # decide up to the last event (test only)
@@ -137,14 +178,16 @@ def test_transition_rules_follow_the_service_moves(root_earlier, tmp_path):
     assert len(firings) == sum(1 for t in moves if None not in (t.from_segment, t.to_segment))
 
 
-def test_online_centroids_are_served_as_versions(root_earlier, tmp_path):
+@pytest.mark.parametrize("mode", ["inline", "process"])
+def test_online_centroids_are_served_as_versions(root_earlier, tmp_path, mode):
     _, root, log = root_earlier
     log = log.sort("ts")
     cfg = config(rules=RULES[:1], learning={"update_every": "6h", "hysteresis": 0.1})
     with LiveSegmenter.open(root, state_dir=tmp_path / "st", background=False, watch_s=None) as seg:
         base = seg.model.version
-        auto = attach(seg, cfg, deliver=False)
+        auto = attach(seg, cfg, deliver=False, mode=mode)
         ingest(seg, log, size=1000)
+        assert auto.sync(timeout=120)
         deadline = time.monotonic() + 30
         with seg.store.read() as r:
             versions = read_versions(r)
@@ -161,7 +204,7 @@ def test_online_centroids_are_served_as_versions(root_earlier, tmp_path):
     with LiveSegmenter.open(
         root, state_dir=tmp_path / "st", background=False, watch_s=None
     ) as seg2:
-        auto2 = attach(seg2, cfg, deliver=False)
+        auto2 = attach(seg2, cfg, deliver=False, mode=mode)
         assert seg2.model.version == served.version
         auto2.close()
 
@@ -198,21 +241,30 @@ def test_live_model_hysteresis_matches_numpy(root_now):
 
 
 def test_redis_backend_gives_the_same_firings(root_now, tmp_path, redis_url):
+    """LMDB and Redis, inline and with the worker process (which opens the store itself)."""
     _, root, log = root_now
     log = log.sort("ts").head(12_000)
     cfg = config(learning={"update_every": "6h"}, webhook=None)
     out = {}
-    for name, spec in (("lmdb", "lmdb"), ("redis", f"{redis_url}?prefix=trg-test:")):
+    runs = (
+        ("lmdb", "lmdb", "inline"),
+        ("lmdb", "lmdb", "process"),
+        ("redis", f"{redis_url}?prefix=trg-test:", "process"),
+        ("redis", f"{redis_url}?prefix=trg-test2:", "inline"),
+    )
+    for name, spec, mode in runs:
         with LiveSegmenter.open(
-            root, spec, state_dir=tmp_path / "st", background=False, watch_s=None
+            root, spec, state_dir=tmp_path / f"st-{mode}", background=False, watch_s=None
         ) as seg:
-            auto = attach(seg, cfg, deliver=False)
+            auto = attach(seg, cfg, deliver=False, mode=mode)
             ingest(seg, log, size=1500)
+            assert auto.sync(timeout=120)
             with seg.store.read() as r:
-                out[name] = (
+                out[(name, mode)] = (
                     [(f.key, f.ts_us, f.variant, f.status) for f in read_outbox(r)],
                     [(e["key"], e["status"]) for e in read_exposures(r)],
                     [v["version"] for v in read_versions(r)],
                 )
             auto.close()
-    assert out["lmdb"][0] and out["lmdb"] == out["redis"]
+    first = out[("lmdb", "inline")]
+    assert first[0] and all(got == first for got in out.values())

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,9 +21,12 @@ from archetype.features.config import DEFAULT_OCCASIONS, FeatureConfig
 from archetype.features.context import FeatureContext, day_number, slug
 from archetype.features.spec import FeatureSpec
 from archetype.live.codec import decode_state
-from archetype.live.incremental import live_families, missing_families
-from archetype.live.incremental.base import LiveContext, aggregate, window_days
-from archetype.live.state import CustomerState
+from archetype.live.incremental import LIVE_MODULES, live_families, missing_families
+from archetype.live.incremental.base import COS, SIN, LiveContext
+from archetype.live.incremental.evaluate import evaluate_many, evaluate_one
+from archetype.live.state import US_PER_DAY, CustomerState
+
+_NONE = np.empty(0, np.int64)
 
 
 class NotInWindow(LookupError):
@@ -65,9 +69,17 @@ class FeatureDefinition:
         self._slugs = tuple(slug(c) for c in self.channels)
         self.specs: tuple[FeatureSpec, ...] = tuple(feature_specs(ctx))
         self.feature_names: tuple[str, ...] = tuple(s.name for s in self.specs)
-        self._families = live_families()
-        self._extra = [m.intermediates for m in self._families if hasattr(m, "intermediates")]
         self._check_live_forms()
+        # the kernels' row: LIVE_MODULES' blocks, scattered to feature_names order
+        c = self.context(0, 1)
+        live = [m.names(c) for m in LIVE_MODULES]
+        self._blocks = np.cumsum([0] + [len(b) for b in live], dtype=np.int64)
+        pos = {n: j for j, n in enumerate(self.feature_names)}
+        self._perm = np.array([pos[n] for b in live for n in b], np.int64)
+        self._occ_lo, self._occ_hi = c.occasion_bounds()
+        self._channel_pos = {ch: j for j, ch in enumerate(self.channels)}
+        self._cx_last: tuple = (None, None)  # ((as-of, horizon), context vector): reused
+        self._chmaps: dict[tuple[str, ...], list[int]] = {}  # a state's channels -> map
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -138,6 +150,7 @@ class FeatureDefinition:
                     f"needs {self.window_days or 'all history'}"
                 )
             st.window_days = self.window_days
+            st._blob = None
             st.prune()
         return st
 
@@ -153,28 +166,23 @@ class FeatureDefinition:
         start = None if w is None else a - w + 1
         return LiveContext(a, int(horizon_days), start, self._occasions, self.channels, self._slugs)
 
-    def intermediates(self, state: CustomerState, c: LiveContext) -> dict | None:
-        """The batch intermediates (``_events``, ``_spend``, ...) or None outside the window."""
-        w, last = self.window_days, state.last_day
-        if w is not None and last is not None and c.as_of_day < last:
-            raise ValueError(
-                f"as-of {_iso(c.as_of_day)} is before the customer's last event day "
-                f"{_iso(last)}; a {w}-day window state answers as-of days from that day on"
-            )
-        days = window_days(state, c)
-        if not days:
-            return None
-        i = aggregate(state, days, c)
-        for extra in self._extra:
-            i.update(extra(state, days, c))
-        return i
+    def _vector(self, as_of_day: int | dt.date, horizon_days: int | None) -> tuple[int, np.ndarray]:
+        """``(as-of day, context vector)``; the last one is kept (one tuple: thread-safe)."""
+        a = day_number(as_of_day) if isinstance(as_of_day, dt.date) else int(as_of_day)
+        key, cx = self._cx_last
+        if key != (a, horizon_days):
+            cx = self.context(a, horizon_days).vector()
+            self._cx_last = ((a, horizon_days), cx)
+        return a, cx
 
-    def values(self, i: dict, c: LiveContext) -> list[float]:
-        """Feature values in :attr:`feature_names` order from intermediates."""
-        out: dict[str, float] = {}
-        for m in self._families:
-            out.update(m.values(i, c))
-        return [out[n] for n in self.feature_names]
+    def _check_as_of(self, state: CustomerState, a: int) -> None:
+        w, last = self.window_days, state.last_ts_us
+        if w is not None and last is not None and a < last // US_PER_DAY:
+            raise ValueError(
+                f"as-of {_iso(a)} is before the customer's last event day "
+                f"{_iso(last // US_PER_DAY)}; a {w}-day window state answers as-of days from "
+                "that day on"
+            )
 
     def features(
         self, state: CustomerState, as_of_day: int | dt.date, horizon_days: int | None = None
@@ -185,11 +193,11 @@ class FeatureDefinition:
         log's first event to ``as_of_day`` inclusive (the batch's global horizon).
         Raises :class:`NotInWindow` when the customer has no event in the window.
         """
-        c = self.context(as_of_day, horizon_days)
-        i = self.intermediates(state, c)
-        if i is None:
-            raise NotInWindow(f"no event in the window ending {_iso(c.as_of_day)}")
-        return np.array(self.values(i, c), dtype=np.float64)
+        a, cx = self._vector(as_of_day, horizon_days)
+        out = np.empty(len(self.feature_names))
+        if not self._one(state, a, cx, out):
+            raise NotInWindow(f"no event in the window ending {_iso(a)}")
+        return out
 
     def features_many(
         self,
@@ -197,19 +205,67 @@ class FeatureDefinition:
         as_of_day: int | dt.date,
         horizon_days: int | None = None,
     ) -> np.ndarray:
-        """``(n, d)`` float64; the row of a customer without events in the window is NaN."""
-        c = self.context(as_of_day, horizon_days)
-        rows = []
-        nan = [float("nan")] * len(self.feature_names)
-        for st in states:
-            i = self.intermediates(st, c)
-            rows.append(nan if i is None else self.values(i, c))
-        return np.array(rows, dtype=np.float64).reshape(len(rows), len(self.feature_names))
+        """``(n, d)`` float64; the row of a customer without events in the window is NaN.
+
+        One kernel call for all of them (their tables concatenated)."""
+        a, cx = self._vector(as_of_day, horizon_days)
+        states = states if isinstance(states, list) else list(states)
+        n = len(states)
+        out = np.empty((n, len(self.feature_names)))
+        if n == 1:
+            self._one(states[0], a, cx, out[0])
+        elif n:
+            self._many(states, a, cx, out)
+        return out
+
+    def _one(self, state: CustomerState, a: int, cx: np.ndarray, out: np.ndarray) -> bool:
+        self._check_as_of(state, a)
+        body, n, p, wc, wg = state.packed()
+        pos = self._channel_pos
+        chmap = np.array([pos.get(v, -1) for v in state.channels], np.int64) if pos else _NONE
+        return evaluate_one(
+            body, n, p, wc, wg, chmap, len(state.categories), cx, self._occ_lo, self._occ_hi,
+            SIN, COS, self._blocks, self._perm, out,
+        )  # fmt: skip
+
+    def _many(self, states: list[CustomerState], a: int, cx: np.ndarray, out: np.ndarray) -> None:
+        n = len(states)
+        bodies, rows, amts, wcs, wgs = zip(*[st.packed() for st in states], strict=True)
+        if self.window_days is not None:
+            last = max((t for st in states if (t := st.last_ts_us) is not None), default=None)
+            if last is not None and last // US_PER_DAY > a:
+                for st in states:
+                    self._check_as_of(st, a)  # raises, naming the day
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, bodies), np.int64, n), out=offsets[1:])
+        ncat = np.fromiter((len(st.categories) for st in states), np.int64, n)
+        chmaps = np.zeros(n + 1, np.int64)
+        pos = self._channel_pos
+        if pos:
+            vocabs = [st.channels for st in states]
+            known, get = self._chmaps, self._chmaps.get
+            maps = [get(v) for v in map(tuple, vocabs)]  # many customers share value lists
+            for k, m in enumerate(maps):
+                if m is None:
+                    if len(known) > 4096:
+                        known.clear()
+                    maps[k] = known[tuple(vocabs[k])] = [pos.get(v, -1) for v in vocabs[k]]
+            chmap = np.fromiter(itertools.chain.from_iterable(maps), np.int64)
+            np.cumsum(np.fromiter(map(len, vocabs), np.int64, n), out=chmaps[1:])
+        else:
+            chmap = _NONE
+        evaluate_many(
+            np.concatenate(bodies), offsets, np.array(rows, np.int64), np.array(amts, np.int64),
+            np.array(wcs, np.int64), np.array(wgs, np.int64), chmap, chmaps, ncat, cx,
+            self._occ_lo, self._occ_hi, SIN, COS, self._blocks, self._perm, out,
+        )  # fmt: skip
 
     def is_present(self, state: CustomerState, as_of_day: int | dt.date) -> bool:
         """Whether the customer has an event in the window at ``as_of_day`` (a batch row)."""
-        c = self.context(as_of_day, 1)
-        return bool(window_days(state, c))
+        cx = self._vector(as_of_day, 1)[1]
+        body, n = state.packed()[:2]
+        ts = np.frombuffer(body, np.int64, n)  # the body starts with the rows' times
+        return bool(np.searchsorted(ts, cx[4]) > np.searchsorted(ts, cx[3]))
 
     # ------------------------------------------------------------ checks
     def _check_live_forms(self) -> None:
@@ -217,6 +273,9 @@ class FeatureDefinition:
         missing = missing_families()
         if missing:
             raise NotImplementedError(f"feature families without a live form: {missing}")
+        dup = sorted({n for n in self.feature_names if self.feature_names.count(n) > 1})
+        if dup:
+            raise ValueError(f"two channels or occasions give the same feature names: {dup}")
         names = set(live_feature_names(self))
         batch = set(self.feature_names)
         if names != batch:
@@ -231,17 +290,27 @@ def _iso(day: int) -> str:
 
 
 def live_feature_names(fd: FeatureDefinition) -> list[str]:
-    """Names the live families produce for this definition (from sample intermediates)."""
+    """Names the live families produce for this definition."""
     c = fd.context(0, 1)
-    sample: dict[str, Any] = _SampleIntermediates()
-    out: list[str] = []
-    for m in live_families():
-        out.extend(m.values(sample, c))
-    return out
+    return [n for m in live_families() for n in m.names(c)]
 
 
-class _SampleIntermediates(dict):
-    """Any intermediate reads as 1 (enough to enumerate the names a family returns)."""
+def load_kernels() -> float:
+    """Compile (first run after an install or an edit: ~20 s) or load from Numba's disk
+    cache (~0.3 s) every live kernel, by running each once on a tiny state; returns the
+    seconds it took.  ``archetype serve`` calls it before it accepts requests, so that no
+    request or commit waits for a compilation."""
+    import time
 
-    def __missing__(self, key: str) -> int:
-        return 1
+    from archetype.live.state import LiveEvent
+
+    t0 = time.perf_counter()
+    fd = FeatureDefinition(["web"], {"spring": ("03-01", "05-31")}, window_days=30)
+    day = 20_000 * US_PER_DAY
+    st = fd.new_state()
+    for k, et in enumerate(("view", "purchase", "add_to_cart", "purchase")):
+        st.apply(LiveEvent(0, day + k * 3_600_000_000, et, 5.0, 1, 0.0, "web", "a"))
+    back = fd.decode(st.encode())
+    fd.features(back, 20_001)
+    fd.features_many([back, st], 20_001)
+    return time.perf_counter() - t0

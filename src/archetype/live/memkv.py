@@ -121,6 +121,9 @@ class MemoryTx:
         self._writes.setdefault(ns, {})[_key(key)] = _DELETED
         return existed
 
+    def discard(self, ns: str, key: bytes | str) -> None:
+        self._writes.setdefault(ns, {})[_key(key)] = _DELETED
+
     def scan(
         self,
         ns: str,

@@ -676,7 +676,7 @@ class LiveSegmenter:
     # ------------------------------------------------------------------ lifecycle
     def health(self) -> dict[str, Any]:
         m, meta = self._model, self._meta
-        return {
+        out = {
             "status": "ok" if not self._closed else "closed",
             "model_version": m.version,
             "watermark": None
@@ -691,6 +691,11 @@ class LiveSegmenter:
             "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
             "store": self.store.stats(),
         }
+        for lst in self.listeners:  # plug-ins add their facts (e.g. "automation")
+            fn = getattr(lst, "health", None)
+            if callable(fn):
+                out.update(fn())
+        return out
 
     def _check_open(self) -> None:
         if self._closed:

@@ -1,19 +1,28 @@
 """Per-customer incremental feature state: what the batch features need, kept per event.
 
-A :class:`CustomerState` holds, for one customer, the bounded material that every feature
-of ``archetype features`` is computed from (see docs/live-features.md):
+A :class:`CustomerState` holds, for one customer, the events that can still count in a
+window (see docs/live-features.md) as a small **packed table**, one row per event, in
+canonical order (by time, then kind, channel, category, amount):
 
-* one bucket per active day (integer day = ``ts_us // 86_400_000_000``): counts per event
-  type, returns, discounted purchases, events with a channel, the purchase amounts, the
-  second-of-day of each event (hour-of-day features), counts per channel and per category
-  (by index into the customer's own list of channel / category values);
-* the distinct purchase instants and view instants (microseconds; lead time and
-  inter-purchase gaps need the order of purchases and views);
-* the first and last event time seen.
+* ``ts``   event time, microseconds since the epoch (naive wall clock);
+* ``kind`` what the event counts as (:data:`VIEW` ... :data:`SESSION`; a purchase with
+  amount >= 0 is :data:`PURCHASE`, negative :data:`RETURN`, NaN :data:`PURCHASE_NAN`),
+  plus the flag :data:`DISCOUNTED` on purchases with a discount;
+* ``ch``   1 + index of the channel in the customer's sorted channel values (0: none);
+* ``cat``  1 + index of the category in its sorted category values (0: none, or an event
+  type whose category does not count);
+* ``amt``  the amount of each :data:`PURCHASE` row, in row order.
+
+The table is held as the bytes it is stored as (:mod:`archetype.live.table`,
+:mod:`archetype.live.codec`): decoding is one copy, encoding a ``tobytes``, and Numba
+kernels read the columns out of it (:mod:`archetype.live.incremental`).
+:meth:`CustomerState.apply` appends to a pending list (a few Python operations per
+event); the pending rows are merged into the table, in canonical order and pruned to the
+window, by one kernel call when the table is next read (encode, features, comparisons).
 
 :meth:`CustomerState.apply` is commutative: applying the same events in any order gives
-the same state, and the same :meth:`~CustomerState.encode` bytes.  It is not idempotent:
-the caller de-duplicates by event id first.  With a window of ``W`` days, material older
+the same table, and the same :meth:`~CustomerState.encode` bytes.  It is not idempotent:
+the caller de-duplicates by event id first.  With a window of ``W`` days, an event older
 than the customer's last event day minus ``W - 1`` can never count again (as-of days are
 >= the customer's last event) and is dropped, so the state stays bounded by the window.
 
@@ -23,11 +32,15 @@ state into the feature vector at an as-of day.
 
 from __future__ import annotations
 
-from bisect import insort
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from array import array
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
 
 from archetype.events.schema import EVENT_TYPES
+from archetype.live.table import _KIND_MASK as _table_mask
+from archetype.live.table import _PURCHASE as _table_purchase
+from archetype.live.table import EMPTY_F8, EMPTY_I4, EMPTY_I8, EMPTY_U1, merge_rows, unpack
 
 if TYPE_CHECKING:
     from archetype.live.definition import FeatureDefinition
@@ -35,17 +48,17 @@ if TYPE_CHECKING:
 US_PER_DAY = 86_400_000_000
 US_PER_SECOND = 1_000_000
 
-# Integer slots of a day bucket.
+# Row kinds (the low 4 bits of ``kind``) and the discount flag.
 VIEW, CART, PURCHASE, RETURN, PURCHASE_NAN = 0, 1, 2, 3, 4
 EMAIL_OPEN, EMAIL_CLICK, AD_CLICK, REFERRAL, SESSION = 5, 6, 7, 8, 9
-DISCOUNTED, WITH_CHANNEL = 10, 11
-N_COUNTS = 12
-# Container slots of a day bucket.
-AMOUNTS, SECONDS, CHANNELS, CATEGORIES = 12, 13, 14, 15
+N_KINDS = 10
+KIND_MASK = 0x0F
+DISCOUNTED = 0x10
 
-TYPE_SLOT: dict[str, int] = {
+TYPE_KIND: dict[str, int] = {
     "view": VIEW,
     "add_to_cart": CART,
+    "purchase": PURCHASE,
     "email_open": EMAIL_OPEN,
     "email_click": EMAIL_CLICK,
     "ad_click": AD_CLICK,
@@ -54,17 +67,20 @@ TYPE_SLOT: dict[str, int] = {
 }
 # Event types whose category counts for the content features.
 CATEGORY_TYPES = frozenset({"view", "add_to_cart", "purchase"})
-assert set(TYPE_SLOT) | {"purchase"} == set(EVENT_TYPES)
+assert set(TYPE_KIND) == set(EVENT_TYPES)
+assert (_table_purchase, _table_mask) == (PURCHASE, KIND_MASK)  # the kernels' copies
+_NO_FLOOR = -(2**63)
+_SCAN_BELOW = 16  # value lists shorter than this are scanned, longer ones indexed
 
 
-@dataclass(frozen=True, slots=True)
-class LiveEvent:
+class LiveEvent(NamedTuple):
     """One canonical, validated, mapped event (the rules of :mod:`archetype.events`).
 
     ``ts_us`` is microseconds since the epoch of the naive wall-clock timestamp (the
     same value as ``ts.dt.epoch("us")`` of the batch reader); ``event_type`` is one of
     :data:`archetype.events.schema.EVENT_TYPES`.  A ``purchase`` with a negative amount is
-    a return.
+    a return.  A named tuple: cheap to build per event, and it packs as is (MessagePack
+    array) into the automation inbox (:mod:`archetype.live.inbox`).
     """
 
     customer_id: str | int
@@ -78,18 +94,6 @@ class LiveEvent:
     event_id: str | None = None
 
 
-def _new_bucket() -> list:
-    return [0] * N_COUNTS + [[], [], {}, {}]
-
-
-def _insert(values: list, x) -> None:
-    """Append ``x``, keeping ``values`` sorted (events mostly arrive in order)."""
-    if values and x < values[-1]:
-        insort(values, x)
-    else:
-        values.append(x)
-
-
 class CustomerState:
     """Incremental feature state of one customer (see the module docstring).
 
@@ -99,59 +103,55 @@ class CustomerState:
     ----------
     first_ts_us, last_ts_us : int or None
         Earliest and latest event time applied (microseconds), ``None`` before any.
-    days : dict[int, list]
-        Day number -> bucket (integer slots, then amounts, seconds-of-day, channel and
-        category counts).
-    buys, views : set[int]
-        Distinct instants of purchases (amount >= 0) and of views.
     window_days : int or None
         Retention: the feature window of the definition (``None``: all history).
+    channels, categories : list[str]
+        The values the table's ``ch`` / ``cat`` columns index (sorted once merged).
     """
 
     __slots__ = (
         "first_ts_us",
         "last_ts_us",
-        "days",
-        "buys",
-        "views",
         "window_days",
         "channels",
         "categories",
+        "_body",
+        "_n",
+        "_p",
+        "_wc",
+        "_wg",
+        "_nch",
+        "_ncat",
         "_ch_index",
         "_cat_index",
-        "_ordered",
-        "_unsorted",
-        "_max_day",
+        "_pend",
+        "_pamt",
+        "_blob",
+        "_vb",
+        "_pruned",
     )
 
     def __init__(self, window_days: int | None = None) -> None:
         self.first_ts_us: int | None = None
         self.last_ts_us: int | None = None
-        self.days: dict[int, list] = {}
-        self.buys: set[int] = set()
-        self.views: set[int] = set()
         self.window_days = window_days
-        # Channel / category values this customer used; buckets count by index.
         self.channels: list[str] = []
         self.categories: list[str] = []
-        self._ch_index: dict[str, int] = {}
-        self._cat_index: dict[str, int] = {}
-        # Canonical order (what makes equal states encode to equal bytes) is kept as events
-        # arrive where it is cheap (sorted lists) and restored at encode where it is not:
-        # _ordered is False after a day or a vocabulary value arrived out of order;
-        # _unsorted holds days whose channel/category counts got a key out of order.
-        self._ordered = True
-        self._unsorted: set[int] = set()
-        self._max_day: int | None = None
-
-    def channel_index(self, value: str) -> int | None:
-        """Index of a channel value in :attr:`channels` (None: never seen)."""
-        return self._ch_index.get(value)
-
-    def _set_vocab(self, channels: list[str], categories: list[str]) -> None:
-        self.channels, self.categories = channels, categories
-        self._ch_index = {c: i for i, c in enumerate(channels)}
-        self._cat_index = {c: i for i, c in enumerate(categories)}
+        # the table (archetype.live.table): its bytes, rows, amounts, index widths
+        self._body = EMPTY_U1
+        self._n = self._p = self._wc = self._wg = 0
+        # channels[:_nch] / categories[:_ncat] are sorted and indexed by the table; values
+        # after them arrived since (pending rows index the list as it is, unsorted).
+        self._nch = self._ncat = 0
+        self._ch_index: dict[str, int] | None = None
+        self._cat_index: dict[str, int] | None = None
+        # pending rows: (ts, kind, ch, cat) flat, and the amount of each PURCHASE row in
+        # order (arrays: no objects for the garbage collector to scan; None: none yet)
+        self._pend: array | None = None
+        self._pamt: array | None = None
+        self._blob: bytes | None = None  # the encoding of the state while it is unchanged
+        self._vb: bytes | None = b""  # the encoding of the value lists (None: to redo)
+        self._pruned = _NO_FLOOR  # the table has no row before this time
 
     # ------------------------------------------------------------------ updates
     def apply(self, ev: LiveEvent) -> None:
@@ -161,74 +161,74 @@ class CustomerState:
         """
         ts = ev.ts_us
         et = ev.event_type
-        slot = TYPE_SLOT.get(et)
-        if slot is None and et != "purchase":
+        k = TYPE_KIND.get(et)
+        if k is None:
             raise ValueError(
                 f"event_type={et!r} is not a canonical event type ({', '.join(EVENT_TYPES)})"
             )
+        self._blob = None
         first, last = self.first_ts_us, self.last_ts_us
         if first is None or ts < first:
-            self.first_ts_us = first = ts
+            self.first_ts_us = ts
         if last is None or ts > last:
             self.last_ts_us = last = ts
-        d = ts // US_PER_DAY
         w = self.window_days
-        if w is not None and d <= last // US_PER_DAY - w:
+        if w is not None and ts // US_PER_DAY <= last // US_PER_DAY - w:
             return  # older than any window ending at or after the last event
-        b = self.days.get(d)
-        if b is None:
-            m = self._max_day
-            if m is None or d > m:
-                self._max_day = d
-            else:
-                self._ordered = False
-            b = self.days[d] = _new_bucket()
-        if slot is not None:
-            b[slot] += 1
-            if slot == VIEW:
-                self.views.add(ts)
-        else:
+        if k == PURCHASE:
             a = ev.amount
             if a >= 0:
-                b[PURCHASE] += 1
-                _insert(b[AMOUNTS], float(a) + 0.0)  # + 0.0: -0.0 is 0.0
+                if self._pamt is None:
+                    self._pamt = array("d")
+                self._pamt.append(float(a) + 0.0)  # + 0.0: -0.0 is 0.0
                 if ev.discount > 0:
-                    b[DISCOUNTED] += 1
-                self.buys.add(ts)
+                    k = PURCHASE | DISCOUNTED
             elif a < 0:
-                b[RETURN] += 1
+                k = RETURN
             else:  # NaN: neither a purchase nor a return (as the batch's comparisons)
-                b[PURCHASE_NAN] += 1
-        _insert(b[SECONDS], (ts - d * US_PER_DAY) // US_PER_SECOND)
-        ch = ev.channel
-        if ch is not None:
-            b[WITH_CHANNEL] += 1
-            k = self._ch_index.get(ch)
-            if k is None:
-                k = self._new_value(self.channels, self._ch_index, ch)
-            self._count(b[CHANNELS], k, d)
-        cat = ev.category
-        if cat is not None and et in CATEGORY_TYPES:
-            k = self._cat_index.get(cat)
-            if k is None:
-                k = self._new_value(self.categories, self._cat_index, cat)
-            self._count(b[CATEGORIES], k, d)
-
-    def _new_value(self, vocab: list[str], index: dict[str, int], value: str) -> int:
-        if vocab and value < vocab[-1]:
-            self._ordered = False
-        k = index[value] = len(vocab)
-        vocab.append(value)
-        return k
-
-    def _count(self, counts: dict[int, int], k: int, d: int) -> None:
-        n = counts.get(k)
-        if n is None:
-            if counts and k < next(reversed(counts)):
-                self._unsorted.add(d)
-            counts[k] = 1
+                k = PURCHASE_NAN
+        c = ev.channel
+        if c is None:
+            c = 0
         else:
-            counts[k] = n + 1
+            vals, idx = self.channels, self._ch_index
+            if idx is not None:
+                j = idx.get(c)
+            elif len(vals) < _SCAN_BELOW:  # a short list: a scan, no index to build
+                j = vals.index(c) if c in vals else None
+            else:
+                idx = self._ch_index = {v: i for i, v in enumerate(vals)}
+                j = idx.get(c)
+            if j is None:
+                j = len(vals)
+                vals.append(c)
+                if idx is not None:
+                    idx[c] = j
+                self._vb = None
+            c = j + 1
+        g = ev.category
+        if g is None or et not in CATEGORY_TYPES:
+            g = 0
+        else:
+            vals, idx = self.categories, self._cat_index
+            if idx is not None:
+                j = idx.get(g)
+            elif len(vals) < _SCAN_BELOW:
+                j = vals.index(g) if g in vals else None
+            else:
+                idx = self._cat_index = {v: i for i, v in enumerate(vals)}
+                j = idx.get(g)
+            if j is None:
+                j = len(vals)
+                vals.append(g)
+                if idx is not None:
+                    idx[g] = j
+                self._vb = None
+            g = j + 1
+        p = self._pend
+        if p is None:
+            p = self._pend = array("q")
+        p.extend((ts, k, c, g))
 
     def apply_many(self, events) -> None:
         """:meth:`apply` each event of an iterable."""
@@ -236,67 +236,73 @@ class CustomerState:
             self.apply(ev)
 
     def prune(self) -> None:
-        """Drop what no window ending at or after the last event can count (windowed only)."""
+        """Merge pending rows and drop what no window ending at or after the last event can
+        count (windowed only), with the channel/category values only those rows used."""
+        self._merge(force=True)
+
+    def _merge(self, force: bool) -> None:
         w, last = self.window_days, self.last_ts_us
-        if w is None or last is None:
+        if last is None or (not force and not self._pend):
             return
-        floor = last // US_PER_DAY - w + 1  # first day any admissible window can include
-        old = [d for d in self.days if d < floor]
-        for d in old:
-            del self.days[d]
-        if old:
-            self._drop_unused_values()
-        lo = floor * US_PER_DAY
-        if self.buys and min(self.buys) < lo:
-            self.buys = {t for t in self.buys if t >= lo}
-        if self.views and min(self.views) < lo:
-            self.views = {t for t in self.views if t >= lo}
-
-    def _drop_unused_values(self) -> None:
-        """Forget channel/category values no bucket counts any more (after pruning)."""
-        for vocab, slot in ((self.channels, CHANNELS), (self.categories, CATEGORIES)):
-            used = {k for b in self.days.values() for k in b[slot]}
-            if len(used) < len(vocab):
-                self._remap(slot, [v for k, v in enumerate(vocab) if k in used])
-
-    def _remap(self, slot: int, new_vocab: list[str]) -> None:
-        """Renumber the counts of ``slot`` for a new vocabulary (same values, or fewer)."""
-        old = self.channels if slot == CHANNELS else self.categories
-        pos = {v: j for j, v in enumerate(new_vocab)}
-        remap = [pos.get(v, -1) for v in old]
-        for b in self.days.values():
-            b[slot] = dict(sorted((remap[k], n) for k, n in b[slot].items()))
-        if slot == CHANNELS:
-            self._set_vocab(new_vocab, self.categories)
-        else:
-            self._set_vocab(self.channels, new_vocab)
-        self._ordered = False
-
-    def _make_canonical(self) -> None:
-        """Sorted days, vocabularies and count keys (lists are kept sorted on insert)."""
-        if not self._ordered:
-            for vocab, slot in ((self.channels, CHANNELS), (self.categories, CATEGORIES)):
-                if vocab != sorted(vocab):
-                    self._remap(slot, sorted(vocab))
-            self.days = dict(sorted(self.days.items()))
-            for b in self.days.values():
-                b[CHANNELS] = dict(sorted(b[CHANNELS].items()))
-                b[CATEGORIES] = dict(sorted(b[CATEGORIES].items()))
-            self._ordered = True
-            self._max_day = next(reversed(self.days)) if self.days else None
-        elif self._unsorted:
-            for d in self._unsorted:
-                b = self.days.get(d)
-                if b is not None:
-                    b[CHANNELS] = dict(sorted(b[CHANNELS].items()))
-                    b[CATEGORIES] = dict(sorted(b[CATEGORIES].items()))
-        self._unsorted.clear()
+        floor = _NO_FLOOR if w is None else (last // US_PER_DAY - w + 1) * US_PER_DAY
+        if not self._pend and (floor <= self._pruned or self._n == 0 or self._ts0() >= floor):
+            return  # nothing pending, nothing old
+        ch_map = cat_map = EMPTY_I4
+        if len(self.channels) != self._nch:  # new values: sorted in
+            ch_map, self.channels = _sorted_vocab(self.channels, self._nch)
+        if len(self.categories) != self._ncat:
+            cat_map, self.categories = _sorted_vocab(self.categories, self._ncat)
+        p, a = self._pend, self._pamt
+        pend = np.frombuffer(p, np.int64) if p else EMPTY_I8
+        pamt = np.frombuffer(a, np.float64) if a else EMPTY_F8
+        n_ch = len(self.channels)
+        body, n, np_, wc, wg, keep, nch, ncat = merge_rows(
+            self._body, self._n, self._p, self._wc, self._wg, pend, pamt,
+            ch_map, cat_map, n_ch, len(self.categories), floor,
+        )  # fmt: skip
+        if len(keep):  # values only pruned rows used
+            keep = keep.tolist()
+            self.channels = [v for v, k in zip(self.channels, keep[:n_ch], strict=True) if k]
+            self.categories = [v for v, k in zip(self.categories, keep[n_ch:], strict=True) if k]
+            self._vb = None
+        self._body, self._n, self._p, self._wc, self._wg = body, n, np_, wc, wg
+        self._nch, self._ncat = nch, ncat
+        if len(ch_map) or len(cat_map) or len(keep):  # indices changed
+            self._ch_index = self._cat_index = None
+        del pend, pamt  # views of the pending arrays: release them before dropping those
+        self._pend = self._pamt = None
+        self._blob = None
+        self._pruned = floor
 
     # ------------------------------------------------------------------ queries
+    def packed(self) -> tuple[np.ndarray, int, int, int, int]:
+        """``(body, rows, amounts, ch width code, cat width code)``: the merged table as the
+        kernels read it (:mod:`archetype.live.table`; read only, do not modify)."""
+        if self._pend:
+            self._merge(force=False)
+        return self._body, self._n, self._p, self._wc, self._wg
+
+    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(ts, kind, ch, cat, amt)``: the rows as arrays (int64, uint8, int32, int32,
+        float64 of the purchase rows); a copy, for inspection."""
+        body, n, p, wc, wg = self.packed()
+        ts, amt, kind = np.empty(n, np.int64), np.empty(p), np.empty(n, np.uint8)
+        ch, cat = np.empty(n, np.int32), np.empty(n, np.int32)
+        unpack(body, n, p, wc, wg, ts, amt, kind, ch, cat)
+        return ts, kind, ch, cat, amt
+
+    def _ts0(self) -> int:
+        return int(np.frombuffer(self._body, np.int64, 1)[0])
+
     @property
     def n_events(self) -> int:
         """Events held (after pruning older than the window)."""
-        return sum(len(b[SECONDS]) for b in self.days.values())
+        return self.packed()[1]
+
+    @property
+    def days(self) -> list[int]:
+        """Active days held, ascending (day = ``ts_us // 86_400_000_000``)."""
+        return np.unique(self.table()[0] // US_PER_DAY).tolist()
 
     @property
     def last_day(self) -> int | None:
@@ -307,17 +313,23 @@ class CustomerState:
         first: equal states (the same events, any arrival order) give equal bytes."""
         from archetype.live.codec import encode_state
 
-        self.prune()
-        self._make_canonical()
-        return encode_state(self)
+        self._merge(force=True)
+        if self._blob is None:
+            self._blob = encode_state(self)
+        return self._blob
 
     def canonical(self) -> tuple:
         """The state's content independent of arrival order (for comparisons and tests):
-        sorted days, amounts, seconds and instants; channels and categories by value."""
-        from archetype.live.codec import canonical_state
-
-        self.prune()
-        return canonical_state(self)
+        window, first/last times, and the rows with channel and category values."""
+        self._merge(force=True)
+        ts, kind, chs, cats, amts = (x.tolist() for x in self.table())
+        ch, cat = [None, *self.channels], [None, *self.categories]
+        amt = iter(amts)
+        rows = tuple(
+            (t, k, ch[c], cat[g], next(amt) if k & KIND_MASK == PURCHASE else None)
+            for t, k, c, g in zip(ts, kind, chs, cats, strict=True)
+        )
+        return (self.window_days, self.first_ts_us, self.last_ts_us, rows)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CustomerState):
@@ -328,9 +340,22 @@ class CustomerState:
 
     def __repr__(self) -> str:
         return (
-            f"CustomerState(days={len(self.days)}, events={self.n_events}, "
-            f"first_ts_us={self.first_ts_us}, last_ts_us={self.last_ts_us})"
+            f"CustomerState(events={self.n_events}, first_ts_us={self.first_ts_us}, "
+            f"last_ts_us={self.last_ts_us})"
         )
+
+
+def _sorted_vocab(values: list[str], n_sorted: int) -> tuple[np.ndarray, list[str]]:
+    """``(map, sorted values)``: ``map[1 + old index] = 1 + new index`` (``map[0] = 0``);
+    an empty map when the list is already sorted (the table indexes it as it is)."""
+    n = len(values)
+    if n == n_sorted:
+        return EMPTY_I4, values
+    if all(values[i] < values[i + 1] for i in range(max(n_sorted - 1, 0), n - 1)):
+        return EMPTY_I4, values  # the new values sort after the old ones, in order
+    new = sorted(values)
+    pos = {v: i + 1 for i, v in enumerate(new)}
+    return np.array([0, *(pos[v] for v in values)], np.int32), new
 
 
 def __getattr__(name: str):

@@ -52,9 +52,14 @@ class ExperimentRunner:
         return name in self.experiments
 
     # ----- assignment ---------------------------------------------------------------------
-    def variant_for(self, tx: Any, name: str, customer_id: Any, draw_key: str = "") -> str:
-        """The customer's variant: recorded if any, else decided now and recorded."""
+    def variant_for(
+        self, tx: Any, name: str, customer_id: Any, draw_key: str = "", known: str | None = None
+    ) -> str:
+        """The customer's variant: recorded if any (``known``: as the customer's trigger
+        record remembers it, saving a read), else decided now and recorded."""
         exp = self.experiments[name]
+        if known is not None and (known in exp.variants or known == HOLDOUT):
+            return known
         akey = f"{name}|{ckey(customer_id)}"
         got = tx.get(NS_ASSIGN, akey)
         if got is not None and (got.decode() in exp.variants or got.decode() == HOLDOUT):
@@ -70,38 +75,52 @@ class ExperimentRunner:
         return v
 
     # ----- called by the trigger engine ---------------------------------------------------
-    def expose(self, tx: Any, blob: dict, firing: Any, schedule: Any) -> str:
-        name = firing.experiment
+    def expose(
+        self,
+        tx: Any,
+        blob: dict,
+        name: str,
+        customer_id: Any,
+        key: str,
+        e: int,
+        rule: str,
+        segment_id: int | None,
+        schedule: Any,
+    ) -> str:
+        """The firing ``key`` of ``rule`` at ``e`` exposes the customer: their variant."""
         exp = self.experiments[name]
-        v = self.variant_for(tx, name, firing.customer_id, firing.key)
-        e = firing.ts_us
+        known = blob.get("v")
+        v = self.variant_for(tx, name, customer_id, key, None if known is None else known.get(name))
+        blob.setdefault("v", {})[name] = v
         end = e + int(exp.conversion.within)
         row = {
             "experiment": name,
             "variant": v,
-            "customer_id": firing.customer_id,
+            "customer_id": customer_id,
             "ts_us": e,
-            "key": firing.key,
-            "rule": firing.rule,
-            "segment_id": firing.segment_id,
+            "key": key,
+            "rule": rule,
+            "segment_id": segment_id,
             "status": "open",
             "matured": False,
             "conversion_ts_us": None,
             "value": None,
         }
-        tx.put(NS_EXPOSURE, f"{name}|{tkey(e)}|{firing.key}", dumps(row))
-        blob["x"].append([name, v, e, firing.key, end, 0])
+        tx.put(NS_EXPOSURE, f"{name}|{tkey(e)}|{key}", dumps(row))
+        # open exposure: [experiment, variant, time, key, window end, converted, rule,
+        # segment, conversion time, value] (the row is rewritten from it, not read back)
+        blob["x"].append([name, v, e, key, end, 0, rule, segment_id, None, None])
         stats = self.stats(tx, name)
         stats.setdefault(v, [0, 0, 0])[0] += 1
         self._put_stats(tx, name, stats)
-        schedule(end, CLOSE, name, e, firing.key, [firing.key])
+        schedule(end, CLOSE, name, e, key, [key])
         return v
 
-    def convert(self, tx: Any, blob: dict, t: int, pay: list, schedule: Any) -> None:
+    def convert(self, tx: Any, blob: dict, t: int, pay: list) -> None:
         """A conversion event ``pay = [type, category, amount]`` at ``t``."""
         et, cat, amount = pay
         for x in blob["x"]:
-            name, v, e, key, end, done = x
+            name, v, e, key, end, done = x[:6]
             exp = self.experiments.get(name)
             if (
                 done
@@ -113,8 +132,12 @@ class ExperimentRunner:
                 continue
             x[5] = 1
             rkey = f"{name}|{tkey(e)}|{key}"
-            row = loads(tx.get(NS_EXPOSURE, rkey))
-            row.update(status="converted", conversion_ts_us=t, value=amount)
+            if len(x) > 6:
+                x[8], x[9] = t, amount
+                row = _row(blob["id"], x, "converted", False)
+            else:  # an exposure opened before its record carried the row's fields
+                row = loads(tx.get(NS_EXPOSURE, rkey))
+                row.update(status="converted", conversion_ts_us=t, value=amount)
             tx.put(NS_EXPOSURE, rkey, dumps(row))
             stats = self.stats(tx, name)
             stats.setdefault(v, [0, 0, 0])[1] += 1
@@ -127,9 +150,12 @@ class ExperimentRunner:
             if x[3] != pay[0]:
                 keep.append(x)
                 continue
-            name, v, e, key, _, done = x
+            name, v, e, key, _, done = x[:6]
             rkey = f"{name}|{tkey(e)}|{key}"
-            row = loads(tx.get(NS_EXPOSURE, rkey))
+            if len(x) > 6:
+                row = _row(blob["id"], x, "converted" if done else "not_converted", True)
+            else:
+                row = loads(tx.get(NS_EXPOSURE, rkey))
             row["matured"] = True
             if not done:
                 row["status"] = "not_converted"
@@ -161,6 +187,25 @@ class ExperimentRunner:
             for name in self._dirty:
                 tx.put(NS_STATS, name, dumps(self._cached[name]))
             self._dirty = set()
+
+
+def _row(customer_id: Any, x: list, status: str, matured: bool) -> dict:
+    """The exposure row of an open-exposure entry (the same keys, in the same order, as
+    :meth:`ExperimentRunner.expose` writes)."""
+    name, v, e, key, _, _, rule, seg, conv_t, value = x
+    return {
+        "experiment": name,
+        "variant": v,
+        "customer_id": customer_id,
+        "ts_us": e,
+        "key": key,
+        "rule": rule,
+        "segment_id": seg,
+        "status": status,
+        "matured": matured,
+        "conversion_ts_us": conv_t,
+        "value": value,
+    }
 
 
 def read_exposures(tx: Any, name: str | None = None) -> list[dict]:

@@ -1,10 +1,13 @@
 """The live (incremental) form of every feature family of :mod:`archetype.features`.
 
-One module per batch family, same name.  Each has ``FAMILY`` and
-``values(i, c) -> dict[name, float]``: the family's features from the per-customer
-intermediates ``i`` (the same ``_``-prefixed names as the batch aggregation in
-:mod:`archetype.features.base`, computed from a live state by :mod:`.base`, plus the
-family's own ones, like the batch ``frames``) and the :class:`~.base.LiveContext` ``c``.
+One module per batch family, same name.  Each has ``FAMILY``, ``names(c)`` (the features
+it produces for a :class:`~.base.LiveContext`, in order) and a Numba kernel
+``values(i, cx, out)`` that writes them from the per-customer intermediates ``i`` (the
+same ``_``-prefixed quantities as the batch aggregation in :mod:`archetype.features.base`,
+computed from a customer's packed table by :func:`.base.aggregate`, plus the family's own
+ones, like the batch ``frames``: :func:`.timing.intermediates`,
+:func:`.content.intermediates`).  :mod:`.evaluate` runs them all, for one customer or many
+per call.
 
 :func:`live_families` follows :data:`archetype.features.build.FAMILY_MODULES`; a batch
 family without a live module, or a batch feature no live module produces, makes
@@ -26,9 +29,9 @@ from archetype.live.incremental import (
     usage,
 )
 
-_BY_FAMILY = {
-    m.FAMILY: m for m in (rfm, usage, purchase, timing, occasions, loyalty, engagement, content)
-}
+#: The live modules in the order :mod:`.evaluate` runs them (its row blocks).
+LIVE_MODULES = (rfm, usage, purchase, timing, occasions, loyalty, engagement, content)
+_BY_FAMILY = {m.FAMILY: m for m in LIVE_MODULES}
 
 
 def live_families() -> tuple:
@@ -42,3 +45,6 @@ def missing_families() -> tuple[str, ...]:
 
 
 LIVE_FAMILIES = live_families()
+
+# Keys every kernel's disk cache on all kernel sources (see evaluate._key_on_sources).
+from archetype.live.incremental import evaluate  # noqa: E402, F401

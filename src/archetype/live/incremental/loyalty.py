@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from archetype.live.incremental.base import LiveContext, safe_div
+from numba import njit
+
+from archetype.live.incremental.base import I_PURCHASE_DAYS, I_REFERRALS, LiveContext, safe_div
 
 FAMILY = "loyalty"
 
 
-def values(i: dict, c: LiveContext) -> dict[str, float]:
-    f = float(i["_purchase_days"])
-    return {"referrals": float(i["_referrals"]), "repeat_purchase_rate": safe_div(f - 1.0, f)}
+def names(c: LiveContext) -> list[str]:
+    """The features :func:`values` writes, in its order."""
+    return ["referrals", "repeat_purchase_rate"]
+
+
+@njit(cache=True)
+def values(i, cx, out):  # pragma: no cover - compiled
+    f = i[I_PURCHASE_DAYS]
+    out[0] = i[I_REFERRALS]
+    out[1] = safe_div(f - 1.0, f)

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from archetype.live.incremental.base import LiveContext, safe_div
+from numba import njit
+
+from archetype.live.incremental.base import (
+    CX_NOCC,
+    I_EVENTS,
+    I_HOUR_COS,
+    I_HOUR_SIN,
+    I_PURCHASES,
+    I_WEEKEND_PURCHASES,
+    N_FIXED,
+    LiveContext,
+    safe_div,
+)
 
 FAMILY = "occasions"
 
 
-def values(i: dict, c: LiveContext) -> dict[str, float]:
-    p = float(i["_purchases"])
-    out = {f"occasion_share_{n}": safe_div(float(i[f"_occ_{n}"]), p) for n in c.occasions}
-    out["weekend_share"] = safe_div(float(i["_weekend_purchases"]), p)
-    out["hour_sin"] = safe_div(i["_hour_sin"], float(i["_events"]))
-    out["hour_cos"] = safe_div(i["_hour_cos"], float(i["_events"]))
-    return out
+def names(c: LiveContext) -> list[str]:
+    """The features :func:`values` writes, in its order."""
+    return [f"occasion_share_{n}" for n in c.occasions] + ["weekend_share", "hour_sin", "hour_cos"]
+
+
+@njit(cache=True)
+def values(i, cx, out):  # pragma: no cover - compiled
+    p, n = i[I_PURCHASES], cx[CX_NOCC]
+    for o in range(n):  # purchases in each occasion window (intermediates after N_FIXED)
+        out[o] = safe_div(i[N_FIXED + o], p)
+    out[n] = safe_div(i[I_WEEKEND_PURCHASES], p)
+    out[n + 1] = safe_div(i[I_HOUR_SIN], i[I_EVENTS])
+    out[n + 2] = safe_div(i[I_HOUR_COS], i[I_EVENTS])

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from archetype.live.incremental.base import LiveContext, safe_div
+import numpy as np
+from numba import njit
+
+from archetype.live.incremental.base import (
+    CX_AS_OF,
+    CX_HORIZON,
+    I_FIRST_DAY,
+    I_LAST_PDAY,
+    I_PURCHASE_DAYS,
+    I_SPEND,
+    LiveContext,
+    safe_div,
+)
 
 FAMILY = "rfm"
 
 
-def values(i: dict, c: LiveContext) -> dict[str, float]:
-    a, lp = c.as_of_day, i["_last_pday"]
-    return {
-        "frequency": float(i["_purchase_days"]),
-        "recency_days": float(c.horizon_days if lp is None else a - lp),
-        "monetary": safe_div(i["_spend"], i["_purchase_days"]),
-        "total_spend": float(i["_spend"]),
-        "tenure_days": float(a - i["_first_day"]),
-    }
+def names(c: LiveContext) -> list[str]:
+    """The features :func:`values` writes, in its order."""
+    return ["frequency", "recency_days", "monetary", "total_spend", "tenure_days"]
+
+
+@njit(cache=True)
+def values(i, cx, out):  # pragma: no cover - compiled
+    a, lp = cx[CX_AS_OF], i[I_LAST_PDAY]
+    out[0] = i[I_PURCHASE_DAYS]
+    out[1] = float(cx[CX_HORIZON]) if np.isnan(lp) else float(a) - lp
+    out[2] = safe_div(i[I_SPEND], i[I_PURCHASE_DAYS])
+    out[3] = i[I_SPEND]
+    out[4] = float(a) - i[I_FIRST_DAY]

@@ -99,6 +99,11 @@ class Transaction(ReadView):
     def delete(self, ns: str, key: bytes | str) -> bool:
         """Remove ``key``; ``True`` if it existed."""
 
+    def discard(self, ns: str, key: bytes | str) -> None:
+        """Remove ``key`` if it exists, without saying whether it did (no read: one
+        round trip less per key on Redis)."""
+        self.delete(ns, key)
+
 
 class Store(ABC):
     """A durable key-value store with atomic multi-namespace transactions."""

@@ -100,12 +100,21 @@ class LmdbStore(Store):
         Largest size the file may grow to (address space, not disk; default 1 TiB).
     readonly : bool
         Open for reading only (no writer lock; e.g. an inspection tool beside the service).
+    lock_name : str
+        The writer lock file (default ``writer.lock``, the service's).  The automation
+        worker, a second process that writes only its own namespaces, takes
+        ``worker.lock`` (LMDB itself serializes the two processes' write transactions).
     """
 
     kind = "lmdb"
 
     def __init__(
-        self, path: str | Path, *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False
+        self,
+        path: str | Path,
+        *,
+        map_size: int = DEFAULT_MAP_SIZE,
+        readonly: bool = False,
+        lock_name: str = "writer.lock",
     ) -> None:
         import lmdb
 
@@ -114,7 +123,7 @@ class LmdbStore(Store):
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = None if readonly else DirLock(self.path)
         if self._lock is not None:
-            self._lock.path = self.path / "writer.lock"
+            self._lock.path = self.path / lock_name
             self._lock.acquire()
         try:
             self.env = lmdb.open(

@@ -120,6 +120,10 @@ class _RedisTx(_RedisView, Transaction):
         self.writes[(ns, as_key(key))] = _DELETED
         return existed
 
+    def discard(self, ns: str, key: bytes | str) -> None:
+        check_namespace(ns)
+        self.writes[(ns, as_key(key))] = _DELETED
+
     def commit(self) -> None:
         if not self.writes:
             return
@@ -163,13 +167,25 @@ class RedisStore(Store):
         ``redis://[:password@]host:port/db``; the query parameter ``prefix`` (default
         ``archetype:``) names this replica's keyspace.  The password may also come from
         the environment variable ``ARCHETYPE_REDIS_PASSWORD``.
+    owner : str
+        The lease key (after the prefix) that makes this the only writer of its role:
+        ``__owner`` for the service, ``__worker`` for its automation worker process
+        (which writes only its own namespaces of the same prefix).
     """
 
     kind = "redis"
 
-    def __init__(self, url: str, *, prefix: str | None = None, lease_ms: int = LEASE_MS) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str | None = None,
+        lease_ms: int = LEASE_MS,
+        owner: str = "__owner",
+    ) -> None:
         import redis
 
+        self.url = url  # kept for a worker process that opens the same store
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self.prefix = prefix or query.get("prefix", ["archetype:"])[0]
@@ -188,7 +204,8 @@ class RedisStore(Store):
             self.client.ping()
         except redis.exceptions.RedisError as e:
             raise UserError(f"cannot reach Redis at {self.location}: {e}") from None
-        self.owner_key = f"{self.prefix}__owner".encode()
+        # one lease per role: the service ("__owner"), its automation worker ("__worker")
+        self.owner_key = f"{self.prefix}{owner}".encode()
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}".encode()
         self.lease_ms = int(lease_ms)
         deadline = time.monotonic() + self.lease_ms / 1000 + 1.0

@@ -55,6 +55,12 @@ def loads(b: bytes) -> Any:
     return msgpack.unpackb(b, raw=False, strict_map_key=False)
 
 
+def discarder(tx: Any) -> Any:
+    """``tx.discard`` (a delete that reads nothing first) where the transaction has one,
+    else ``tx.delete``."""
+    return getattr(tx, "discard", None) or tx.delete
+
+
 def digest(*parts: Any, n: int = 32) -> str:
     """Hex BLAKE2b-128 of ``parts`` joined by ``|`` (first ``n`` hex digits)."""
     h = hashlib.blake2b("|".join(str(p) for p in parts).encode(), digest_size=16)
@@ -73,4 +79,13 @@ def event_tiebreak(ev: Any) -> str:
     raw = (
         f"{ev.event_type}|{ev.category}|{ev.channel}|{ev.amount!r}|{ev.quantity}|{ev.discount!r}"
     ).encode()
+    return f"h{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"
+
+
+def row_tiebreak(r: tuple) -> str:
+    """:func:`event_tiebreak` of an event row (:mod:`archetype.live.triggers.rows`)."""
+    eid = r[8]
+    if eid is not None:
+        return "e" + str(eid)
+    raw = f"{r[2]}|{r[7]}|{r[6]}|{r[3]!r}|{r[4]}|{r[5]!r}".encode()
     return f"h{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"

@@ -23,6 +23,12 @@ taken).  Ties at one instant: events before decisions (an ``absent`` event exact
 ``on + within`` cancels the firing); for one customer, conversions, then exposure closes,
 then rule decisions.
 
+Within one store transaction the engine keeps a *session*: the customer records it has
+decoded (each read once, with one ``get_many`` per batch), a heap of their next due times
+and the part of the timer index already scanned.  Records are written back at the end of
+each public call, or only by :meth:`flush` with ``defer=True`` (the automation worker,
+which runs many service commits in one transaction: each record is written once).
+
 State (namespaces of the store transaction; values are MessagePack):
 
 ``trg.cust``   customer -> history ``h`` {type: [[ts, category, amount, tiebreak]...]},
@@ -39,7 +45,6 @@ plus the outbox namespaces of :mod:`archetype.live.triggers.outbox`.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import heapq
 import logging
 from collections import Counter
@@ -50,10 +55,11 @@ from archetype.errors import UserError
 from archetype.live.triggers.codec import (
     ckey,
     digest,
+    discarder,
     dumps,
-    event_tiebreak,
     loads,
     plain_id,
+    row_tiebreak,
     tkey,
     untkey,
 )
@@ -64,13 +70,14 @@ from archetype.live.triggers.config import (
     TransitionRule,
     TriggersConfig,
 )
-from archetype.live.triggers.outbox import Firing, write_firing
+from archetype.live.triggers.outbox import Firing, write_firing_values
+from archetype.live.triggers.rows import event_rows
 from archetype.live.triggers.rules import (
     EventMatcher,
     _first,
     _order,
-    _pkey,
     resolve_segment,
+    touched_types,
 )
 
 log = logging.getLogger(__name__)
@@ -81,6 +88,28 @@ NS_META = "trg.meta"
 
 #: Timer kinds, in their order at one instant.
 CONVERSION, CLOSE, DECIDE = "a", "b", "c"
+_UNREAD = object()
+
+
+class _Session:
+    """What the engine holds for one store transaction (see the module docstring)."""
+
+    __slots__ = ("tx", "blobs", "dirty", "heap", "queued", "scanned", "wm")
+
+    def __init__(self, tx: Any, wm: int | None) -> None:
+        self.tx = tx
+        self.blobs: dict[str, dict] = {}
+        self.dirty: set[str] = set()
+        self.heap: list[tuple[int, str]] = []  # (due, customer key): next due per blob
+        self.queued: set[tuple[int, str]] = set()
+        self.scanned: int | None = None  # timer index read up to this due (inclusive)
+        self.wm = wm
+
+    def push(self, due: int, ck: str) -> None:
+        item = (due, ck)
+        if item not in self.queued:
+            self.queued.add(item)
+            heapq.heappush(self.heap, item)
 
 
 class TriggerEngine:
@@ -95,6 +124,9 @@ class TriggerEngine:
         Receives the firings of rules with ``experiment = ...`` (exposures, conversions).
     replay : bool, default False
         Firings are recorded with status ``replay`` and never delivered (backfills).
+    defer : bool, default False
+        Keep decoded customer records in memory for the whole transaction and write them
+        only in :meth:`flush` (which the caller must then call before committing).
     """
 
     def __init__(
@@ -104,15 +136,16 @@ class TriggerEngine:
         segment_names: Mapping[int, str] | None = None,
         experiments: Any = None,
         replay: bool = False,
+        defer: bool = False,
     ) -> None:
         self.config = config
         self.lateness = int(config.lateness)
         self.replay = replay
+        self.defer = defer
         self.experiments = experiments
         self.stats: Counter = Counter()
         self.muted = False  # see Automation.muted
-        self._tx: Any = None
-        self._tx_cache: dict[str, dict] = {}
+        self._s: _Session | None = None
         names = dict(segment_names or {})
         self.rules = {r.name: r for r in config.rules}
         self._seg_in: dict[str, frozenset[int] | None] = {}
@@ -120,7 +153,8 @@ class TriggerEngine:
         self._transition: dict[str, tuple[int | None, int | None]] = {}
         self._where: dict[str, EventMatcher] = {}
         self._absent_where: dict[str, EventMatcher] = {}
-        self._on: dict[str, list[AbsenceRule | RepeatRule]] = {}
+        # anchor type -> [(rule, its filter, is absence)]
+        self._on: dict[str, list[tuple[Any, EventMatcher, bool]]] = {}
         hist: set[str] = set()
         horizon = 0
         self._keep: dict[str, int] = {}  # history kept per event type (its longest lookback)
@@ -149,8 +183,9 @@ class TriggerEngine:
                 )
                 continue
             self._where[r.name] = EventMatcher(r.where)
-            self._on.setdefault(r.on, []).append(r)
-            if isinstance(r, AbsenceRule):
+            is_absence = isinstance(r, AbsenceRule)
+            self._on.setdefault(r.on, []).append((r, self._where[r.name], is_absence))
+            if is_absence:
                 self._absent_where[r.name] = EventMatcher(r.absent_where)
                 self._cancels.setdefault(r.absent, {})[r.name] = r
                 self._absent_of[r.name] = r.absent
@@ -161,10 +196,17 @@ class TriggerEngine:
                 hist.add(r.on)
                 self._keep[r.on] = max(self._keep.get(r.on, 0), r.lookback)
                 horizon = max(horizon, r.lookback)
+        self._cand: dict[tuple[str, Any], list] = {}  # (type, category) -> candidate rules
         self.history_types = frozenset(hist)
         self.horizon = horizon
         self.conversion_types = frozenset(experiments.conversion_types if experiments else ())
         self._touch = self.history_types | self.conversion_types | frozenset(self._on)
+        assert self._touch == touched_types(config, experiments)
+
+    @property
+    def touch_types(self) -> frozenset[str]:
+        """The event types the engine reads (others are skipped at once)."""
+        return self._touch
 
     # ----- state helpers --------------------------------------------------------------------
     @staticmethod
@@ -173,70 +215,118 @@ class TriggerEngine:
         v = tx.get(NS_META, "wm")
         return None if v is None else int(v)
 
-    def _cache(self, tx: Any) -> dict[str, dict]:
-        """Decoded customer records of transaction ``tx`` (shared by apply and advance)."""
-        if self._tx is not tx:
-            self._tx, self._tx_cache = tx, {}
-        return self._tx_cache
+    def _session(self, tx: Any) -> _Session:
+        s = self._s
+        if s is None or s.tx is not tx:  # a new transaction: nothing held over
+            s = self._s = _Session(tx, self.watermark(tx))
+        return s
 
-    def _load(self, tx: Any, cache: dict, ck: str, cid: Any) -> dict:
-        blob = cache.get(ck)
+    def _load(self, s: _Session, ck: str, cid: Any, raw: Any = _UNREAD) -> dict:
+        """The record of customer ``ck`` in session ``s`` (decoded once per session)."""
+        blob = s.blobs.get(ck)
         if blob is None:
-            raw = tx.get(NS_CUST, ck)
+            if raw is _UNREAD:
+                raw = s.tx.get(NS_CUST, ck)
             if raw is None:
                 blob = {"id": plain_id(cid), "h": {}, "s": [], "f": {}, "x": [], "p": [], "n": None}
             else:
                 blob = loads(raw)
-            cache[ck] = blob
+                if blob["p"]:
+                    s.push(blob["p"][0][0], ck)
+            s.blobs[ck] = blob
         return blob
 
-    @staticmethod
-    def _save(tx: Any, cache: dict) -> None:
-        """Write the records and keep ``trg.timer`` at one key per customer (its earliest)."""
-        for ck, blob in cache.items():
+    def _prefetch(self, s: _Session, ck_of: dict[Any, str]) -> None:
+        """Read the records of customers not in the session with one ``get_many``."""
+        blobs = s.blobs
+        want = [(cid, ck) for cid, ck in ck_of.items() if ck not in blobs]
+        if want:
+            raws = s.tx.get_many(NS_CUST, [ck for _, ck in want])
+            for (cid, ck), raw in zip(want, raws, strict=True):
+                self._load(s, ck, cid, raw)
+
+    def flush(self, tx: Any) -> None:
+        """Write the records changed in ``tx`` (``defer=True``: call once before commit)."""
+        s = self._s
+        if s is None or s.tx is not tx or not s.dirty:
+            return
+        blobs = s.blobs
+        rm = discarder(tx)
+        for ck in sorted(s.dirty):
+            blob = blobs[ck]
+            self._prune(blob, s.wm)
             p = blob["p"]
             due = p[0][0] if p else None
             if due != blob["n"]:
                 if blob["n"] is not None:
-                    tx.delete(NS_TIMER, f"{tkey(blob['n'])}|{ck}")
+                    rm(NS_TIMER, f"{tkey(blob['n'])}|{ck}")
                 if due is not None:
                     tx.put(NS_TIMER, f"{tkey(due)}|{ck}", b"")
                 blob["n"] = due
             if blob["h"] or blob["s"] or blob["f"] or blob["x"] or p:
                 tx.put(NS_CUST, ck, dumps(blob))
             else:
-                tx.delete(NS_CUST, ck)
+                rm(NS_CUST, ck)
+        s.dirty = set()
+
+    def _done(self, tx: Any) -> None:
+        if not self.defer:
+            self.flush(tx)
 
     def _prune(self, blob: dict, now: int | None) -> None:
+        """Drop history no pending or future decision can read (events at or before the
+        processed watermark are late, so every window starts after ``now - lookback``)."""
         if now is None:
             return
         h = blob["h"]
-        for et, rows in list(h.items()):
-            cut = now - self._keep.get(et, 0)
-            if rows[0][0] < cut:
-                keep = rows[bisect.bisect_left(rows, cut, key=_first) :]
-                if keep:
-                    h[et] = keep
-                else:
-                    del h[et]
-        cut = now - self.horizon
+        if h:
+            keep = self._keep
+            for et, rows in list(h.items()):
+                cut = now - keep.get(et, 0)
+                if rows[0][0] < cut:
+                    rest = rows[bisect.bisect_left(rows, cut, key=_first) :]
+                    if rest:
+                        h[et] = rest
+                    else:
+                        del h[et]
         s = blob["s"]
-        if len(s) > 1 and s[1][0] <= cut:  # keep the last change at or before the cut
-            i = bisect.bisect_right([e[0] for e in s], cut) - 1
-            blob["s"] = s[i:]
+        if len(s) > 1:
+            cut = now - self.horizon
+            if s[1][0] <= cut:  # keep the last change at or before the cut
+                i = bisect.bisect_right([e[0] for e in s], cut) - 1
+                blob["s"] = s[i:]
 
     def _pend(
-        self, blob: dict, due: int, kind: str, rule: str, anchor: int, tb: str, payload: list
+        self,
+        s: _Session,
+        blob: dict,
+        ck: str,
+        due: int,
+        kind: str,
+        rule: str,
+        anchor: int,
+        tb: str,
+        payload: list,
     ) -> None:
         """Add a pending decision (the same decision twice is kept once)."""
         p = blob["p"]
         item = [due, kind, rule, anchor, tb, payload]
-        i = bisect.bisect_left(p, (due, kind, rule, anchor, tb), key=_pkey)
-        if i == len(p) or _pkey(p[i]) != (due, kind, rule, anchor, tb):
+        if not p or p[-1] < item:  # lists compare field by field: (due, kind, rule, ...)
+            i = len(p)
+            p.append(item)
+        else:
+            i = bisect.bisect_left(p, item)
+            if i < len(p) and p[i][:5] == item[:5]:
+                return
             p.insert(i, item)
-            absent = self._absent_of.get(rule) if kind == DECIDE else None
+        if i == 0:
+            s.push(due, ck)
+        if kind == DECIDE:
+            absent = self._absent_of.get(rule)
             if absent is not None:
-                q = blob.setdefault("q", {})
+                q = blob.get("q")
+                if q is None:
+                    q = blob["q"] = {}
                 q[absent] = q.get(absent, 0) + 1
 
     def _settled(self, blob: dict, rule: str) -> None:
@@ -255,13 +345,14 @@ class TriggerEngine:
     ) -> int:
         """Add events to the customers' histories and pending decisions; returns late count.
 
-        The caller has deduplicated events by event id (the service does); an event with
-        the same time, content and no id as one already held is dropped here too.
-        ``changes`` are segment moves ``(customer, ts_us, old, new)``
-        (:meth:`apply_segment_change`).
+        ``events`` are :class:`~archetype.live.state.LiveEvent` s or rows in its field
+        order (:mod:`archetype.live.triggers.rows`).  The caller has deduplicated events
+        by event id (the service does); an event with the same time, content and no id as
+        one already held is dropped here too.  ``changes`` are segment moves
+        ``(customer, ts_us, old, new)`` (:meth:`apply_segment_change`).
         """
-        touched, late = self._apply(tx, events, changes)
-        self._save(tx, touched)
+        late = self._apply(tx, event_rows(events), changes)
+        self._done(tx)
         return late
 
     def apply_and_advance(
@@ -273,69 +364,125 @@ class TriggerEngine:
     ) -> tuple[int, list[Firing]]:
         """:meth:`apply_events` then :meth:`advance` in one pass (each record written once):
         the service's path.  Returns (late events, firings)."""
-        touched, late = self._apply(tx, events, changes)
-        return late, self._advance(tx, now_us, False, touched)
+        late = self._apply(tx, event_rows(events), changes)
+        out = self._advance(tx, now_us, False)
+        self._done(tx)
+        return late, out
 
-    def _apply(self, tx: Any, events: Iterable[Any], changes: Iterable) -> tuple[dict, int]:
-        wm = self.watermark(tx)
-        cache = self._cache(tx)
-        touched: dict[str, dict] = {}
+    def _apply(self, tx: Any, rows: list[tuple], changes: Iterable) -> int:
+        s = self._session(tx)
+        wm = s.wm
+        touch = self._touch
+        ck_of: dict[Any, str] = {}
+        last_cid = _UNREAD
+        for r in rows:
+            cid = r[0]
+            if cid != last_cid and r[2] in touch and (wm is None or r[1] > wm):
+                last_cid = cid
+                if cid not in ck_of:
+                    ck_of[cid] = ckey(cid)
+        changes = [c for c in changes if c[2] != c[3]]
+        for c in changes:
+            if c[0] not in ck_of:
+                ck_of[c[0]] = ckey(c[0])
+        self._prefetch(s, ck_of)
+        blobs, dirty = s.blobs, s.dirty
         for cid, ts_us, old, new in changes:  # segment moves first (the same records)
-            if old != new:
-                ck = ckey(cid)
-                blob = touched.get(ck)
-                if blob is None:
-                    blob = touched[ck] = self._load(tx, cache, ck, cid)
-                self._segment_change(blob, int(ts_us), old, new, wm)
+            ck = ck_of[cid]
+            blob = blobs.get(ck) or self._load(s, ck, cid)
+            dirty.add(ck)
+            self._segment_change(s, blob, ck, int(ts_us), old, new, wm)
         late = 0
-        touch, hist, conv, on = self._touch, self.history_types, self.conversion_types, self._on
-        where, pend = self._where, self._pend
-        for ev in events:
-            et = ev.event_type
+        hist, conv, cands = self.history_types, self.conversion_types, self._cand
+        cancels, pend = self._cancels, self._pend
+        last_cid, ck, blob = _UNREAD, "", None
+        for r in rows:
+            et = r[2]
             if et not in touch:
                 continue
-            ts = int(ev.ts_us)
+            ts = r[1]
             if wm is not None and ts <= wm:
                 late += 1
                 continue
-            cid = ev.customer_id
-            ck = ckey(cid)
-            blob = touched.get(ck)
-            if blob is None:
-                blob = touched[ck] = self._load(tx, cache, ck, cid)
-            tb = event_tiebreak(ev)
-            cat = ev.category
-            amount = float(ev.amount or 0.0)
+            cid = r[0]
+            if cid != last_cid:  # rows of one customer come together: look up once
+                last_cid = cid
+                ck = ck_of[cid]
+                blob = blobs.get(ck)
+                if blob is None:
+                    blob = self._load(s, ck, cid)
+                dirty.add(ck)
+            eid = r[8]
+            tb = row_tiebreak(r) if eid is None else "e" + str(eid)
+            cat = r[7]
+            amount = float(r[3] or 0.0)
             if et in hist:
-                h = blob["h"].setdefault(et, [])
-                i = bisect.bisect_left(h, (ts, tb), key=_order)
-                if i < len(h) and h[i][0] == ts and h[i][3] == tb:
-                    continue  # the same event again (no id, same content and time)
-                h.insert(i, [ts, cat, amount, tb])
-                if et in self._cancels and blob.get("q", {}).get(et):
-                    # pending absences this event may settle (the counts only skip work:
-                    # a decision not cancelled here is checked again when it is due)
-                    self._cancel(blob, et, ts, cat, amount)
+                hh = blob["h"]
+                h = hh.get(et)
+                if h is None:
+                    h = hh[et] = []
+                last = h[-1] if h else None
+                if last is None or last[0] < ts or (last[0] == ts and last[3] < tb):
+                    inserted = len(h)
+                    h.append([ts, cat, amount, tb])  # the usual case: in time order
+                else:
+                    inserted = bisect.bisect_left(h, (ts, tb), key=_order)
+                    if inserted < len(h) and h[inserted][0] == ts and h[inserted][3] == tb:
+                        continue  # the same event again (no id, same content and time)
+                    h.insert(inserted, [ts, cat, amount, tb])
+                if et in cancels:
+                    q = blob.get("q")
+                    if q and q.get(et):
+                        # pending absences this event may settle (the counts only skip
+                        # work: a decision not cancelled here is checked again when due)
+                        self._cancel(blob, et, ts, cat, amount)
             payload = None
-            for rule in on.get(et, ()):
-                if not where[rule.name].event(ev):
+            cand = cands.get((et, cat))
+            if cand is None:
+                cand = self._candidates(et, cat)
+            for rule, where, is_absence in cand:
+                if not where.match(cat, r[6], amount):
                     continue
-                if rule.kind == "absence":
+                if is_absence:
                     due = ts + rule.within
                     if self._absent_seen(blob, rule, ts, due, cat):
                         continue  # already cancelled: more events cannot undo that
-                else:
-                    due = ts
-                    if self._count(blob, rule, ts, tb, cat) > rule.count:
-                        continue  # already past the count: more events cannot lower it
-                payload = payload or [et, cat, amount]
-                pend(blob, due, DECIDE, rule.name, ts, tb, payload)
+                    payload = payload or [et, cat, amount]
+                    pend(s, blob, ck, due, DECIDE, rule.name, ts, tb, payload)
+                    continue
+                n = self._count(blob, rule, ts, tb, cat)
+                if n == rule.count or (n < rule.count and where.chans is not None):
+                    payload = payload or [et, cat, amount]
+                    pend(s, blob, ck, ts, DECIDE, rule.name, ts, tb, payload)
+                if inserted < len(blob["h"][et]) - 1 and where.chans is None:
+                    self._recount(s, blob, ck, rule, inserted, cat)
             if et in conv:
-                pend(blob, ts, CONVERSION, "", ts, tb, payload or [et, cat, amount])
-        for blob in touched.values():
-            self._prune(blob, wm)
+                pend(s, blob, ck, ts, CONVERSION, "", ts, tb, payload or [et, cat, amount])
         self.stats["late"] += late
-        return touched, late
+        return late
+
+    def _candidates(self, et: str, cat: str | None) -> list:
+        """Rules anchored on ``et`` whose category filter admits ``cat`` (cached)."""
+        got = self._cand[(et, cat)] = [
+            c for c in self._on.get(et, ()) if c[1].cats is None or cat in c[1].cats
+        ]
+        return got
+
+    def _recount(self, s: _Session, blob: dict, ck: str, rule: RepeatRule, i: int, cat) -> None:
+        """An event inserted at row ``i`` of its history, before later events: each later
+        event it counts for is decided when its count reaches ``rule.count`` (counts only
+        grow as events arrive, so checking for equality at each arrival misses none)."""
+        rows = blob["h"][rule.on]
+        t0 = rows[i][0]
+        reach = t0 - t0 % DAY_US + DAY_US if rule.within is None else t0 + int(rule.within)
+        flt = self._where[rule.name]
+        for ts, c, amt, tb in rows[i + 1 :]:
+            if ts >= reach:
+                break
+            if not flt.row(c, amt) or (rule.per_category and c != cat):
+                continue
+            if self._count(blob, rule, ts, tb, c) == rule.count:
+                self._pend(s, blob, ck, ts, DECIDE, rule.name, ts, tb, [rule.on, c, amt])
 
     def _cancel(self, blob: dict, et: str, ts: int, cat: str | None, amount: float) -> None:
         """Drop pending absence decisions that this ``absent`` event settles (no firing)."""
@@ -359,16 +506,35 @@ class TriggerEngine:
             blob["p"] = [it for i, it in enumerate(p) if i not in gone]
 
     def _count(self, blob: dict, rule: RepeatRule, anchor: int, tb: str, cat: str | None) -> int:
-        """Events ``on`` (matching) in the rule's window ending at the anchor (inclusive)."""
-        flt = self._where[rule.name]
-        rows = blob["h"].get(rule.on, ())
-        lo = anchor - int(rule.within) + 1 if rule.within is not None else anchor - anchor % DAY_US
-        n = 0
-        for ts, c, amt, etb in rows[bisect.bisect_left(rows, lo, key=_first) :]:
-            if ts > anchor or (ts == anchor and etb > tb):
+        """Events ``on`` (matching) in the rule's window ending at the anchor (inclusive);
+        counting stops past ``rule.count`` (callers compare with it)."""
+        rows = blob["h"].get(rule.on)
+        if not rows:
+            return 0
+        w = self._where[rule.name]
+        cats, least = w.cats, w.min_amount
+        lo = anchor - anchor % DAY_US if rule.within is None else anchor - int(rule.within) + 1
+        per_category, most = rule.per_category, rule.count
+        i = len(rows) - 1
+        while i >= 0:  # rows after the anchor (sorted by time, tiebreak): usually none
+            row = rows[i]
+            if row[0] < anchor or (row[0] == anchor and row[3] <= tb):
                 break
-            if flt.row(c, amt) and (not rule.per_category or c == cat):
+            i -= 1
+        n = 0
+        while i >= 0:
+            ts, c, amt, _ = rows[i]
+            if ts < lo:
+                break
+            if (
+                (cats is None or c in cats)
+                and (least is None or amt >= least)
+                and (not per_category or c == cat)
+            ):
                 n += 1
+                if n > most:
+                    break
+            i -= 1
         return n
 
     def _absent_seen(
@@ -399,7 +565,14 @@ class TriggerEngine:
         self.apply_events(tx, (), [(customer_id, ts_us, old, new)])
 
     def _segment_change(
-        self, blob: dict, ts: int, old: int | None, new: int | None, wm: int | None
+        self,
+        s: _Session,
+        blob: dict,
+        ck: str,
+        ts: int,
+        old: int | None,
+        new: int | None,
+        wm: int | None,
     ) -> None:
         bisect.insort(blob["s"], [ts, new], key=_first)
         if old is None:
@@ -411,72 +584,74 @@ class TriggerEngine:
                 continue
             if left is not None and (old != left or new == left):
                 continue
-            self._pend(blob, due, DECIDE, name, ts, tb, [old, new])
+            self._pend(s, blob, ck, due, DECIDE, name, ts, tb, [old, new])
 
     # ----- phase 2: decide (event-time order) -------------------------------------------------
     def advance(self, tx: Any, now_us: int, *, flush: bool = False) -> list[Firing]:
         """Run every decision due at or before ``now_us - lateness`` (``now_us`` with
         ``flush``).  Returns the firings, already written to the outbox in ``tx``."""
-        return self._advance(tx, now_us, flush, {})
+        out = self._advance(tx, now_us, flush)
+        self._done(tx)
+        return out
 
-    def _advance(self, tx: Any, now_us: int, flush: bool, touched: dict) -> list[Firing]:
-        """Decide up to the target; ``touched`` records (applied, not yet written) too."""
+    def _advance(self, tx: Any, now_us: int, flush: bool) -> list[Firing]:
+        """Decide up to the target, in (due, customer) order over the session's heap and
+        the timer index of the records not in the session."""
         target = int(now_us) if flush else int(now_us) - self.lateness
-        wm = self.watermark(tx)
-        if wm is not None and target <= wm:
-            self._save(tx, touched)
+        s = self._session(tx)
+        if s.wm is not None and target <= s.wm:
             return []
-        queued = set()
-        for k, _ in tx.scan(NS_TIMER, stop=tkey(target + 1)):
-            due_s, ck = k.decode().split("|", 1)
-            queued.add((untkey(due_s), ck))
-        for ck, blob in touched.items():  # pending decisions not in the index yet
-            if blob["p"] and blob["p"][0][0] <= target:
-                queued.add((blob["p"][0][0], ck))
-        heap = list(queued)
-        heapq.heapify(heap)
-        cache = self._cache(tx)
-        done: dict[str, dict] = dict(touched)
+        self._scan_timers(s, target)
+        heap, queued, blobs, dirty = s.heap, s.queued, s.blobs, s.dirty
         firings: list[Firing] = []
-        while heap:
-            due, ck = heapq.heappop(heap)
-            blob = done.get(ck)
+        experiments = self.experiments
+        while heap and heap[0][0] <= target:
+            item = heapq.heappop(heap)
+            queued.discard(item)
+            due, ck = item
+            blob = blobs.get(ck)
             if blob is None:
-                blob = done[ck] = self._load(tx, cache, ck, None)
-                self._prune(blob, due)
+                blob = self._load(s, ck, None)
             p = blob["p"]
-
-            def schedule(
-                d: int, kind: str, rule: str, anchor: int, tb: str, pay: list, blob: dict = blob
-            ) -> None:
-                self._pend(blob, d, kind, rule, anchor, tb, pay)
-
-            while p and p[0][0] == due:
-                _, kind, rule, anchor, tb, pay = p.pop(0)
-                if kind == DECIDE:
-                    self._settled(blob, rule)
-                if kind == CONVERSION:
-                    self.experiments.convert(tx, blob, due, pay, schedule)
-                elif kind == CLOSE:
-                    self.experiments.close(tx, blob, due, pay)
-                else:
-                    f = self._decide(tx, blob, ck, rule, due, anchor, tb, pay, schedule)
-                    if f is not None:
-                        firings.append(f)
-                p = blob["p"]
-            if p and p[0][0] <= target and (p[0][0], ck) not in queued:
-                queued.add((p[0][0], ck))
-                heapq.heappush(heap, (p[0][0], ck))
+            if p and p[0][0] == due:
+                dirty.add(ck)
+                while p and p[0][0] == due:
+                    _, kind, rule, anchor, tb, pay = p.pop(0)
+                    if kind == CONVERSION:
+                        experiments.convert(tx, blob, due, pay)
+                    elif kind == CLOSE:
+                        experiments.close(tx, blob, due, pay)
+                    else:
+                        self._settled(blob, rule)
+                        f = self._decide(s, blob, ck, rule, due, anchor, tb, pay)
+                        if f is not None:
+                            firings.append(f)
+                    p = blob["p"]
+            if p:
+                s.push(p[0][0], ck)
+        s.wm = target
         tx.put(NS_META, "wm", str(target).encode())
-        if self.experiments is not None:
-            self.experiments.flush(tx)
-        for blob in done.values():
-            self._prune(blob, target)
-        self._save(tx, done)
+        if experiments is not None:
+            experiments.flush(tx)
         self.stats["fired"] += len(firings)
         return firings
 
-    def _decide(self, tx, blob, ck, name, due, anchor, tb, pay, schedule) -> Firing | None:
+    def scan_timers(self, tx: Any, now_us: int) -> None:
+        """Read the timer index up to ``now_us - lateness`` into the session now (the
+        worker, before many advances in one transaction: one scan instead of one per
+        advance, which on Redis reads the whole index each time)."""
+        self._scan_timers(self._session(tx), int(now_us) - self.lateness)
+
+    def _scan_timers(self, s: _Session, target: int) -> None:
+        if s.scanned is not None and target <= s.scanned:
+            return
+        start = None if s.scanned is None else tkey(s.scanned + 1)
+        for k, _ in s.tx.scan(NS_TIMER, start=start, stop=tkey(target + 1)):
+            due_s, ck = k.decode().split("|", 1)
+            s.push(untkey(due_s), ck)
+        s.scanned = target
+
+    def _decide(self, s: _Session, blob, ck, name, due, anchor, tb, pay) -> Firing | None:
         if self.muted:
             self.stats["muted"] += 1
             return None
@@ -484,14 +659,12 @@ class TriggerEngine:
         if rule is None:  # rule removed from the config since the timer was set
             self.stats["orphan_timer"] += 1
             return None
-        if isinstance(rule, AbsenceRule):
+        kind = rule.kind
+        if kind == "absence":
             if self._absent_seen(blob, rule, anchor, due, pay[1]):
                 self.stats[(name, "cancelled")] += 1
                 return None
-        elif (
-            isinstance(rule, RepeatRule)
-            and self._count(blob, rule, anchor, tb, pay[1]) != rule.count
-        ):
+        elif kind == "repeat" and self._count(blob, rule, anchor, tb, pay[1]) != rule.count:
             return None
         seg = self._segment_at(blob, due)
         allow = self._seg_in[name]
@@ -505,31 +678,39 @@ class TriggerEngine:
         blob["f"][name] = due
         webhook = rule.webhook or self.config.webhook
         status = "replay" if self.replay else ("pending" if webhook else "stored")
-        transition = isinstance(rule, TransitionRule)
-        detail = {"from": pay[0], "to": pay[1]} if transition else {}
-        f = Firing(
-            key=digest(name, ck, anchor, tb),
-            rule=name,
-            kind=rule.kind,
-            customer_id=blob["id"],
-            ts_us=due,
-            anchor_ts_us=anchor,
-            anchor_event=None if transition else pay[0],
-            category=None if transition else pay[1],
-            segment_id=seg,
-            experiment=rule.experiment,
-            webhook=webhook,
-            status=status,
-            detail=detail,
-        )
+        transition = kind == "transition"
+        key = digest(name, ck, anchor, tb)
+        variant = None
+        tx = s.tx
         if rule.experiment is not None:
-            variant = self.experiments.expose(tx, blob, f, schedule)
-            holdout = variant == self.experiments.HOLDOUT
-            f = dataclasses.replace(
-                f, variant=variant, status="holdout" if holdout and not self.replay else f.status
+
+            def schedule(d: int, kind: str, rule: str, anchor: int, tb: str, pay: list) -> None:
+                self._pend(s, blob, ck, d, kind, rule, anchor, tb, pay)
+
+            variant = self.experiments.expose(
+                tx, blob, rule.experiment, blob["id"], key, due, name, seg, schedule
             )
-        write_firing(tx, f)
-        return f
+            if variant == self.experiments.HOLDOUT and not self.replay:
+                status = "holdout"
+        return write_firing_values(
+            tx,
+            (
+                key,
+                name,
+                kind,
+                blob["id"],
+                due,
+                anchor,
+                None if transition else pay[0],
+                None if transition else pay[1],
+                seg,
+                rule.experiment,
+                variant,
+                webhook,
+                status,
+                {"from": pay[0], "to": pay[1]} if transition else {},
+            ),
+        )
 
     @staticmethod
     def _segment_at(blob: dict, ts: int) -> int | None:

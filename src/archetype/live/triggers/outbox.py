@@ -78,6 +78,9 @@ class Firing:
 
 
 _FIELDS = tuple(f.name for f in fields(Firing))
+_STATUS = _FIELDS.index("status")
+_TS = _FIELDS.index("ts_us")
+_KEY = _FIELDS.index("key")
 
 
 def write_firing(tx: Any, firing: Firing) -> None:
@@ -86,6 +89,18 @@ def write_firing(tx: Any, firing: Firing) -> None:
     tx.put(NS_OUTBOX, rk, firing.encode())
     if firing.status == "pending":
         tx.put(NS_PENDING, rk, b"")
+
+
+def write_firing_values(tx: Any, values: tuple) -> Firing:
+    """:func:`write_firing` of the firing with these field values (in field order),
+    without the per-field cost of building a frozen dataclass first; returns it."""
+    rk = f"{tkey(values[_TS])}|{values[_KEY]}"
+    tx.put(NS_OUTBOX, rk, dumps(values))
+    if values[_STATUS] == "pending":
+        tx.put(NS_PENDING, rk, b"")
+    f = object.__new__(Firing)
+    object.__setattr__(f, "__dict__", dict(zip(_FIELDS, values, strict=True)))
+    return f
 
 
 def read_outbox(tx: Any, start_us: int | None = None, end_us: int | None = None) -> list[Firing]:

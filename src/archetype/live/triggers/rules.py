@@ -32,16 +32,34 @@ class EventMatcher:
         self.min_amount = f.min_amount
 
     def event(self, ev: Any) -> bool:
-        if self.cats is not None and ev.category not in self.cats:
+        return self.match(ev.category, ev.channel, ev.amount or 0.0)
+
+    def match(self, cat: str | None, chan: str | None, amount: float) -> bool:
+        if self.cats is not None and cat not in self.cats:
             return False
-        if self.chans is not None and ev.channel not in self.chans:
+        if self.chans is not None and chan not in self.chans:
             return False
-        return self.min_amount is None or (ev.amount or 0.0) >= self.min_amount
+        return self.min_amount is None or amount >= self.min_amount
 
     def row(self, cat: str | None, amount: float) -> bool:  # a history row has no channel
         if self.cats is not None and cat not in self.cats:
             return False
         return self.min_amount is None or amount >= self.min_amount
+
+
+def touched_types(config: Any, experiments: Any = None) -> frozenset[str]:
+    """The event types the rules of ``config`` (and the conversions of ``experiments``,
+    an :class:`~archetype.live.experiments.runner.ExperimentRunner`) read."""
+    out: set[str] = set()
+    for r in config.rules:
+        if r.kind == "transition":
+            continue
+        out.add(r.on)
+        if r.kind == "absence":
+            out.add(r.absent)
+    if experiments is not None:
+        out |= set(experiments.conversion_types)
+    return frozenset(out)
 
 
 def resolve_segment(ref: int | str, names: Mapping[int, str], rule: str) -> int:

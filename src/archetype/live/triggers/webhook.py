@@ -2,10 +2,11 @@
 
 A firing is owed a delivery while its row is in ``trg.pending`` (written in the same
 transaction as the firing).  :meth:`WebhookDelivery.deliver_pending` POSTs each owed firing
-whose retry time has come, then, in a new transaction, removes it from ``trg.pending``
-and records the delivery in ``trg.done``.  A crash between the POST and that commit sends
-the firing again after restart: at-least-once; the ``Idempotency-Key`` header (= the
-firing's key, identical across replays and restarts) lets the receiver drop the repeat.
+whose retry time has come, then, in a new transaction (one per chunk of firings), removes
+it from ``trg.pending`` and records the delivery in ``trg.done``.  A crash between the
+POST and that commit sends the firing again after restart: at-least-once; the
+``Idempotency-Key`` header (= the firing's key, identical across replays and restarts)
+lets the receiver drop the repeat.
 
 * 2xx: delivered.  408, 429, 5xx, timeouts and connection errors: retried after
   ``min(max_delay, base_delay * 2 ** (attempt - 1))`` seconds, +-20% deterministic jitter.
@@ -27,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from archetype.live.triggers.codec import dumps, loads
+from archetype.live.triggers.codec import discarder, dumps, loads
 from archetype.live.triggers.outbox import NS_DEAD, NS_DONE, NS_OUTBOX, NS_PENDING, Firing
 
 log = logging.getLogger(__name__)
@@ -106,28 +107,35 @@ class WebhookDelivery:
             return None, f"{type(e).__name__}: {e}"
         return r.status_code, r.reason_phrase or ""
 
-    def deliver_pending(self, limit: int = 1000) -> DeliveryReport:
-        """One pass over owed deliveries (oldest event time first)."""
+    def deliver_pending(self, limit: int = 1000, chunk: int = 100) -> DeliveryReport:
+        """One pass over owed deliveries (oldest event time first).
+
+        Owed rows are read from a read view and POSTed ``chunk`` at a time; the outcomes
+        of a chunk commit in one transaction (a store commit per firing would hold the
+        write lock, and its fsync, that the service's ingest needs).  A crash before that
+        commit sends the chunk again, with the same keys: at-least-once.
+        """
         rep = DeliveryReport()
-        with self.store.transaction() as tx:
-            owed = [k.decode() for k, _ in tx.scan(NS_PENDING, limit=limit)]
+        with self.store.read() as r:
+            owed = [k.decode() for k, _ in r.scan(NS_PENDING, limit=limit)]
         now = self.clock()
-        for rk in owed:
-            with self.store.transaction() as tx:
-                raw = tx.get(NS_OUTBOX, rk)
-                retry = tx.get(NS_RETRY, rk)
-            state = loads(retry) if retry is not None else {"attempts": 0, "next": 0.0}
-            if state["next"] > now:
-                rep.waiting += 1
-                continue
-            if raw is None:  # outbox row gone (never expected): nothing to send
-                with self.store.transaction() as tx:
-                    tx.delete(NS_PENDING, rk)
-                continue
-            f = Firing.decode(raw)
-            status, reason = self._request(f)
-            attempts = state["attempts"] + 1
-            with self.store.transaction() as tx:
+        for lo in range(0, len(owed), chunk):
+            part = owed[lo : lo + chunk]
+            with self.store.read() as r:
+                raws = r.get_many(NS_OUTBOX, part)
+                retries = r.get_many(NS_RETRY, part)
+            outcomes: list[tuple[str, str, str | None, dict | None]] = []
+            for rk, raw, retry in zip(part, raws, retries, strict=True):
+                state = loads(retry) if retry is not None else {"attempts": 0, "next": 0.0}
+                if state["next"] > now:
+                    rep.waiting += 1
+                    continue
+                if raw is None:  # outbox row gone (never expected): nothing to send
+                    outcomes.append(("gone", rk, None, None))
+                    continue
+                f = Firing.decode(raw)
+                status, reason = self._request(f)
+                attempts = state["attempts"] + 1
                 record = {
                     "attempts": attempts,
                     "status": status,
@@ -135,16 +143,12 @@ class WebhookDelivery:
                     "at": self.clock(),
                 }
                 if status is not None and 200 <= status < 300:
-                    tx.delete(NS_PENDING, rk)
-                    tx.delete(NS_RETRY, rk)
-                    tx.put(NS_DONE, f.key, dumps(record))
+                    outcomes.append(("done", rk, f.key, record))
                     rep.delivered += 1
                 elif (
                     status is not None and 400 <= status < 500 and status not in RETRYABLE
                 ) or attempts >= self.max_attempts:
-                    tx.delete(NS_PENDING, rk)
-                    tx.delete(NS_RETRY, rk)
-                    tx.put(NS_DEAD, f.key, dumps(record))
+                    outcomes.append(("dead", rk, f.key, record))
                     log.warning(
                         "webhook for firing %s dead after %d attempts: %s %s",
                         f.key,
@@ -154,13 +158,26 @@ class WebhookDelivery:
                     )
                     rep.dead += 1
                 else:
-                    state = {
+                    retry_state = {
                         "attempts": attempts,
                         "next": now + self.delay(f.key, attempts),
                         "last": record,
                     }
-                    tx.put(NS_RETRY, rk, dumps(state))
+                    outcomes.append(("retry", rk, f.key, retry_state))
                     rep.retried += 1
+            if not outcomes:
+                continue
+            with self.store.transaction() as tx:
+                rm = discarder(tx)
+                for what, rk, key, value in outcomes:
+                    if what == "retry":
+                        tx.put(NS_RETRY, rk, dumps(value))
+                        continue
+                    rm(NS_PENDING, rk)
+                    if what == "gone":
+                        continue
+                    rm(NS_RETRY, rk)
+                    tx.put(NS_DONE if what == "done" else NS_DEAD, key, dumps(value))
         return rep
 
     def close(self) -> None:
