@@ -23,7 +23,9 @@ def test_serve_without_a_model_is_a_user_error(tmp_path):
 
 def test_serve_bad_flags(tmp_path):
     r = runner.invoke(app, ["serve", "--root", str(tmp_path), "--store", "mongo"])
-    assert r.exit_code == 2 and "lmdb or redis" in r.output
+    assert r.exit_code == 2 and "'mongo' is not one of 'lmdb', 'redis'" in r.output
+    r = runner.invoke(app, ["serve", "--root", str(tmp_path), "--automation", "cron"])
+    assert r.exit_code == 2 and "'cron' is not one of 'process', 'thread', 'inline'" in r.output
     r = runner.invoke(app, ["serve", "--root", str(tmp_path), "--shard", "3/2"])
     assert r.exit_code == 2 and "--shard" in r.output
     r = runner.invoke(app, ["serve", "--root", str(tmp_path), "--follow", str(tmp_path / "x")])

@@ -12,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from tests.live.test_triggers_replay import EXPERIMENTS
+from tests.live.test_triggers_replay import RULES as BASE_RULES
 
+from archetype.events.schema import OPTIONAL_COLUMNS
 from archetype.live.automation import Automation, AutomationConfig, ModelInfo, read_versions
 from archetype.live.experiments import read_exposures
 from archetype.live.inbox import (
@@ -36,8 +39,7 @@ from archetype.synth import generate
 
 H = 3_600_000_000
 RULES = [
-    {"name": "cart", "kind": "absence", "on": "add_to_cart", "absent": "purchase", "within": "1h"},
-    {"name": "twice", "kind": "repeat", "on": "view", "count": 2, "calendar_day": True},
+    *BASE_RULES[:2],
     {
         "name": "big",
         "kind": "repeat",
@@ -46,33 +48,10 @@ RULES = [
         "within": "7d",
         "per_category": False,
     },
-    {
-        "name": "open_no_click",
-        "kind": "absence",
-        "on": "email_open",
-        "absent": "email_click",
-        "within": "2d",
-    },
-    {
-        "name": "cart_test",
-        "kind": "absence",
-        "on": "add_to_cart",
-        "absent": "purchase",
-        "within": "2h",
-        "cooldown": "3d",
-        "experiment": "reminder",
-    },
+    *BASE_RULES[2:],
     {"name": "to_2", "kind": "transition", "entered": 2, "segments": [2]},
     {"name": "from_1", "kind": "transition", "left": 1, "cooldown": "2d"},
 ]
-EXPERIMENTS = {
-    "reminder": {
-        "holdout": 0.2,
-        "variants": {"a": 1, "b": 1},
-        "allocation": "thompson",
-        "conversion": {"event": "purchase", "within": "7d"},
-    }
-}
 K, DIM = 3, 4
 CENTROIDS = np.random.default_rng(0).normal(size=(K, DIM))
 INFO = ModelInfo("m1", (1, 2, 3), ("a", "b", "c"), CENTROIDS)
@@ -101,17 +80,7 @@ def commits(tmp_path_factory) -> list[tuple[list[Applied], int, bool]]:
     df = df.with_columns(pl.col("ts").dt.cast_time_unit("us").cast(pl.Int64).alias("t")).sort(
         "t", "customer_id"
     )
-    rows = df.select(
-        "customer_id",
-        "t",
-        "event_type",
-        "amount",
-        "quantity",
-        "discount",
-        "channel",
-        "category",
-        "event_id",
-    ).rows()
+    rows = df.select("customer_id", "t", *OPTIONAL_COLUMNS).rows()
     rng = np.random.default_rng(1)
     seg: dict[int, int] = {}
     out_commits = []

@@ -13,6 +13,7 @@ import signal
 import time
 
 import numpy as np
+from tests.serve.test_triggers_service import EXPERIMENTS, RULES
 
 from archetype.live.automation import AutomationConfig
 from archetype.live.experiments import read_exposures
@@ -20,27 +21,6 @@ from archetype.live.hooks import attach
 from archetype.live.segmenter import LiveSegmenter
 from archetype.live.triggers import read_outbox
 from archetype.live.worker import progress
-
-RULES = [
-    {
-        "name": "cart",
-        "kind": "absence",
-        "on": "add_to_cart",
-        "absent": "purchase",
-        "within": "1h",
-        "cooldown": "1d",
-        "experiment": "reminder",
-    },
-    {"name": "twice", "kind": "repeat", "on": "view", "count": 2, "calendar_day": True},
-    {
-        "name": "open_no_click",
-        "kind": "absence",
-        "on": "email_open",
-        "absent": "email_click",
-        "within": "2d",
-    },
-]
-EXPERIMENTS = {"reminder": {"holdout": 0.2, "variants": {"a": 1, "b": 1}, "allocation": "thompson"}}
 
 
 def config(segment_ids) -> AutomationConfig:

@@ -93,23 +93,11 @@ class ExperimentRunner:
         v = self.variant_for(tx, name, customer_id, key, None if known is None else known.get(name))
         blob.setdefault("v", {})[name] = v
         end = e + int(exp.conversion.within)
-        row = {
-            "experiment": name,
-            "variant": v,
-            "customer_id": customer_id,
-            "ts_us": e,
-            "key": key,
-            "rule": rule,
-            "segment_id": segment_id,
-            "status": "open",
-            "matured": False,
-            "conversion_ts_us": None,
-            "value": None,
-        }
-        tx.put(NS_EXPOSURE, f"{name}|{tkey(e)}|{key}", dumps(row))
         # open exposure: [experiment, variant, time, key, window end, converted, rule,
         # segment, conversion time, value] (the row is rewritten from it, not read back)
-        blob["x"].append([name, v, e, key, end, 0, rule, segment_id, None, None])
+        x = [name, v, e, key, end, 0, rule, segment_id, None, None]
+        blob["x"].append(x)
+        tx.put(NS_EXPOSURE, f"{name}|{tkey(e)}|{key}", dumps(_row(customer_id, x, "open", False)))
         stats = self.stats(tx, name)
         stats.setdefault(v, [0, 0, 0])[0] += 1
         self._put_stats(tx, name, stats)
@@ -190,8 +178,8 @@ class ExperimentRunner:
 
 
 def _row(customer_id: Any, x: list, status: str, matured: bool) -> dict:
-    """The exposure row of an open-exposure entry (the same keys, in the same order, as
-    :meth:`ExperimentRunner.expose` writes)."""
+    """The exposure row of an open-exposure entry (written at exposure, rewritten when it
+    converts or matures)."""
     name, v, e, key, _, _, rule, seg, conv_t, value = x
     return {
         "experiment": name,

@@ -12,22 +12,13 @@ import operator
 from collections.abc import Iterable
 from typing import Any
 
+from archetype.events.schema import OPTIONAL_COLUMNS
 from archetype.live.state import LiveEvent
 
 #: Positions of the fields in a row.
 CID, TS, TYPE, AMOUNT, QTY, DISC, CHAN, CAT, EID = range(9)
 FIELDS = LiveEvent._fields
-assert FIELDS == (
-    "customer_id",
-    "ts_us",
-    "event_type",
-    "amount",
-    "quantity",
-    "discount",
-    "channel",
-    "category",
-    "event_id",
-)
+assert ("customer_id", "ts_us", *OPTIONAL_COLUMNS) == FIELDS
 as_row = operator.attrgetter(*FIELDS)
 
 
