@@ -194,3 +194,20 @@ def test_bad_inputs_raise_user_errors(tmp_path):
         EventsConfig.from_dict({"columns": {"user": "x"}})
     with pytest.raises(UserError, match=r"\[events.event_types\] buy = 'purchased': expected"):
         EventsConfig.from_dict({"event_types": {"buy": "purchased"}})
+
+
+def test_as_of_before_every_date_folder_names_the_folders_range(tmp_path):
+    """A hive log whose date= folders all lie after the as-of: the error says where they
+    are (the counts alone read 0 rows scanned, since the folders were pruned unread)."""
+    log = _log().with_columns(pl.col("ts").dt.date().alias("date"))
+    for (day,), part in log.group_by("date"):
+        d = tmp_path / "ev" / f"date={day.isoformat()}"
+        d.mkdir(parents=True)
+        part.drop("date").write_parquet(d / "part-0.parquet")
+    with pytest.raises(DataError, match=r"they run from 2026-02-01 to 2026-03-11 \(pick an as-of"):
+        read_events(tmp_path / "ev", as_of=dt.date(2026, 1, 15))
+    with pytest.raises(DataError, match="no date= folder is in range"):  # window after them
+        read_events(tmp_path / "ev", as_of=dt.date(2026, 3, 20), window_days=1)
+    with pytest.raises(DataError, match="no events left") as e:  # a flat file: no hint
+        read_events(tmp_path / "ev" / "date=2026-03-11" / "part-0.parquet", as_of=AS_OF)
+    assert "date= folder" not in str(e.value)

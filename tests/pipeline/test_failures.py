@@ -298,3 +298,22 @@ def test_wrong_types_in_events_and_features_tables(setup, tmp_path):
     )
     assert r.exit_code == 2 and "[events]" in r.output, r.output
     assert len(r.output.strip().splitlines()) == 1 and not root.exists()
+
+
+def test_bad_input_in_a_root_the_run_creates_leaves_nothing(setup, tmp_path):
+    """Bad input found after the run started (no events up to the date) in a new ROOT:
+    exit 2 and no ROOT; in an empty folder of the user's: the folder stays, empty; in a
+    root with earlier runs: the failed run record stays (the nightly history says why)."""
+    events, root = setup
+    r = _run(events, root, "2026-02-01", "--no-report")
+    assert r.exit_code == 2 and "no events up to 2026-02-01" in r.output
+    assert not root.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _run(events, empty, "2026-02-01", "--no-report").exit_code == 2
+    assert empty.is_dir() and list(empty.iterdir()) == []
+    assert _run(events, root, "2026-03-01", "--no-report").exit_code == 0
+    assert _run(events, root, "2026-02-01", "--no-report").exit_code == 2
+    rec = read_record(Layout(root), toy.dt.date(2026, 2, 1))
+    assert rec["status"] == "failed" and rec["error_kind"] == "user"
+    assert is_complete(Layout(root), toy.DATES[0])

@@ -172,10 +172,26 @@ class CanonicalScan:
                 f"{report.before_window:,} before window, "
                 f"{report.null_customer_ids:,} null ids, "
                 f"{report.unknown_event_types:,} unknown event types"
-                + (f", {report.bad_rows_dropped:,} bad rows" if report.bad_rows_dropped else ""),
+                + (f", {report.bad_rows_dropped:,} bad rows" if report.bad_rows_dropped else "")
+                + self._folder_range(),
                 path=self.source.path,
             )
         return report
+
+    def _folder_range(self) -> str:
+        """When the as-of/window pruned every ``date=`` folder: the folders' date range."""
+        if not self.source.hive:
+            return ""
+        days = [d for d in map(_hive_day, self.source.files) if d is not None]
+        if not days:
+            return ""
+        last, first = self.partition_bounds()
+        if any(d <= last and (first is None or d >= first) for d in days):
+            return ""
+        return (
+            f"; no date= folder is in range: they run from {min(days).isoformat()} "
+            f"to {max(days).isoformat()} (pick an as-of in that range)"
+        )
 
     def collect(self, lf: pl.LazyFrame) -> pl.DataFrame:
         """Collect (streaming) a query over this log; reader failures become DataErrors."""

@@ -25,18 +25,19 @@ import logging
 import os
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from archetype._atomic import DirLock, clean_stale_in
-from archetype._outputs import check_output, claim_root
+from archetype._outputs import MARKER, check_output, claim_root
 from archetype.errors import UserError, interruption
 from archetype.pipeline.config import RunConfig
 from archetype.pipeline.engine import get_engine
 from archetype.pipeline.layout import KINDS, Layout
 from archetype.pipeline.model import SegmentModel
-from archetype.pipeline.privacy import Suppression, check_key, load_key
+from archetype.pipeline.privacy import KEY_FILE, Suppression, check_key, load_key
 from archetype.pipeline.records import new_record, now_iso, write_record
 from archetype.pipeline.registry import Registry, version_for
 from archetype.pipeline.stages import StageClock
@@ -86,7 +87,9 @@ def prepare(cfg: RunConfig) -> Prepared:
             if not os.environ.get(cfg.key_env):
                 raise UserError(
                     f"ROOT's suppression list holds keyed entries (forgotten with a key); "
-                    f"set {cfg.key_env} to that key so they stay forgotten", path=cfg.out)
+                    f"set {cfg.key_env} to that key so they stay forgotten",
+                    path=cfg.out,
+                )
             match_key = load_key(cfg.key_env)
             check_key(cfg.out, match_key, cfg.key_env, record=False)
         suppress.key = match_key
@@ -132,8 +135,7 @@ def _prune_empty(layout: Layout) -> None:
 
 
 def make_engine(cfg: RunConfig) -> Any:
-    return get_engine(cfg.engine, cfg.ray_address, batch_size=cfg.batch_size,
-                      max_iter=cfg.max_iter)
+    return get_engine(cfg.engine, cfg.ray_address, batch_size=cfg.batch_size, max_iter=cfg.max_iter)
 
 
 def run_date(
@@ -171,15 +173,36 @@ def run_date(
     """
     prep = prepared if prepared is not None else prepare(cfg)
     if lock:
-        with DirLock(cfg.out):
-            return run_date(cfg, date, tracker=tracker, engine=engine, lock=False,
-                            fallback_model=fallback_model, prepared=prep)
+        new, existed = is_new_root(cfg.out), cfg.out.exists()
+        try:
+            with DirLock(cfg.out):
+                try:
+                    return run_date(
+                        cfg,
+                        date,
+                        tracker=tracker,
+                        engine=engine,
+                        lock=False,
+                        fallback_model=fallback_model,
+                        prepared=prep,
+                    )
+                except UserError:
+                    if new:
+                        undo_new_root(cfg.out, date)
+                    raise
+        except UserError:
+            if new:
+                drop_lock_dir(cfg.out, remove_root=not existed)
+            raise
     registry = Registry(cfg.out)
     prev = registry.latest_before(date, fallback=fallback_model)  # broken: error, no writes
     layout = open_root(cfg, prep)
     engine = engine if engine is not None else make_engine(cfg)
     record = new_record(
-        date, "run", config_hash=cfg.config_hash(), config=_safe_config(cfg),
+        date,
+        "run",
+        config_hash=cfg.config_hash(),
+        config=_safe_config(cfg),
         engine=getattr(engine, "name", type(engine).__name__),
     )
     if registry.skipped:
@@ -208,6 +231,50 @@ def run_date(
     return record
 
 
+def is_new_root(root: Path) -> bool:
+    """Whether ``root`` is absent or an empty folder (this run will create the root)."""
+    root = Path(root)
+    if not root.exists():
+        return True
+    return root.is_dir() and not root.is_symlink() and not any(root.iterdir())
+
+
+def undo_new_root(root: Path, date: dt.date) -> None:
+    """Bad input found by a run in a root it created: remove what it wrote (the marker,
+    the key fingerprint, the failed run record, empty folders), so that bad input leaves
+    nothing behind.  When anything else is there, everything is left as it is."""
+    root = Path(root)
+    mine = {MARKER, ".lock", f"runs/{date.isoformat()}.json", f"privacy/{KEY_FILE}"}
+    files, dirs = [], []
+    for d, sub, names in os.walk(root):
+        dirs.extend(Path(d) / n for n in sub)
+        files.extend(Path(d) / n for n in names)
+    if any(f.relative_to(root).as_posix() not in mine for f in files):
+        return
+    for f in files:
+        if f.name != ".lock":
+            f.unlink()
+    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
+def drop_lock_dir(root: Path, *, remove_root: bool) -> None:
+    """After :func:`undo_new_root`: remove ``.lock`` (and ROOT, when this run created it)
+    when nothing else is there and no other process holds the lock (one that does keeps
+    both)."""
+    root = Path(root)
+    try:
+        if {p.name for p in root.iterdir()} != {".lock"}:
+            return
+        with DirLock(root):
+            (root / ".lock").unlink()
+            if remove_root:
+                root.rmdir()
+    except (OSError, UserError):
+        return
+
+
 def fail_record(record: dict[str, Any], e: BaseException) -> None:
     """Fill ``record`` with why the run failed (error, kind, exit code, traceback)."""
     stop = interruption(e)
@@ -234,37 +301,53 @@ def _run(cfg, date, layout, engine, prep, prev, clock, record, tracker) -> None:
     registry = Registry(cfg.out)
     same_space = prev is not None and not cfg.refit
     warm = same_space and prev.k == cfg.k and prev.metric == cfg.metric
-    record.update(parent=prev.version if prev else None, warm_start=warm,
-                  transform_reused=same_space)
+    record.update(
+        parent=prev.version if prev else None, warm_start=warm, transform_reused=same_space
+    )
     if prev is not None and prev.config_hash != cfg.config_hash():
         record["config_changed"] = True  # since the parent; after [features] edits use --refit
     with clock.stage("features"):
         fs = build_features(
-            engine, cfg, layout, date,
+            engine,
+            cfg,
+            layout,
+            date,
             transform=prev.transform if same_space else None,
-            key=prep.key, suppress=prep.suppress, tracker=tracker,
+            key=prep.key,
+            suppress=prep.suppress,
+            tracker=tracker,
         )
     if fs.suppressed:
         record["suppressed"] = fs.suppressed
     n = len(fs.ids)
     with clock.stage("fit"):
         centroids, info = engine.fit(
-            fs.embedding, cfg.k, init=prev.centroids if warm else None, seed=cfg.seed,
-            backend=cfg.backend, device=cfg.device, metric=cfg.metric, tracker=tracker,
+            fs.embedding,
+            cfg.k,
+            init=prev.centroids if warm else None,
+            seed=cfg.seed,
+            backend=cfg.backend,
+            device=cfg.device,
+            metric=cfg.metric,
+            tracker=tracker,
         )
     with clock.stage("assign"):
-        a = engine.assign(fs.embedding, centroids, metric=cfg.metric, backend=cfg.backend,
-                          device=cfg.device)
+        a = engine.assign(
+            fs.embedding, centroids, metric=cfg.metric, backend=cfg.backend, device=cfg.device
+        )
     with clock.stage("ids"):
         prev_date, previous = previous_assignments(layout, date)
         if previous is not None and previous["customer_id"].dtype != fs.ids.dtype:
             # e.g. pseudonymization switched on: yesterday's ids cannot be joined to today's
-            log.warning("previous assignments of %s have %s ids, today's are %s; ignored",
-                        prev_date, previous["customer_id"].dtype, fs.ids.dtype)
+            log.warning(
+                "previous assignments of %s have %s ids, today's are %s; ignored",
+                prev_date,
+                previous["customer_id"].dtype,
+                fs.ids.dtype,
+            )
             record["previous_ignored"] = f"customer_id type changed since {prev_date}"
             prev_date, previous = None, None
-        match = stable_ids(prev, centroids, a.labels, fs.ids, previous, cfg,
-                           same_space=same_space)
+        match = stable_ids(prev, centroids, a.labels, fs.ids, previous, cfg, same_space=same_space)
         seg_ids = np.asarray(match.ids, dtype=np.int64)
         df = assignment_frame(fs.ids, seg_ids, a, previous)
     with clock.stage("write_assignments"):
@@ -276,17 +359,22 @@ def _run(cfg, date, layout, engine, prep, prev, clock, record, tracker) -> None:
         if prev is not None and prev.segment_names:
             sticky = dict(zip(prev.segment_ids, prev.segment_names, strict=True))
         try:
-            names = describe(fs.features, fs.ids, seg_ids[np.asarray(a.labels)], sticky,
-                             cfg.segments_table)
+            names = describe(
+                fs.features, fs.ids, seg_ids[np.asarray(a.labels)], sticky, cfg.segments_table
+            )
         except Exception as e:  # names are a convenience; ids are the contract
             log.warning("naming segments of %s failed: %s", date, e)
             record["names_error"] = f"{type(e).__name__}: {e}"
             names = None
     with clock.stage("model"):
-        shift = centroid_shift(prev.centroids, prev.segment_ids, centroids, match.ids) \
-            if same_space else {}
-        drift = drift_summary(df, shift, new_ids=match.new_ids if prev else [],
-                              retired_ids=match.retired_ids)
+        shift = (
+            centroid_shift(prev.centroids, prev.segment_ids, centroids, match.ids)
+            if same_space
+            else {}
+        )
+        drift = drift_summary(
+            df, shift, new_ids=match.new_ids if prev else [], retired_ids=match.retired_ids
+        )
         sizes = np.bincount(np.asarray(a.labels), minlength=cfg.k)
         distances = np.asarray(a.distances, dtype=np.float64)
         metrics = {
@@ -300,16 +388,26 @@ def _run(cfg, date, layout, engine, prep, prev, clock, record, tracker) -> None:
         }
         retired = list(prev.retired_ids) + list(match.retired_ids) if prev else []
         model = SegmentModel(
-            centroids=centroids, feature_names=fs.feature_names, transform=fs.transform_dict,
-            metric=cfg.metric, segment_ids=match.ids,
+            centroids=centroids,
+            feature_names=fs.feature_names,
+            transform=fs.transform_dict,
+            metric=cfg.metric,
+            segment_ids=match.ids,
             segment_names=[names.get(i, f"segment {i}") for i in match.ids] if names else None,
-            version=version_for(date), parent=prev.version if prev else None,
-            date=date.isoformat(), config_hash=cfg.config_hash(),
+            version=version_for(date),
+            parent=prev.version if prev else None,
+            date=date.isoformat(),
+            config_hash=cfg.config_hash(),
             backend=str(info.get("backend", cfg.backend)),
-            device=str(info.get("device", cfg.device)), metrics=metrics,
-            retired_ids=retired, next_segment_id=match.next_id,
-            extra={"warm_start": warm, "transform_reused": same_space,
-                   "match_cost": {str(k): v for k, v in match.matched_cost.items()}},
+            device=str(info.get("device", cfg.device)),
+            metrics=metrics,
+            retired_ids=retired,
+            next_segment_id=match.next_id,
+            extra={
+                "warm_start": warm,
+                "transform_reused": same_space,
+                "match_cost": {str(k): v for k, v in match.matched_cost.items()},
+            },
         )
     if cfg.report:
         # Asked for, so not optional: a failing report (disk full, ...) fails the run
@@ -326,10 +424,17 @@ def _run(cfg, date, layout, engine, prep, prev, clock, record, tracker) -> None:
         registry.set_current(model.version)
     record.update(
         model_version=model.version,
-        counts={"customers": n, "transitions": moved.height,
-                "segments": cfg.k, "migration_cells": matrix.height},
-        metrics={"inertia": metrics["inertia"], "share_moved": drift["share_moved"],
-                 "mean_centroid_shift": drift["mean_centroid_shift"],
-                 "new_segment_ids": drift["new_segment_ids"],
-                 "retired_segment_ids": drift["retired_segment_ids"]},
+        counts={
+            "customers": n,
+            "transitions": moved.height,
+            "segments": cfg.k,
+            "migration_cells": matrix.height,
+        },
+        metrics={
+            "inertia": metrics["inertia"],
+            "share_moved": drift["share_moved"],
+            "mean_centroid_shift": drift["mean_centroid_shift"],
+            "new_segment_ids": drift["new_segment_ids"],
+            "retired_segment_ids": drift["retired_segment_ids"],
+        },
     )
