@@ -45,6 +45,40 @@ def test_parquet_integer_ids_stay_integer(tmp_path):
     assert as_text.lazy.collect()["customer_id"].dtype == pl.String
 
 
+@pytest.mark.parametrize("hive", [False, True])
+def test_parquet_files_with_integer_and_text_ids_make_one_text_id_space(tmp_path, hive):
+    """A log whose older files hold integer ids and newer ones text ids (a system
+    migration): refused by default with the fix in the message; with --id-dtype str every
+    file's ids are read as text and the features equal those of the same log written with
+    text ids throughout."""
+    ts = [dt.datetime(2026, 3, 1), dt.datetime(2026, 3, 2)]
+    parts = [
+        pl.DataFrame({"customer_id": [1, 2], "ts": ts, "event_id": [10, 11]}),
+        pl.DataFrame({"customer_id": ["00001", "1"], "ts": ts, "event_id": ["x", "12"]}),
+    ]
+    mixed, text = tmp_path / "mixed", tmp_path / "text"
+    for i, part in enumerate(parts):
+        part = part.with_columns(event_type=pl.lit("purchase"), amount=pl.lit(float(i + 1)))
+        sub = f"date=2026-03-0{i + 1}" if hive else ""
+        for root, frame in (
+            (mixed, part),
+            (
+                text,
+                part.with_columns(pl.all().exclude("ts", "event_type", "amount").cast(pl.String)),
+            ),
+        ):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            frame.write_parquet(root / sub / f"p{i}.parquet")
+    with pytest.raises(DataError, match=r"is String here but Int64.*pass --id-dtype str"):
+        compute_features(mixed, AS_OF)
+    cfg = EventsConfig(id_dtype="str")
+    got, _ = compute_features(mixed, AS_OF, events_config=cfg)
+    want, _ = compute_features(text, AS_OF, events_config=cfg)
+    assert_frame_equal(got, want)
+    spend = dict(zip(got["customer_id"], got["total_spend"], strict=True))
+    assert spend == {"1": 1.0 + 2.0, "2": 1.0, "00001": 2.0}  # "1" in both files: one id
+
+
 def test_mixed_folder_is_refused_naming_both_kinds(tmp_path):
     d = tmp_path / "logs"
     d.mkdir()

@@ -8,6 +8,7 @@ the same plan :func:`~archetype.events.canonical.canonicalize_frame` applies to 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -23,6 +24,7 @@ from archetype.events.config import EventsConfig
 from archetype.events.readers import Source, resolve, schema_of, unreadable
 from archetype.events.report import ValidationReport
 from archetype.events.schema import CANONICAL_COLUMNS
+from archetype.vocab import IdDtype
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +265,8 @@ def open_events(
     if window_days is not None and window_days < 1:
         raise UserError(f"window_days={window_days} should be >= 1")
     source = resolve(path, cfg.format, cfg.csv_separator)
+    if cfg.id_dtype == IdDtype.STR and source.format == "parquet" and len(source.files) > 1:
+        source = dataclasses.replace(source, text_columns=_id_columns(cfg))
     schema = schema_of(source)
     lf = source.scan()
     where = source.files[0] if len(source.files) == 1 else source.path
@@ -290,6 +294,15 @@ def open_events(
         lf = _prune_partitions(lf, schema[HIVE_DATE], *cs.partition_bounds())
     cs.lazy = lf.select(plan.exprs)
     return cs
+
+
+def _id_columns(cfg: EventsConfig) -> tuple[str, ...]:
+    """The source columns of the customer id and the event id (read as text when the ids
+    are text: ``id_dtype = "str"``)."""
+    out = [cfg.columns.get("customer_id", "customer_id")]
+    eid = cfg.columns.get("event_id", "event_id")
+    out.extend([eid] if isinstance(eid, str) else eid)
+    return tuple(dict.fromkeys(out))
 
 
 def _mapped(cfg: EventsConfig) -> set[str]:

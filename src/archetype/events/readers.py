@@ -35,6 +35,9 @@ class Source:
     format: str  # "parquet" | "csv"
     hive: bool
     separator: str | None = None
+    #: Parquet columns read as text from every file (``id_dtype = "str"``): files whose
+    #: ids are integers and files whose ids are text then make one text id space.
+    text_columns: tuple[str, ...] = ()
 
     @property
     def csv_separator(self) -> str:
@@ -45,15 +48,40 @@ class Source:
     def scan(self) -> pl.LazyFrame:
         """A lazy scan of every file (hive columns appended for partitioned folders)."""
         if self.format == "parquet":
+            groups = self._text_groups()
+            if len(groups) > 1:  # one scan per column-type group, the columns cast to text
+                lfs = [pl.scan_parquet(list(g), hive_partitioning=self.hive) for g in groups]
+                return pl.concat([self._as_text(lf) for lf in lfs], how="vertical")
             target = self.path if (self.hive or _is_glob(self.path)) else list(self.files)
-            return pl.scan_parquet(target, hive_partitioning=self.hive)
+            return self._as_text(pl.scan_parquet(target, hive_partitioning=self.hive))
         return pl.scan_csv(list(self.files), separator=self.csv_separator, infer_schema=False)
 
     def scan_file(self, file: str) -> pl.LazyFrame:
         """One file alone, without hive columns."""
         if self.format == "parquet":
-            return pl.scan_parquet(file, hive_partitioning=False)
+            return self._as_text(pl.scan_parquet(file, hive_partitioning=False))
         return pl.scan_csv(file, separator=self.csv_separator, infer_schema=False)
+
+    def _as_text(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        if not self.text_columns:
+            return lf
+        have = lf.collect_schema()
+        cols = [c for c in self.text_columns if c in have and have[c] != pl.String]
+        return lf.with_columns(pl.col(c).cast(pl.String) for c in cols) if cols else lf
+
+    def _text_groups(self) -> list[tuple[str, ...]]:
+        """The files grouped by the types of :attr:`text_columns` (one group: no split).
+        Reads every file's footer, so only when the user asked for text ids."""
+        if not self.text_columns or len(self.files) < 2:
+            return [self.files]
+        groups: dict[tuple, list[str]] = {}
+        for f in self.files:
+            try:
+                schema = pl.read_parquet_schema(f)
+            except Exception as e:  # noqa: BLE001 - polars raises several types for bad files
+                raise unreadable(self, e) from None
+            groups.setdefault(tuple(str(schema.get(c)) for c in self.text_columns), []).append(f)
+        return [tuple(g) for g in groups.values()]
 
     def file_columns(self) -> list[str]:
         """The columns written in the (first) file, hive partition columns excluded."""
@@ -187,10 +215,17 @@ def _schema_mismatch(source: Source) -> DataError | None:
             schema = source.scan_file(f).collect_schema()
             for name, dtype in schema.items():
                 if name in ref and ref[name] != dtype:
+                    hint = (
+                        "; to read every file's ids as text, pass --id-dtype str "
+                        "([events] id_dtype)"
+                        if {dtype == pl.String, ref[name] == pl.String} == {True, False}
+                        and (dtype.is_integer() or ref[name].is_integer())
+                        else ""
+                    )
                     return DataError(
                         f"is {dtype} here but {ref[name]} in {Path(source.files[0]).name}; "
                         "files read together need the same column types (rewrite one, or "
-                        "read them separately)",
+                        f"read them separately){hint}",
                         path=f,
                         column=name,
                     )
