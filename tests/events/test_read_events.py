@@ -9,6 +9,7 @@ import pytest
 
 from archetype.errors import DataError, UserError
 from archetype.events import EVENT_TYPES, EventsConfig, read_events
+from archetype.events.schema import CANONICAL_COLUMNS
 
 AS_OF = dt.date(2026, 3, 10)
 
@@ -59,17 +60,7 @@ def test_as_of_includes_whole_day_and_ignores_later(tmp_path):
     assert df.height == 5
     assert df["ts"].max() == dt.datetime(2026, 3, 10, 23, 59)
     assert s.report.after_as_of == 1 and s.report.rows_used == 5
-    assert set(df.columns) == {
-        "customer_id",
-        "ts",
-        "event_type",
-        "amount",
-        "quantity",
-        "discount",
-        "channel",
-        "category",
-        "event_id",
-    }
+    assert set(df.columns) == set(CANONICAL_COLUMNS)
 
 
 def test_window_days_bounds_lookback(tmp_path):
