@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -40,17 +42,12 @@ def _hive(root, df):
     return root
 
 
-def test_event_types():
-    assert EVENT_TYPES == (
-        "view",
-        "add_to_cart",
-        "purchase",
-        "email_open",
-        "email_click",
-        "ad_click",
-        "referral",
-        "session_start",
-    )
+def test_event_types_are_the_documented_contract():
+    """The types (and their order) are those docs/CONTRACTS.md promises."""
+    doc = (Path(__file__).parents[2] / "docs" / "CONTRACTS.md").read_text(encoding="utf-8")
+    listed = re.search(r"`EVENT_TYPES`: canonical types `([^`]+)`", doc)
+    assert listed is not None
+    assert tuple(t.strip() for t in listed.group(1).split(",")) == EVENT_TYPES
 
 
 def test_as_of_includes_whole_day_and_ignores_later(tmp_path):
