@@ -15,9 +15,9 @@ Three modes (``mode=``):
   progress with its outputs, and delivers the webhooks.  The ingest path pays only for
   the record.  Firings are those of inline (same records, same order; with learning,
   transition rules also depend on when a centroid version reaches the service) and
-  exactly-once across a ``kill -9`` of either process; they land after the worker's lag (milliseconds
-  while it keeps up; :meth:`LiveAutomation.lag`).  The worker dies with the service and
-  is restarted if it fails.
+  exactly-once across a ``kill -9`` of either process; they land after the worker's lag
+  (milliseconds while it keeps up; :meth:`LiveAutomation.lag`).  The worker dies with the
+  service and is restarted if it fails.
 * ``"thread"``: the same worker as a thread of the service (one core: no gain in CPU,
   but the ingest commits stay short); webhooks from a thread of the service.
 * ``"inline"``: everything inside the ingest commit (the original path; records left in
