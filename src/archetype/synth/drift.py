@@ -223,7 +223,13 @@ def generate_drift(
         write_json_atomic(
             tmp / "manifest.json",
             run_manifest(
-                customers, days, seed, start, end_date, n_events, n_files,
+                customers,
+                days,
+                seed,
+                start,
+                end_date,
+                n_events,
+                n_files,
                 scenario="drift",
                 newcomers=n_new,
                 drift={
