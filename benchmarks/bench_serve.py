@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from archetype.serve.testing import READY, spawn_serve
+
 HERE = Path(__file__).resolve().parent
 CHILDREN: list[subprocess.Popen] = []
 GOALS = {
@@ -105,29 +107,9 @@ def start_hello(tmp: Path):
 
 
 def start_serve(root: Path, *args: str):
-    env = {**os.environ, "ARCHETYPE_SERVE_TOKEN": ""}
-    p = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "archetype",
-            "serve",
-            "--root",
-            str(root),
-            "--port",
-            "0",
-            "--no-bootstrap",
-            "--watch-models",
-            "0",
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    p = spawn_serve(root, *args)
     CHILDREN.append(p)
-    return p, _wait_port(p, "serving model")
+    return p, _wait_port(p, READY)
 
 
 def cpu_s(pid: int) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import os
 import shutil
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 SEED = 20261124
@@ -35,6 +37,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_cuda)
         if "ray" in item.keywords and not has_ray:
             item.add_marker(skip_ray)
+
+
+def hourly_events(path: Path, *, n: int, customers: int, seed: int) -> Path:
+    """A small random log written to ``path``: ``n`` events one hour apart from 2026-01-01,
+    customer ids 1..customers-1, views, carts and purchases with amounts in [1, 50)."""
+    rng = np.random.default_rng(seed)
+    start = dt.datetime(2026, 1, 1)
+    pl.DataFrame(
+        {
+            "customer_id": rng.integers(1, customers, n),
+            "ts": pl.datetime_range(
+                start, start + dt.timedelta(hours=n - 1), interval="1h", eager=True
+            ),
+            "event_type": rng.choice(["view", "purchase", "add_to_cart"], n),
+            "amount": rng.uniform(1, 50, n),
+        }
+    ).write_parquet(path)
+    return path
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
+from tests.conftest import hourly_events
 from typer.testing import CliRunner
 
 from archetype._atomic import atomic_dir, clean_stale_tmp
@@ -27,19 +27,7 @@ runner = CliRunner()
 
 
 def _events(path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    n = 400
-    pl.DataFrame(
-        {
-            "customer_id": rng.integers(1, 60, n),
-            "ts": pl.datetime_range(
-                pl.datetime(2026, 1, 1), pl.datetime(2026, 2, 1), interval="1h", eager=True
-            ).head(n),
-            "event_type": rng.choice(["view", "purchase", "add_to_cart"], n),
-            "amount": rng.uniform(1, 50, n),
-        }
-    ).write_parquet(path)
-    return path
+    return hourly_events(path, n=400, customers=60, seed=0)
 
 
 def _features(tmp_path: Path, out: Path, *extra: str):
@@ -265,37 +253,10 @@ def test_read_only_location_is_one_line_exit_2(ev, monkeypatch):
 def test_fit_and_assign_outputs(ev):
     feat = ev / "feat"
     assert _features(ev, feat).exit_code == 0
-    r = runner.invoke(
-        app,
-        [
-            "fit",
-            "--features",
-            str(feat),
-            "--k",
-            "2",
-            "--out",
-            str(ev / "m"),
-            "-q",
-            "--device",
-            "cpu",
-        ],
-    )
+    fit = ["fit", "--features", str(feat), "--k", "2", "--out", str(ev / "m"), "-q"]
+    r = runner.invoke(app, [*fit, "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(
-        app,
-        [
-            "fit",
-            "--features",
-            str(feat),
-            "--k",
-            "2",
-            "--out",
-            str(ev / "m"),
-            "-q",
-            "--device",
-            "cpu",
-        ],
-    )
+    r = runner.invoke(app, [*fit, "--device", "cpu"])
     _one_line_exit_2(r, "pass --overwrite")
     a = ev / "a.parquet"
     args = ["assign", "--model", str(ev / "m"), "--features", str(feat), "--out", str(a), "-q"]

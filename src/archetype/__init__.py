@@ -7,21 +7,16 @@ compatible estimator; everything heavy is imported lazily so the CLI starts fast
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
 __all__ = ["MiniBatchKMeans", "UserError", "__version__"]
 
+from archetype._lazy import lazy_getattr
 from archetype.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
     from archetype.cluster.estimator import MiniBatchKMeans
 
-
-def __getattr__(name: str) -> Any:
-    if name == "MiniBatchKMeans":
-        from archetype.cluster.estimator import MiniBatchKMeans
-
-        return MiniBatchKMeans
-    raise AttributeError(f"module 'archetype' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {"MiniBatchKMeans": "cluster.estimator"})

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from tests.conftest import hourly_events
 from typer.testing import CliRunner
 
 from archetype._atomic import DirLock
@@ -53,18 +54,7 @@ class Case:
 def _world(t: Path) -> None:
     """Inputs every case refers to (all under the scratch folder ``t``)."""
     (t / "events").mkdir()
-    rng = np.random.default_rng(1)
-    n = 600
-    pl.DataFrame(
-        {
-            "customer_id": rng.integers(1, 80, n),
-            "ts": pl.datetime_range(
-                pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1), interval="1h", eager=True
-            ).head(n),
-            "event_type": rng.choice(["view", "purchase", "add_to_cart"], n),
-            "amount": rng.uniform(1, 50, n),
-        }
-    ).write_parquet(t / "events" / "part-0.parquet")
+    hourly_events(t / "events" / "part-0.parquet", n=600, customers=80, seed=1)
     (t / "bad").mkdir()
     pl.DataFrame({"uid": [1], "ts": ["2026-01-01"]}).write_parquet(t / "bad" / "nocol.parquet")
     pl.DataFrame({"customer_id": [1, 2], "ts": ["2026-01-01", "2026-01-[/]"]}).write_csv(

@@ -69,27 +69,28 @@ FLAGS = [
 ]
 
 
+def _run_args(log, root) -> list[str]:
+    """``archetype run`` for 2026-03-31 of ``log`` into ``root`` (k=3, quiet), no event flags."""
+    return [
+        "run",
+        "--date",
+        "2026-03-31",
+        "--events",
+        str(log),
+        "--out",
+        str(root),
+        "--k",
+        "3",
+        "-q",
+    ]
+
+
 @pytest.mark.slow
 def test_run_with_flags_only_on_a_custom_named_log(tmp_path):
     log = tmp_path / "web.csv"
     _web_log(log)
     root = tmp_path / "root"
-    r = runner.invoke(
-        app,
-        [
-            "run",
-            "--date",
-            "2026-03-31",
-            "--events",
-            str(log),
-            "--out",
-            str(root),
-            "--k",
-            "3",
-            "-q",
-            *FLAGS,
-        ],
-    )
+    r = runner.invoke(app, [*_run_args(log, root), *FLAGS])
     assert r.exit_code == 0, r.output
     rec = json.loads((root / "runs" / "2026-03-31.json").read_text())
     assert rec["status"] == "complete"
@@ -107,18 +108,7 @@ def test_run_flags_errors_are_one_line_exit_2(tmp_path):
     log = tmp_path / "web.csv"
     _web_log(log, bad_price=True)
     root = tmp_path / "root"
-    args = [
-        "run",
-        "--date",
-        "2026-03-31",
-        "--events",
-        str(log),
-        "--out",
-        str(root),
-        "--k",
-        "3",
-        "-q",
-    ]
+    args = _run_args(log, root)
     r = runner.invoke(app, args)  # no maps: the hint names the flag run now has
     assert r.exit_code == 2, r.output
     assert "missing column 'customer_id'" in r.output and "--column customer_id=" in r.output

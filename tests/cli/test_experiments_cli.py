@@ -61,10 +61,9 @@ def world(tmp_path_factory):
     return root, seg
 
 
-def test_replay_then_report(world, tmp_path):
-    root, seg = world
-    out = tmp_path / "replay"
-    res = runner.invoke(
+def _replay(root, config, out, *extra):
+    """``archetype triggers replay`` over the world's events into ``out``."""
+    return runner.invoke(
         app,
         [
             "triggers",
@@ -72,16 +71,39 @@ def test_replay_then_report(world, tmp_path):
             "--events",
             str(root / "synth" / "events"),
             "--config",
-            str(root / "live.toml"),
+            str(config),
             "--as-of",
             END.isoformat(),
-            "--root",
-            str(root / "seg"),
             "--out",
             str(out),
-            "--no-progress",
+            *extra,
         ],
     )
+
+
+def _report(seg, experiments, html, *extra):
+    """``archetype report`` of the world's last night with an experiments section."""
+    return runner.invoke(
+        app,
+        [
+            "report",
+            "--features",
+            str(seg / "features" / f"date={END}"),
+            "--assignments",
+            str(seg / "assignments" / f"date={END}" / "part-0.parquet"),
+            "--experiments",
+            str(experiments),
+            "--out",
+            str(html),
+            *extra,
+        ],
+    )
+
+
+def test_replay_then_report(world, tmp_path):
+    root, seg = world
+    out = tmp_path / "replay"
+    res = _replay(root, root / "live.toml", out, "--root", str(root / "seg"), "--no-progress")
     assert res.exit_code == 0, res.output
     fr = pl.read_parquet(out / "firings.parquet")
     summary = json.loads((out / "summary.json").read_text())
@@ -133,21 +155,7 @@ def test_replay_bad_config_is_one_line(world, tmp_path):
         '[[triggers.rule]]\nname = "x"\nkind = "absence"\non = "view"\n'
         'absent = "purchase"\nwithin = "soon"\n'
     )
-    res = runner.invoke(
-        app,
-        [
-            "triggers",
-            "replay",
-            "--events",
-            str(root / "synth" / "events"),
-            "--config",
-            str(bad),
-            "--as-of",
-            END.isoformat(),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-    )
+    res = _replay(root, bad, tmp_path / "o")
     assert res.exit_code == 2
     assert "rule[0].within" in res.output and "soon" in res.output
     assert not (tmp_path / "o").exists()
@@ -156,59 +164,16 @@ def test_replay_bad_config_is_one_line(world, tmp_path):
 def test_html_report_has_an_experiments_section(world, tmp_path):
     root, _ = world
     out = tmp_path / "replay"
-    res = runner.invoke(
-        app,
-        [
-            "triggers",
-            "replay",
-            "--events",
-            str(root / "synth" / "events"),
-            "--config",
-            str(root / "live.toml"),
-            "--as-of",
-            END.isoformat(),
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-    )
+    res = _replay(root, root / "live.toml", out, "--no-progress")
     assert res.exit_code == 0, res.output
     html = tmp_path / "r.html"
     seg = root / "seg"
-    res = runner.invoke(
-        app,
-        [
-            "report",
-            "--features",
-            str(seg / "features" / f"date={END}"),
-            "--assignments",
-            str(seg / "assignments" / f"date={END}" / "part-0.parquet"),
-            "--experiments",
-            str(out),
-            "--out",
-            str(html),
-            "--no-projection",
-            "-q",
-        ],
-    )
+    res = _report(seg, out, html, "--no-projection", "-q")
     assert res.exit_code == 0, res.output
     page = html.read_text()
     assert '<section id="experiments">' in page
     for v in ("holdout", "email", "push"):
         assert f"<td>{v}</td>" in page
-    res = runner.invoke(
-        app,
-        [
-            "report",
-            "--features",
-            str(seg / "features" / f"date={END}"),
-            "--assignments",
-            str(seg / "assignments" / f"date={END}" / "part-0.parquet"),
-            "--experiments",
-            str(tmp_path / "none.parquet"),
-            "--out",
-            str(tmp_path / "x.html"),
-        ],
-    )
+    res = _report(seg, tmp_path / "none.parquet", tmp_path / "x.html")
     assert res.exit_code == 2 and "exposures file not found" in res.output
     assert not (tmp_path / "x.html").exists()

@@ -4,7 +4,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -22,10 +21,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def setup(tmp_path, monkeypatch):
-    events = tmp_path / "events.parquet"
-    toy.make_events(events, np.random.default_rng(3), dates=toy.DATES, move=0.05)
-    for mod in ("run", "history"):
-        monkeypatch.setattr(f"archetype.pipeline.{mod}.make_engine", lambda cfg: toy.ToyEngine())
+    events = toy.toy_cli_world(tmp_path, monkeypatch)
     root = tmp_path / "root"
     cfgfile = tmp_path / "c.toml"
     cfgfile.write_text(f'[pipeline]\nevents = "{events}"\nout = "{root}"\nk = 3\n')

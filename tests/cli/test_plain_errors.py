@@ -41,10 +41,20 @@ def test_brackets_in_a_path_are_printed_as_is(tmp_path):
     _one_line(r, 2, "ev[/]x[bold]")
 
 
-def test_brackets_in_a_timestamp_value(tmp_path):
-    pl.DataFrame({"customer_id": [1, 2], "ts": ["2026-01-01", "2026-01-[/]"]}).write_csv(
-        tmp_path / "t.csv"
-    )
+@pytest.mark.parametrize(
+    ("rows", "flags", "needle"),
+    [
+        (
+            {"customer_id": [1, 2], "ts": ["2026-01-01", "2026-01-[/]"]},
+            ["--timestamp-format", "%Y-%m-%d"],
+            "2026-01-[/]",
+        ),
+        ({"customer_id": [1], "ts": ["2026-01-01"]}, ["--event-type", "a=[red]x[/]"], "[red]x[/]"),
+    ],
+    ids=["timestamp value", "event type"],
+)
+def test_brackets_in_a_value_or_flag(tmp_path, rows, flags, needle):
+    pl.DataFrame(rows).write_csv(tmp_path / "t.csv")
     r = runner.invoke(
         app,
         [
@@ -55,32 +65,11 @@ def test_brackets_in_a_timestamp_value(tmp_path):
             "2026-02-01",
             "--out",
             str(tmp_path / "o"),
-            "--timestamp-format",
-            "%Y-%m-%d",
+            *flags,
             "--no-progress",
         ],
     )
-    _one_line(r, 2, "2026-01-[/]")
-
-
-def test_brackets_in_an_event_type(tmp_path):
-    pl.DataFrame({"customer_id": [1], "ts": ["2026-01-01"]}).write_csv(tmp_path / "t.csv")
-    r = runner.invoke(
-        app,
-        [
-            "features",
-            "--events",
-            str(tmp_path / "t.csv"),
-            "--as-of",
-            "2026-02-01",
-            "--out",
-            str(tmp_path / "o"),
-            "--event-type",
-            "a=[red]x[/]",
-            "--no-progress",
-        ],
-    )
-    _one_line(r, 2, "[red]x[/]")
+    _one_line(r, 2, needle)
 
 
 def _model(path: Path, **manifest_changes):
@@ -100,6 +89,12 @@ def _model(path: Path, **manifest_changes):
         doc.update(manifest_changes)
         mf.write_text(json.dumps(doc))
     return path
+
+
+def _assign(mdir: Path, tmp_path: Path) -> list[str]:
+    """``archetype assign`` args with the model ``mdir`` (the features need not exist)."""
+    feats, out = str(tmp_path / "f"), str(tmp_path / "a.parquet")
+    return ["assign", "--model", str(mdir), "--features", feats, "--out", out]
 
 
 def test_brackets_in_segment_names_are_shown_verbatim(tmp_path):
@@ -146,18 +141,7 @@ def test_tampered_manifests_are_one_line(tmp_path, what, change):
         doc = json.loads(mf.read_text())
         doc.update(change)
         mf.write_text(json.dumps(doc))
-    for args in (
-        ["models", "show", "2026-01-01", "--root", str(root)],
-        [
-            "assign",
-            "--model",
-            str(mdir),
-            "--features",
-            str(tmp_path / "f"),
-            "--out",
-            str(tmp_path / "a.parquet"),
-        ],
-    ):
+    for args in (["models", "show", "2026-01-01", "--root", str(root)], _assign(mdir, tmp_path)):
         _one_line(runner.invoke(app, args), 2, "manifest")
     r = runner.invoke(app, ["models", "list", "--root", str(root)])
     assert r.exit_code == 0 and "unreadable" in r.output
@@ -171,19 +155,7 @@ def test_bad_centroids_are_one_line(tmp_path, centroids):
     np.save(mdir / "centroids.npy", centroids)
     r = runner.invoke(app, ["models", "show", "m", "--root", str(tmp_path)])
     assert r.exit_code == 2  # "m" is not under models/: named as unknown
-    r = runner.invoke(
-        app,
-        [
-            "assign",
-            "--model",
-            str(mdir),
-            "--features",
-            str(tmp_path / "f"),
-            "--out",
-            str(tmp_path / "a.parquet"),
-        ],
-    )
-    _one_line(r, 2, "centroids")
+    _one_line(runner.invoke(app, _assign(mdir, tmp_path)), 2, "centroids")
 
 
 @pytest.mark.parametrize("version", ["../../x", "/etc", "..", ".hidden", "a/b"])

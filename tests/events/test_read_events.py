@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from archetype.errors import DataError, UserError
 from archetype.events import EVENT_TYPES, EventsConfig, read_events
+from archetype.events.schema import CANONICAL_COLUMNS
 
 AS_OF = dt.date(2026, 3, 10)
 
@@ -39,17 +42,12 @@ def _hive(root, df):
     return root
 
 
-def test_event_types():
-    assert EVENT_TYPES == (
-        "view",
-        "add_to_cart",
-        "purchase",
-        "email_open",
-        "email_click",
-        "ad_click",
-        "referral",
-        "session_start",
-    )
+def test_event_types_are_the_documented_contract():
+    """The types (and their order) are those docs/CONTRACTS.md promises."""
+    doc = (Path(__file__).parents[2] / "docs" / "CONTRACTS.md").read_text(encoding="utf-8")
+    listed = re.search(r"`EVENT_TYPES`: canonical types `([^`]+)`", doc)
+    assert listed is not None
+    assert tuple(t.strip() for t in listed.group(1).split(",")) == EVENT_TYPES
 
 
 def test_as_of_includes_whole_day_and_ignores_later(tmp_path):
@@ -59,17 +57,7 @@ def test_as_of_includes_whole_day_and_ignores_later(tmp_path):
     assert df.height == 5
     assert df["ts"].max() == dt.datetime(2026, 3, 10, 23, 59)
     assert s.report.after_as_of == 1 and s.report.rows_used == 5
-    assert set(df.columns) == {
-        "customer_id",
-        "ts",
-        "event_type",
-        "amount",
-        "quantity",
-        "discount",
-        "channel",
-        "category",
-        "event_id",
-    }
+    assert set(df.columns) == set(CANONICAL_COLUMNS)
 
 
 def test_window_days_bounds_lookback(tmp_path):

@@ -26,6 +26,25 @@ def make_log(rows) -> pl.DataFrame:
     )
 
 
+def lead_times_hours(rows: list[dict], buys: list[dict]) -> list[float]:
+    """Reference lead times with loops: per purchase in ``buys``, hours since the first view
+    since the previous purchase and within 14 days (purchases with no such view have none)."""
+    seq = sorted(
+        (r for r in rows if r["event_type"] == "view" or r in buys),
+        key=lambda r: (r["ts"], r["event_type"] == "purchase"),
+    )
+    leads, cycle_views = [], []
+    for r in seq:
+        if r["event_type"] == "view":
+            cycle_views.append(r["ts"])
+        else:
+            near = [v for v in cycle_views if v >= r["ts"] - dt.timedelta(days=14)]
+            if near:
+                leads.append((r["ts"] - near[0]).total_seconds() / 3600)
+            cycle_views = []
+    return leads
+
+
 def T(day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
     return dt.datetime(2026, 1, day, hour, minute)
 

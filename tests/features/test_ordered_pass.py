@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from tests.features.conftest import lead_times_hours
 
 from archetype.events import EventsConfig
 from archetype.features import FeatureConfig, build_features, compute_features
@@ -48,19 +49,7 @@ def _reference(log: pl.DataFrame) -> dict:
         buys = [r for r in rows if r["event_type"] == "purchase" and r["amount"] >= 0]
         days = sorted({r["ts"].date() for r in buys})
         gaps = [(b - a).days for a, b in zip(days, days[1:], strict=False)]
-        seq = sorted(
-            (r for r in rows if r["event_type"] == "view" or r in buys),
-            key=lambda r: (r["ts"], r["event_type"] == "purchase"),
-        )
-        leads, cycle_views = [], []
-        for r in seq:
-            if r["event_type"] == "view":
-                cycle_views.append(r["ts"])
-            else:
-                near = [v for v in cycle_views if v >= r["ts"] - dt.timedelta(days=14)]
-                if near:
-                    leads.append((r["ts"] - near[0]).total_seconds() / 3600)
-                cycle_views = []
+        leads = lead_times_hours(rows, buys)
         out[cid] = {
             "frequency": len(days),
             "active_days": len({r["ts"].date() for r in rows}),

@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from tests.features.conftest import lead_times_hours
 
 from archetype.features import FeatureConfig, build_features
 from archetype.features.testing import random_events
@@ -59,21 +60,8 @@ def _python_reference(log):
         else:
             ref["interpurchase_mean_days"] = horizon
             ref["interpurchase_cv"] = 1.0
-        # lead time: per purchase, first view since the previous purchase within 14 days;
-        # median over purchases
-        seq = sorted(
-            (r for r in rows if r["event_type"] == "view" or r in buys),
-            key=lambda r: (r["ts"], r["event_type"] == "purchase"),
-        )
-        leads, cycle_views = [], []
-        for r in seq:
-            if r["event_type"] == "view":
-                cycle_views.append(r["ts"])
-            else:
-                near = [v for v in cycle_views if v >= r["ts"] - dt.timedelta(days=14)]
-                if near:
-                    leads.append((r["ts"] - near[0]).total_seconds() / 3600)
-                cycle_views = []
+        # lead time: median over purchases (first view within 14 days of each)
+        leads = lead_times_hours(rows, buys)
         ref["lead_time_hours"] = statistics.median(leads) if leads else 0.0
         last_minute = [h for h in leads if 24.0 <= h <= 48.0]
         ref["lead_24_48h_share"] = len(last_minute) / len(leads) if leads else 0.0

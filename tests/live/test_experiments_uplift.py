@@ -13,6 +13,19 @@ from scipy.stats.contingency import relative_risk
 from archetype.live.experiments import HOLDOUT, exposures_frame, uplift_table
 
 
+def _row(i: int, variant: str, **fields) -> dict:
+    """Exposure ``i`` of experiment "e" by rule "r" (``i`` is its customer, time and key)."""
+    return {
+        "experiment": "e",
+        "variant": variant,
+        "customer_id": i,
+        "ts_us": i,
+        "key": str(i),
+        "rule": "r",
+        **fields,
+    }
+
+
 @pytest.fixture
 def exposures() -> pl.DataFrame:
     rng = np.random.default_rng(11)
@@ -25,19 +38,15 @@ def exposures() -> pl.DataFrame:
     conv = rng.random(n) < p
     status = np.where(conv, "converted", np.where(matured, "not_converted", "open"))
     rows = [
-        {
-            "experiment": "e",
-            "variant": v,
-            "customer_id": i,
-            "ts_us": i,
-            "key": str(i),
-            "rule": "r",
-            "segment_id": int(s),
-            "status": st,
-            "matured": bool(m),
-            "conversion_ts_us": i + 1 if c else None,
-            "value": 10.0 if c else None,
-        }
+        _row(
+            i,
+            v,
+            segment_id=int(s),
+            status=st,
+            matured=bool(m),
+            conversion_ts_us=i + 1 if c else None,
+            value=10.0 if c else None,
+        )
         for i, (v, s, st, m, c) in enumerate(
             zip(variant, segment, status, matured, conv, strict=True)
         )
@@ -110,17 +119,7 @@ def test_uplift_per_segment(exposures):
 
 def test_uplift_edge_cases():
     rows = [
-        {
-            "experiment": "e",
-            "variant": v,
-            "customer_id": i,
-            "ts_us": i,
-            "key": str(i),
-            "rule": "r",
-            "segment_id": None,
-            "status": "not_converted",
-            "matured": True,
-        }
+        _row(i, v, segment_id=None, status="not_converted", matured=True)
         for i, v in enumerate(["a", "a", HOLDOUT])
     ]
     t = uplift_table(exposures_frame(rows))

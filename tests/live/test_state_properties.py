@@ -17,9 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.live.conftest import batch_features, mismatches
 
+from archetype.events.schema import CONTENT_COLUMNS
 from archetype.features.context import day_number
 from archetype.live.definition import FeatureDefinition
 from archetype.live.replay import Replay, events_from_frame
+from archetype.synth import EVENT_SCHEMA
 
 START = dt.datetime(2026, 3, 1)
 SECONDS = [0, 1, 3600, 86_399]
@@ -44,16 +46,7 @@ def _frame(rows) -> pl.DataFrame:
             (c, START + dt.timedelta(days=d, seconds=s), t, a, 1, disc, ch, cat)
             for c, d, s, t, a, disc, ch, cat in rows
         ],
-        schema={
-            "customer_id": pl.Int64,
-            "ts": pl.Datetime("us"),
-            "event_type": pl.String,
-            "amount": pl.Float64,
-            "quantity": pl.Int32,
-            "discount": pl.Float64,
-            "channel": pl.String,
-            "category": pl.String,
-        },
+        schema={c: EVENT_SCHEMA[c] for c in CONTENT_COLUMNS},  # as the synth files
         orient="row",
     )
     # Distinct events only: the batch drops exact duplicate rows (ids make them distinct

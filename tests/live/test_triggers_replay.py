@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from archetype.events.schema import CONTENT_COLUMNS
 from archetype.live.automation import Automation, AutomationConfig
 from archetype.live.backfill import replay
 from archetype.live.experiments import read_exposures
@@ -16,16 +17,7 @@ from archetype.synth import generate
 
 H = 3_600_000_000
 D = 24 * H
-CONTENT = [
-    "customer_id",
-    "ts",
-    "event_type",
-    "amount",
-    "quantity",
-    "discount",
-    "channel",
-    "category",
-]
+CONTENT = list(CONTENT_COLUMNS)
 
 RULES = [
     {"name": "cart", "kind": "absence", "on": "add_to_cart", "absent": "purchase", "within": "1h"},

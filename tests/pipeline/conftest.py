@@ -115,6 +115,16 @@ def make_events(path: Path, rng: np.random.Generator, *, n: int = 400,
 DATES = [dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
 
 
+def toy_cli_world(tmp_path: Path, monkeypatch) -> Path:
+    """The toy events at ``tmp_path/events.parquet`` (seed 3, 5% move per date), and the toy
+    engine in place of the real one for CLI runs and backfills; returns the events path."""
+    events = tmp_path / "events.parquet"
+    make_events(events, np.random.default_rng(3), dates=DATES, move=0.05)
+    for mod in ("run", "history"):
+        monkeypatch.setattr(f"archetype.pipeline.{mod}.make_engine", lambda cfg: ToyEngine())
+    return events
+
+
 @pytest.fixture
 def toy(tmp_path, rng):
     """(config, engine, events frame) for a 400-customer, 3-date toy pipeline."""

@@ -18,7 +18,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import psutil
 import pytest
 from typer.testing import CliRunner
@@ -36,11 +35,7 @@ CONFTEST = Path(__file__).with_name("conftest.py")
 
 @pytest.fixture
 def setup(tmp_path, monkeypatch):
-    events = tmp_path / "events.parquet"
-    toy.make_events(events, np.random.default_rng(3), dates=toy.DATES, move=0.05)
-    for mod in ("run", "history"):
-        monkeypatch.setattr(f"archetype.pipeline.{mod}.make_engine", lambda cfg: toy.ToyEngine())
-    return events, tmp_path / "root"
+    return toy.toy_cli_world(tmp_path, monkeypatch), tmp_path / "root"
 
 
 def _run(events, root, date, *extra):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -22,6 +21,7 @@ from archetype.live.follow import Follower
 from archetype.live.records import CustomerRecord
 from archetype.live.segmenter import LiveSegmenter
 from archetype.live.store.lmdb_store import LmdbStore
+from archetype.serve.testing import first_line_url, spawn_serve
 
 pytestmark = pytest.mark.slow
 
@@ -55,40 +55,15 @@ class Service:
     """`archetype serve` as a subprocess whose port is read from its first line."""
 
     def __init__(self, root, state, follow) -> None:
-        self.args = [
-            sys.executable,
-            "-m",
-            "archetype",
-            "serve",
-            "--root",
-            str(root),
-            "--state-dir",
-            str(state),
-            "--follow",
-            str(follow),
-            "--port",
-            "0",
-            "--no-bootstrap",
-            "--chunk-rows",
-            "60",
-            "--poll",
-            "0.05",
-            "--watch-models",
-            "0",
-        ]
+        self.root = root
+        self.args = ("--state-dir", str(state), "--follow", str(follow))
+        self.args += ("--chunk-rows", "60", "--poll", "0.05")
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "ARCHETYPE_SERVE_TOKEN": ""}
-        self.proc = subprocess.Popen(
-            self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-        line = self.proc.stdout.readline()
-        if "serving model" not in line:
-            self.proc.kill()
-            raise AssertionError(f"serve did not start: {line!r} {self.proc.stderr.read()}")
-        self.url = "http://" + line.split("http://")[1].split()[0]
+        self.proc = spawn_serve(self.root, *self.args)
+        self.url = first_line_url(self.proc)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

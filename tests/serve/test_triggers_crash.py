@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import httpx
@@ -21,6 +20,7 @@ from archetype.live.hooks import attach
 from archetype.live.segmenter import LiveSegmenter
 from archetype.live.store.lmdb_store import LmdbStore
 from archetype.live.triggers import read_outbox
+from archetype.serve.testing import first_line_url, spawn_serve
 
 pytestmark = pytest.mark.slow
 
@@ -55,38 +55,9 @@ update_every = "6h"
 
 
 def _start(root, state, folder, config):
-    args = [
-        sys.executable,
-        "-m",
-        "archetype",
-        "serve",
-        "--root",
-        str(root),
-        "--state-dir",
-        str(state),
-        "--follow",
-        str(folder),
-        "--port",
-        "0",
-        "--no-bootstrap",
-        "--chunk-rows",
-        "80",
-        "--poll",
-        "0.05",
-        "--watch-models",
-        "0",
-        "--config",
-        str(config),
-    ]
-    env = {**os.environ, "ARCHETYPE_SERVE_TOKEN": ""}
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    line = proc.stdout.readline()
-    if "serving model" not in line:
-        proc.kill()
-        raise AssertionError(f"serve did not start: {line!r} {proc.stderr.read()}")
-    return proc, "http://" + line.split("http://")[1].split()[0]
+    args = ("--state-dir", str(state), "--follow", str(folder), "--config", str(config))
+    proc = spawn_serve(root, *args, "--chunk-rows", "80", "--poll", "0.05")
+    return proc, first_line_url(proc)
 
 
 def _outbox(state):

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import numpy as np
 import pytest
+from tests.live.test_triggers_replay import RULES as REPLAY_RULES
 
 from archetype.live.automation import Automation, AutomationConfig, read_versions
 from archetype.live.backfill import replay
@@ -35,14 +36,7 @@ RULES = [
         "cooldown": "1d",
         "experiment": "reminder",
     },
-    {"name": "twice", "kind": "repeat", "on": "view", "count": 2, "calendar_day": True},
-    {
-        "name": "open_no_click",
-        "kind": "absence",
-        "on": "email_open",
-        "absent": "email_click",
-        "within": "2d",
-    },
+    *(r for r in REPLAY_RULES if r["name"] in ("twice", "open_no_click")),
 ]
 EXPERIMENTS = {"reminder": {"holdout": 0.2, "variants": {"a": 1, "b": 1}, "allocation": "thompson"}}
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from archetype.cli.main import app
 from archetype.errors import UserError
+from archetype.events.schema import CONTENT_COLUMNS
 from archetype.synth import generate
 from archetype.synth.drift import LAPSED, NEW_SPEC, generate_drift, truth_on
 
@@ -21,19 +22,8 @@ START = END - dt.timedelta(days=DAYS - 1)
 
 
 def events(out) -> pl.DataFrame:
-    cols = [
-        "customer_id",
-        "ts",
-        "event_type",
-        "amount",
-        "quantity",
-        "discount",
-        "channel",
-        "category",
-    ]
-    return pl.read_parquet(str(out / "events" / "*" / "*.parquet"), hive_partitioning=False).select(
-        cols
-    )
+    files = str(out / "events" / "*" / "*.parquet")
+    return pl.read_parquet(files, hive_partitioning=False).select(CONTENT_COLUMNS)
 
 
 @pytest.fixture(scope="module")

@@ -11,26 +11,11 @@ import pytest
 
 import archetype.synth.generator as generator_module
 from archetype.errors import UserError
-from archetype.synth import ARCHETYPE_MIX, ARCHETYPES, DEFAULT_END_DATE, generate
+from archetype.events.schema import EVENT_TYPES
+from archetype.synth import ARCHETYPE_MIX, ARCHETYPES, DEFAULT_END_DATE, EVENT_SCHEMA, generate
 
 SMALL_CUSTOMERS = 3000
 SMALL_SEED = 7
-
-EXPECTED_SCHEMA = {
-    "customer_id": pl.Int64,
-    "ts": pl.Datetime("us"),
-    "event_type": pl.String,
-    "amount": pl.Float64,
-    "quantity": pl.Int32,
-    "discount": pl.Float64,
-    "channel": pl.String,
-    "category": pl.String,
-    "event_id": pl.String,
-}
-EVENT_TYPES = {
-    "view", "add_to_cart", "purchase", "email_open", "email_click", "ad_click", "referral",
-    "session_start",
-}
 
 
 def test_default_end_date_and_archetypes():
@@ -42,9 +27,9 @@ def test_default_end_date_and_archetypes():
 
 def test_schema_and_values(small_log, small_events):
     for f in sorted((small_log / "events").rglob("*.parquet"))[:20]:
-        assert dict(pl.read_parquet_schema(f)) == EXPECTED_SCHEMA
+        assert dict(pl.read_parquet_schema(f)) == EVENT_SCHEMA
     ev = small_events
-    assert set(ev["event_type"].unique()) == EVENT_TYPES
+    assert set(ev["event_type"].unique()) == set(EVENT_TYPES)
     assert ev["customer_id"].null_count() == 0 and ev["ts"].null_count() == 0
     assert ev["event_id"].null_count() == 0 and ev["event_id"].n_unique() == ev.height
     buy = ev.filter(pl.col("event_type") == "purchase")

@@ -53,19 +53,12 @@ def replay_cmd(
 
     Writes OUT/firings.parquet, exposures.parquet, uplift.parquet and summary.json.
     """
-    import tomllib
-
     from archetype.events import EventsConfig, read_events
-    from archetype.live.automation import AutomationConfig
+    from archetype.live.automation import AutomationConfig, read_toml
     from archetype.live.backfill import backfill_triggers
 
     day = parse_date(as_of, option="--as-of")
-    try:
-        doc = tomllib.loads(config.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("config file not found", path=config) from None
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"not valid TOML: {e}", path=config) from None
+    doc = read_toml(config)
     cfg = AutomationConfig.from_dict(doc, source=str(config))
     ev_cfg = EventsConfig.from_dict(doc.get("events", {}))
     scan = read_events(events, ev_cfg, as_of=day, window_days=window_days)

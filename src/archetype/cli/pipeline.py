@@ -7,7 +7,10 @@ group); runtime failures exit 1 with one line naming the run record that says wh
 
 from __future__ import annotations
 
+import inspect
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -97,6 +100,21 @@ def _load(config: Path | None, events_flags: dict[str, Any] | None = None, **kw:
     return RunConfig.load(config, _overrides(**kw), events=events_flags)
 
 
+_EVENTS_FLAGS = tuple(inspect.signature(E.events_flags).parameters)
+_RUN_KEYS = (
+    "events", "out", "k", "window_days", "engine", "ray_address", "backend", "device", "metric",
+    "seed", "batch_size", "max_iter", "refit", "max_cost", "distance_weight", "pseudonymize",
+    "key_env", "jobs", "report",
+)
+
+
+def _load_flags(flags: dict[str, Any]):
+    """The run config from a command's flags (its ``locals()``): ``--config``, the
+    ``[events]`` flags and the config keys given (a key the command lacks is not given)."""
+    ev = E.events_flags(**{name: flags[name] for name in _EVENTS_FLAGS})
+    return _load(flags["config"], ev, **{key: flags.get(key) for key in _RUN_KEYS})
+
+
 def _runtime_failure(what: str, e: BaseException, record: Path | None) -> typer.Exit:
     where = f" (run record: {record})" if record is not None and record.exists() else ""
     stop = interruption(e)
@@ -104,6 +122,20 @@ def _runtime_failure(what: str, e: BaseException, record: Path | None) -> typer.
         return fail(f"{what} {stop}; stopped cleanly, nothing half-written{where}",
                     code=stop.exit_code)
     return fail(f"{what} failed: {type(e).__name__}: {e}{where}", code=1)
+
+
+@contextmanager
+def _runtime_failures(what: str, record: Path | None = None) -> Iterator[None]:
+    """A runtime failure or an interruption inside becomes one line (exit 1, or the
+    interruption's code) naming ``record`` if it was written; user errors pass through."""
+    try:
+        yield
+    except UserError:
+        raise
+    except BaseException as e:
+        if not isinstance(e, Exception) and interruption(e) is None:
+            raise
+        raise _runtime_failure(what, e, record) from None
 
 
 def run_cmd(
@@ -125,26 +157,10 @@ def run_cmd(
     from archetype.pipeline.run import run_date
 
     day = parse_date(date)
-    ev = E.events_flags(
-        column=column, event_type=event_type, timestamp_format=timestamp_format,
-        timestamp_unit=timestamp_unit, timezone=timezone, csv_separator=csv_separator,
-        on_bad_value=on_bad_value, decimal_comma=decimal_comma, dedupe=dedupe,
-        id_dtype=id_dtype, format=format,
-    )
-    cfg = _load(config, ev, events=events, out=out, k=k, window_days=window_days, engine=engine,
-                ray_address=ray_address, backend=backend, device=device, metric=metric,
-                seed=seed, batch_size=batch_size, max_iter=max_iter, refit=refit,
-                max_cost=max_cost, distance_weight=distance_weight,
-                pseudonymize=pseudonymize, key_env=key_env, report=report)
-    try:
-        with progress_tracker(not quiet) as tracker:
-            rec = run_date(cfg, day, tracker=tracker, fallback_model=fallback_model)
-    except UserError:
-        raise
-    except BaseException as e:
-        if not isinstance(e, Exception) and interruption(e) is None:
-            raise
-        raise _runtime_failure(f"run of {day}", e, Layout(cfg.out).run_record(day)) from None
+    cfg = _load_flags(locals())
+    record = Layout(cfg.out).run_record(day)
+    with _runtime_failures(f"run of {day}", record), progress_tracker(not quiet) as tracker:
+        rec = run_date(cfg, day, tracker=tracker, fallback_model=fallback_model)
     _print_run(rec)
 
 
@@ -205,31 +221,14 @@ def backfill_cmd(
         raise UserError("--model is only used with --assign-only")
     if assign_only and k is None:
         k = 1  # k comes from the fixed model; the setting is not used
-    ev = E.events_flags(
-        column=column, event_type=event_type, timestamp_format=timestamp_format,
-        timestamp_unit=timestamp_unit, timezone=timezone, csv_separator=csv_separator,
-        on_bad_value=on_bad_value, decimal_comma=decimal_comma, dedupe=dedupe,
-        id_dtype=id_dtype, format=format,
-    )
-    cfg = _load(config, ev, events=events, out=out, k=k, window_days=window_days, engine=engine,
-                ray_address=ray_address, backend=backend, device=device, metric=metric,
-                seed=seed, batch_size=batch_size, max_iter=max_iter, refit=refit,
-                max_cost=max_cost, distance_weight=distance_weight,
-                pseudonymize=pseudonymize, key_env=key_env, jobs=jobs, report=report)
+    cfg = _load_flags(locals())
     t0 = time.perf_counter()
-    try:
-        with progress_tracker(not quiet) as tracker:
-            if assign_only:
-                res = backfill_assign(cfg, d0, d1, model, every, tracker=tracker, force=force)
-            else:
-                res = backfill(cfg, d0, d1, every, tracker=tracker, force=force,
-                               fallback_model=fallback_model)
-    except UserError:
-        raise
-    except BaseException as e:
-        if not isinstance(e, Exception) and interruption(e) is None:
-            raise
-        raise _runtime_failure("backfill", e, None) from None
+    with _runtime_failures("backfill"), progress_tracker(not quiet) as tracker:
+        if assign_only:
+            res = backfill_assign(cfg, d0, d1, model, every, tracker=tracker, force=force)
+        else:
+            res = backfill(cfg, d0, d1, every, tracker=tracker, force=force,
+                           fallback_model=fallback_model)
     console.print(
         f"backfill {d0}..{d1}: ran {len(res.ran)}, skipped {len(res.skipped)} (complete) "
         f"in {time.perf_counter() - t0:.1f}s",

@@ -11,8 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from archetype._lazy import lazy_getattr
 from archetype.cluster.assign import assign, partial_stats
 from archetype.cluster.data import ArrayDataset, Assignment, Dataset
 from archetype.cluster.kmeans import KMeansParams, KMeansResult, kmeans
@@ -21,11 +20,4 @@ from archetype.cluster.step import StepStats, centers_from_stats
 __all__ = ["ArrayDataset", "Assignment", "Dataset", "KMeansParams", "KMeansResult",
            "MiniBatchKMeans", "StepStats", "assign", "centers_from_stats", "kmeans",
            "partial_stats"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "MiniBatchKMeans":
-        from archetype.cluster.estimator import MiniBatchKMeans
-
-        return MiniBatchKMeans
-    raise AttributeError(f"module 'archetype.cluster' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {"MiniBatchKMeans": "estimator"})

@@ -49,6 +49,8 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "event_id",
 )
 CANONICAL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+# What an event says, without the source's id: two rows equal on these are exact duplicates.
+CONTENT_COLUMNS: tuple[str, ...] = tuple(c for c in CANONICAL_COLUMNS if c != "event_id")
 
 # Value an absent optional column takes, with its canonical dtype.
 DEFAULTS: dict[str, pl.Expr] = {

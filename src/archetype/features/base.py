@@ -23,7 +23,7 @@ import math
 
 import polars as pl
 
-from archetype.events.schema import EVENT_TYPES
+from archetype.events.schema import CONTENT_COLUMNS, EVENT_TYPES
 from archetype.features.context import FeatureContext, slug
 
 ET = pl.col("event_type")
@@ -33,16 +33,7 @@ US_PER_HOUR = 3_600_000_000.0
 _NO_DAY = -(2**31)  # "no purchase day yet" (Int32 min)
 _NO_TS = -(2**63)  # "no view yet in this purchase cycle" (Int64 min)
 _NO_PUS = -(2**62)  # "no purchase ends this cycle" (minus the look-back cannot overflow)
-COLUMNS = (
-    "customer_id",
-    "ts",
-    "event_type",
-    "amount",
-    "quantity",
-    "discount",
-    "channel",
-    "category",
-)
+COLUMNS = CONTENT_COLUMNS
 
 
 US_PER_DAY = 86_400_000_000

@@ -10,21 +10,14 @@ demand, so ``import archetype.live`` stays light:
 
 from __future__ import annotations
 
-from typing import Any
+from archetype._lazy import lazy_getattr
 
 _LAZY = {
-    "LiveSegmenter": "archetype.live.segmenter",
-    "Applied": "archetype.live.listeners",
-    "open_store": "archetype.live.store",
-    "Automation": "archetype.live.automation",
+    "LiveSegmenter": "segmenter",
+    "Applied": "listeners",
+    "open_store": "store",
+    "Automation": "automation",
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'archetype.live' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

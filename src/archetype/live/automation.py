@@ -61,16 +61,20 @@ class AutomationConfig:
         )
 
 
-def load_config(path: str | Path) -> AutomationConfig:
-    """Read ``[triggers]``, ``[experiments]``, ``[learning]`` from a TOML file."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The whole TOML document of a config file (a missing file or bad TOML: UserError)."""
     p = Path(path)
     try:
-        d = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError("config file not found", path=p) from None
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"not valid TOML: {e}", path=p) from None
-    return AutomationConfig.from_dict(d, source=str(p))
+
+
+def load_config(path: str | Path) -> AutomationConfig:
+    """Read ``[triggers]``, ``[experiments]``, ``[learning]`` from a TOML file."""
+    return AutomationConfig.from_dict(read_toml(path), source=str(path))
 
 
 @dataclass(frozen=True)

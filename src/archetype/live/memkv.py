@@ -20,20 +20,12 @@ from __future__ import annotations
 
 import bisect
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
+from archetype.live.store.base import Transaction, as_key, validate_value
+
 _DELETED = object()
-
-
-def _key(key: bytes | str) -> bytes:
-    if isinstance(key, str):
-        key = key.encode()
-    elif isinstance(key, bytearray | memoryview):
-        key = bytes(key)
-    if not isinstance(key, bytes) or not key:
-        raise ValueError(f"store keys are non-empty bytes or str, got {key!r}")
-    return key
 
 
 def _opt(key: bytes | str | None) -> bytes | None:
@@ -63,7 +55,7 @@ class MemoryKV:
         yield MemoryTx(self)  # never committed
 
     def get(self, ns: str, key: bytes | str) -> bytes | None:
-        return self._data.get(ns, {}).get(_key(key))
+        return self._data.get(ns, {}).get(as_key(key))
 
     def close(self) -> None:
         pass
@@ -93,7 +85,7 @@ class MemoryKV:
             del keys[bisect.bisect_left(keys, key)]
 
 
-class MemoryTx:
+class MemoryTx(Transaction):
     """One transaction of a :class:`MemoryKV` (reads see its own uncommitted writes)."""
 
     def __init__(self, kv: MemoryKV) -> None:
@@ -101,39 +93,25 @@ class MemoryTx:
         self._writes: dict[str, dict[bytes, object]] = {}
 
     def get(self, ns: str, key: bytes | str) -> bytes | None:
-        k = _key(key)
+        k = as_key(key)
         w = self._writes.get(ns)
         if w is not None and k in w:
             v = w[k]
             return None if v is _DELETED else v  # type: ignore[return-value]
         return self._kv._data.get(ns, {}).get(k)
 
-    def get_many(self, ns: str, keys: Sequence[bytes | str]) -> list[bytes | None]:
-        return [self.get(ns, k) for k in keys]
-
     def put(self, ns: str, key: bytes | str, value: bytes) -> None:
-        if not isinstance(value, bytes | bytearray | memoryview):
-            raise TypeError(f"store values are bytes, got {type(value).__name__}")
-        self._writes.setdefault(ns, {})[_key(key)] = bytes(value)
+        self._writes.setdefault(ns, {})[as_key(key)] = validate_value(value)
 
     def delete(self, ns: str, key: bytes | str) -> bool:
         existed = self.get(ns, key) is not None
-        self._writes.setdefault(ns, {})[_key(key)] = _DELETED
+        self._writes.setdefault(ns, {})[as_key(key)] = _DELETED
         return existed
 
     def discard(self, ns: str, key: bytes | str) -> None:
-        self._writes.setdefault(ns, {})[_key(key)] = _DELETED
+        self._writes.setdefault(ns, {})[as_key(key)] = _DELETED
 
-    def scan(
-        self,
-        ns: str,
-        *,
-        start: bytes | str | None = None,
-        stop: bytes | str | None = None,
-        prefix: bytes | str | None = None,
-        limit: int | None = None,
-    ) -> Iterator[tuple[bytes, bytes]]:
-        """``(key, value)`` pairs with ``start <= key < stop`` (and ``prefix``), key order."""
+    def scan(self, ns, *, start=None, stop=None, prefix=None, limit=None):
         lo, hi, pre = _opt(start), _opt(stop), _opt(prefix)
         if pre is not None and (lo is None or lo < pre):
             lo = pre

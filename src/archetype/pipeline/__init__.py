@@ -6,8 +6,7 @@ fast and nothing heavy (torch, ray) loads until used.  See docs/pipeline.md.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from archetype._lazy import lazy_getattr
 
 _LAZY = {
     "RunConfig": "config",
@@ -24,10 +23,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'archetype.pipeline' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"archetype.pipeline.{mod}"), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

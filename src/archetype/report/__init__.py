@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from archetype._lazy import lazy_getattr
 
 _LAZY = {
     "ReportInputs": "html",
@@ -13,10 +12,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'archetype.report' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"archetype.report.{mod}"), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

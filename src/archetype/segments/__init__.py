@@ -6,8 +6,7 @@ module loads only when used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from archetype._lazy import lazy_getattr
 
 _LAZY = {
     "SegmentProfiles": "profiles",
@@ -28,10 +27,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'archetype.segments' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"archetype.segments.{mod}"), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -20,6 +20,7 @@ only grows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -193,15 +194,9 @@ def match_segments(
     old_centroids: np.ndarray,
     new_centroids: np.ndarray,
     old_ids: list[int] | np.ndarray,
-    *,
-    next_id: int | None = None,
-    old_labels: np.ndarray | None = None,
-    new_labels: np.ndarray | None = None,
-    max_cost: float = DEFAULT_MAX_COST,
-    distance_weight: float = DEFAULT_DISTANCE_WEIGHT,
+    **options: Any,
 ) -> list[int]:
-    """Stable id of each new centroid row; see :func:`match_segments_detailed`."""
-    return match_segments_detailed(
-        old_centroids, new_centroids, old_ids, next_id=next_id, old_labels=old_labels,
-        new_labels=new_labels, max_cost=max_cost, distance_weight=distance_weight,
-    ).ids
+    """Stable id of each new centroid row: :func:`match_segments_detailed`'s ``ids``, with
+    the same keyword options (``next_id``, ``old_labels``, ``new_labels``, ``max_cost``,
+    ``distance_weight``)."""
+    return match_segments_detailed(old_centroids, new_centroids, old_ids, **options).ids

@@ -7,14 +7,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from archetype._lazy import lazy_getattr
 
 __all__ = ["create_app"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from archetype.serve.app import create_app
-
-        return create_app
-    raise AttributeError(f"module 'archetype.serve' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {"create_app": "app"})

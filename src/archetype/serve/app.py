@@ -35,7 +35,7 @@ from archetype import __version__
 from archetype.errors import UserError
 from archetype.live.answers import CustomerNotFound
 from archetype.live.segmenter import WrongShard
-from archetype.serve.guard import Guard, error_body
+from archetype.serve.guard import Guard, error_body, send_json
 from archetype.serve.models import (
     BatchGetRequest,
     BatchGetResponse,
@@ -146,17 +146,7 @@ class FastLookup:
             if err is None:
                 raise
             status, body = err[0], error_body(err[1], err[2])
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, status, body)
 
 
 def _json(obj: Any) -> Response:

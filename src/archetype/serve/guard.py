@@ -22,7 +22,11 @@ def error_body(code: str, message: str) -> bytes:
 async def send_error(
     send: Any, status: int, code: str, message: str, headers: list | None = None
 ) -> None:
-    body = error_body(code, message)
+    await send_json(send, status, error_body(code, message), headers)
+
+
+async def send_json(send: Any, status: int, body: bytes, headers: list | None = None) -> None:
+    """A whole JSON response (``body`` already serialized) through the raw ASGI ``send``."""
     await send(
         {
             "type": "http.response.start",

@@ -18,17 +18,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-#: Event types in code order (``event_type`` codes used inside the generator).
-EVENT_TYPES: tuple[str, ...] = (
-    "view",
-    "add_to_cart",
-    "purchase",
-    "email_open",
-    "email_click",
-    "ad_click",
-    "referral",
-    "session_start",
-)
+from archetype.events import schema
+
+#: Event types in code order (``event_type`` codes used inside the generator): the schema's.
+EVENT_TYPES: tuple[str, ...] = schema.EVENT_TYPES
 VIEW, ADD_TO_CART, PURCHASE, EMAIL_OPEN, EMAIL_CLICK, AD_CLICK, REFERRAL, SESSION_START = range(8)
 
 #: Channels in code order; ``SHOP_CHANNELS`` are those a shopping session can use.

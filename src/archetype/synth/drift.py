@@ -41,6 +41,7 @@ from archetype.synth.generator import (
     _check_out_dir,
     _ChunkSource,
     make_world,
+    run_manifest,
 )
 from archetype.synth.writer import write_block
 
@@ -221,26 +222,25 @@ def generate_drift(
         archetype_counts = dict(zip(counts["archetype"], counts["len"], strict=True))
         write_json_atomic(
             tmp / "manifest.json",
-            {
-                "generator": "archetype.synth",
-                "scenario": "drift",
-                "customers": customers,
-                "newcomers": n_new,
-                "days": days,
-                "seed": seed,
-                "start_date": start.isoformat(),
-                "end_date": end_date.isoformat(),
-                "n_events": n_events,
-                "n_files": n_files,
-                "drift": {
+            run_manifest(
+                customers,
+                days,
+                seed,
+                start,
+                end_date,
+                n_events,
+                n_files,
+                scenario="drift",
+                newcomers=n_new,
+                drift={
                     "lapse_share": lapse_share,
                     "lapse_start_day": lapse_day0,
                     "lapse_weeks": lapse_weeks,
                     "new_behavior": NEW_SPEC.name,
                     "new_start_day": new_day0,
                 },
-                "archetype_counts_last_day": archetype_counts,
-            },
+                archetype_counts_last_day=archetype_counts,
+            ),
         )
     return SynthSummary(
         out_dir=out,

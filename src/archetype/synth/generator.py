@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -139,6 +140,22 @@ class _ChunkSource:
         return _concat(parts)
 
 
+def run_manifest(customers: int, days: int, seed: int, start: dt.date, end_date: dt.date,
+                 n_events: int, n_files: int, **more: Any) -> dict[str, Any]:
+    """The facts every synth run's ``manifest.json`` starts with, then ``more``."""
+    return {
+        "generator": "archetype.synth",
+        "customers": customers,
+        "days": days,
+        "seed": seed,
+        "start_date": start.isoformat(),
+        "end_date": end_date.isoformat(),
+        "n_events": n_events,
+        "n_files": n_files,
+        **more,
+    }
+
+
 def generate(
     out_dir: str | Path,
     *,
@@ -219,21 +236,14 @@ def generate(
         archetype_counts = {name: int(n) for name, n in zip(A.ARCHETYPES, counts, strict=True)}
         write_json_atomic(
             tmp / "manifest.json",
-            {
-                "generator": "archetype.synth",
-                "customers": customers,
-                "days": days,
-                "seed": seed,
-                "start_date": start.isoformat(),
-                "end_date": end_date.isoformat(),
-                "n_events": n_events,
-                "n_files": n_files,
-                "archetype_mix": A.ARCHETYPE_MIX,
-                "archetype_counts": archetype_counts,
-                "occasions": {k: [f"{m:02d}-{d:02d}" for m, d in v]
-                              for k, v in cal.OCCASIONS.items()},
-                "promo_days": len(world.promo),
-            },
+            run_manifest(
+                customers, days, seed, start, end_date, n_events, n_files,
+                archetype_mix=A.ARCHETYPE_MIX,
+                archetype_counts=archetype_counts,
+                occasions={k: [f"{m:02d}-{d:02d}" for m, d in v]
+                           for k, v in cal.OCCASIONS.items()},
+                promo_days=len(world.promo),
+            ),
         )
     seconds = time.perf_counter() - t_start
     return SynthSummary(

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from archetype.events import schema
 from archetype.synth import archetypes as A
 from archetype.synth.behavior import ChunkEvents
 
@@ -25,13 +26,7 @@ DAY_US = 86_400_000_000
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.Int64(),
     "ts": pl.Datetime("us"),
-    "event_type": pl.String(),
-    "amount": pl.Float64(),
-    "quantity": pl.Int32(),
-    "discount": pl.Float64(),
-    "channel": pl.String(),
-    "category": pl.String(),
-    "event_id": pl.String(),
+    **schema.DTYPES,
 }
 
 _EVENT_TYPES = pl.Series(A.EVENT_TYPES, dtype=pl.String)

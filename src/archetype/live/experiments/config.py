@@ -19,9 +19,9 @@ from pydantic import Field, RootModel, field_validator, model_validator
 
 from archetype.live.triggers.config import (
     US,
-    Duration,
     EventFilter,
     EventType,
+    PositiveDuration,
     _Model,
     validate,
 )
@@ -35,15 +35,8 @@ class ConversionRule(_Model):
     """An exposure converts on the first ``event`` (matching ``where``) within ``within``."""
 
     event: EventType = "purchase"
-    within: Duration = 7 * US["d"]
+    within: PositiveDuration = 7 * US["d"]
     where: EventFilter = Field(default_factory=EventFilter)
-
-    @field_validator("within")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v <= 0:
-            raise ValueError("should be > 0")
-        return v
 
 
 class ExperimentConfig(_Model):

@@ -46,6 +46,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -100,7 +101,14 @@ def format_duration(us: int) -> str:
     return "".join(out)
 
 
+def _positive(us: int) -> int:
+    if us <= 0:
+        raise ValueError("should be > 0")
+    return us
+
+
 Duration = Annotated[int, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[int, BeforeValidator(parse_duration), AfterValidator(_positive)]
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 SegmentRef = int | str
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -153,17 +161,10 @@ class AbsenceRule(_RuleBase):
     kind: Literal["absence"]
     on: EventType
     absent: EventType
-    within: Duration
+    within: PositiveDuration
     where: EventFilter = Field(default_factory=EventFilter)
     absent_where: EventFilter = Field(default_factory=EventFilter)
     same_category: bool = False
-
-    @field_validator("within")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v <= 0:
-            raise ValueError("should be > 0")
-        return v
 
 
 class RepeatRule(_RuleBase):
