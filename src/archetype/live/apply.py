@@ -25,13 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from archetype.live.ingest import Batch
+from archetype.live.ingest import Batch, Columns, Group
 from archetype.live.listeners import Applied
 from archetype.live.meta import KEY as META_KEY
 from archetype.live.meta import NS as META_NS
 from archetype.live.meta import Meta
 from archetype.live.model import LiveModel
 from archetype.live.records import CustomerRecord, SegRecord, customer_id
+from archetype.live.screen import ACCEPTED, DUPLICATE, screen
 from archetype.live.state import US_PER_DAY
 from archetype.live.transitions import NS as TR_NS
 from archetype.live.transitions import Transition, tr_key
@@ -223,46 +224,17 @@ def commit_group(
     # 2. de-duplicate and apply, batch after batch, in arrival order
     wm, first = meta.watermark_us, meta.first_day
     for j in ingest:
-        res = j.result
-        for k, evs in j.batch.groups.items():
+        cols = j.batch.columns
+        items = list(j.batch.groups.items())
+        for k, _ in items:
             e = work[k]
             if e.state is None:
                 e.state = defn.new_state() if e.is_new else defn.decode(e.rec.state)
-            have = set(e.rec.event_keys.tolist()) if len(e.rec.event_keys) else set()
-            have.update(e.new_keys)
-            st = e.state
-            for ek, day, ev in evs:
-                if ek and ek in have:  # key 0: never a duplicate (no event id)
-                    res.duplicates += 1
-                    continue
-                if (
-                    window is not None
-                    and st.last_ts_us is not None
-                    and (day <= st.last_ts_us // US_PER_DAY - window)
-                ):
-                    # older than any window this customer can be asked about: it changes
-                    # no feature (its id need not be kept; a re-send is as harmless)
-                    st.apply(ev)
-                    e.touched = True
-                    res.too_old += 1
-                    continue
-                if ek:
-                    have.add(ek)
-                st.apply(ev)
-                e.touched = True
-                e.new_keys.append(ek)
-                e.new_days.append(day)
-                e.events.append(ev)
-                res.accepted += 1
-                t = ev.ts_us
-                if wm is None or t > wm:
-                    wm = t
-                if first is None or day < first:
-                    first = day
-            if evs and e.events:
-                e.job = j
-                if e.new_keys and not j.defer_assign:
-                    e.assign_now = True
+        if cols is not None and all(isinstance(g, Group) and g.cols is cols for _, g in items):
+            wm, first = _apply_columns(j, items, work, cols, window, wm, first)
+        else:
+            for k, evs in items:
+                wm, first = _apply_each(j, work[k], evs, window, wm, first)
     meta.watermark_us, meta.first_day = wm, first
     clock.lap("apply")
     changed = [k for k, e in work.items() if e.new_keys]
@@ -375,6 +347,129 @@ def commit_group(
         j.result.model_version = model.version
     clock.lap("meta")
     return CommitOutcome(meta, transitions, outputs, len(changed), clock.laps)
+
+
+def _apply_each(
+    j: IngestJob, e: _Entry, evs: Any, window: int | None, wm: int | None, first: int | None
+) -> tuple[int | None, int | None]:
+    """De-duplicate and apply one customer's events of a batch, event by event (the rule
+    :mod:`archetype.live.screen` vectorizes).  Returns the new ``(watermark, first day)``."""
+    res = j.result
+    have = set(e.rec.event_keys.tolist()) if len(e.rec.event_keys) else set()
+    have.update(e.new_keys)
+    st = e.state
+    for ek, day, ev in evs:
+        if ek and ek in have:  # key 0: never a duplicate (no event id)
+            res.duplicates += 1
+            continue
+        if (
+            window is not None
+            and st.last_ts_us is not None
+            and (day <= st.last_ts_us // US_PER_DAY - window)
+        ):
+            # older than any window this customer can be asked about: it changes
+            # no feature (its id need not be kept; a re-send is as harmless)
+            st.apply(ev)
+            e.touched = True
+            res.too_old += 1
+            continue
+        if ek:
+            have.add(ek)
+        st.apply(ev)
+        e.touched = True
+        e.new_keys.append(ek)
+        e.new_days.append(day)
+        e.events.append(ev)
+        res.accepted += 1
+        t = ev.ts_us
+        if wm is None or t > wm:
+            wm = t
+        if first is None or day < first:
+            first = day
+    if evs and e.events:
+        e.job = j
+        if e.new_keys and not j.defer_assign:
+            e.assign_now = True
+    return wm, first
+
+
+def _apply_columns(
+    j: IngestJob,
+    items: list[tuple[bytes, Any]],
+    work: dict[bytes, _Entry],
+    cols: Columns,
+    window: int | None,
+    wm: int | None,
+    first: int | None,
+) -> tuple[int | None, int | None]:
+    """:func:`_apply_each` of every customer of a batch: duplicates screened for the whole
+    batch at once, each customer's accepted events applied in one call."""
+    res = j.result
+    stored = []
+    for k, _ in items:
+        e = work[k]
+        ks = e.rec.event_keys
+        if e.new_keys:  # an earlier batch of this commit: its keys count too
+            nk = np.asarray(e.new_keys, "<u8")
+            ks = np.concatenate([ks, nk[nk != 0]])
+        stored.append(ks)
+    status, n_dup, n_old = screen(
+        cols.keys,
+        cols.day_arr,
+        [(g.a, g.b) for _, g in items],
+        stored,
+        [work[k].state.last_day for k, _ in items],
+        window,
+    )
+    st_l = status.tolist() if any(n_dup) or any(n_old) else None
+    key_l, day_l, ts_l, events = cols.key_list, cols.days, cols.ts, cols.events
+    kinds, amounts, chans, cats = cols.kinds, cols.amounts, cols.channels, cols.categories
+    accepted = 0
+    for (k, g), nd, no in zip(items, n_dup, n_old, strict=True):
+        e = work[k]
+        a, b = g.a, g.b
+        if nd == 0 and no == 0:
+            ts = ts_l[a:b]
+            e.state.apply_rows(ts, kinds[a:b], amounts[a:b], chans[a:b], cats[a:b])
+            e.new_keys.extend(key_l[a:b])
+            e.new_days.extend(day_l[a:b])
+            e.events.extend(events[a:b])
+            n = b - a
+        else:
+            # too-old events are applied too (they may move the first-seen time)
+            rows = [r for r in range(a, b) if st_l[r] != DUPLICATE]
+            e.state.apply_rows(
+                [ts_l[r] for r in rows],
+                [kinds[r] for r in rows],
+                [amounts[r] for r in rows],
+                [chans[r] for r in rows],
+                [cats[r] for r in rows],
+            )
+            acc = [r for r in rows if st_l[r] == ACCEPTED] if no else rows
+            ts = [ts_l[r] for r in acc]
+            e.new_keys.extend([key_l[r] for r in acc])
+            e.new_days.extend([day_l[r] for r in acc])
+            e.events.extend([events[r] for r in acc])
+            n = len(acc)
+            res.duplicates += nd
+            res.too_old += no
+            if rows:
+                e.touched = True
+        if n:
+            accepted += n
+            e.touched = True
+            t = max(ts)
+            if wm is None or t > wm:
+                wm = t
+            d = min(ts) // US_PER_DAY
+            if first is None or d < first:
+                first = d
+        if e.events:  # this batch's, or an earlier batch's of this commit
+            e.job = j
+            if not j.defer_assign:
+                e.assign_now = True
+    res.accepted += accepted
+    return wm, first
 
 
 def _reassign(

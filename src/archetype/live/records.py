@@ -132,9 +132,20 @@ def event_keys(ev: Any, dedupe: str = "auto") -> list[int]:
         ).with_columns(bits("amount").alias("_a"), bits("discount").alias("_d"))
         cols = [pl.lit("c"), "_id", "_t", "_a", "_d", "_q", "event_type", "_ch", "_ca"]
         material = frame.select(pl.concat_str(cols, separator=_SEP)).to_series()
-        return [_hash(m) for m in material.to_list()]
+        return _hash_all(material.cast(pl.Binary).to_list())
     material = ev.select(pl.when(eid.is_not_null()).then(pl.lit("i") + eid)).to_series()
-    return [0 if m is None else (_hash(m) or 1) for m in material.to_list()]
+    return _hash_all(material.cast(pl.Binary).to_list(), nonzero=True)
+
+
+def _hash_all(material: list[bytes | None], nonzero: bool = False) -> list[int]:
+    """:func:`_hash` of each UTF-8 ``material`` (``None``: 0), in one loop; ``nonzero``:
+    a hash of 0 becomes 1 (key 0 is kept for "no id")."""
+    b2, fb = hashlib.blake2b, int.from_bytes
+    if nonzero:
+        return [
+            0 if m is None else (fb(b2(m, digest_size=8).digest(), "little") or 1) for m in material
+        ]
+    return [0 if m is None else fb(b2(m, digest_size=8).digest(), "little") for m in material]
 
 
 def _opt(s: str | None) -> bytes:  # kept for old callers; not part of the key
