@@ -241,10 +241,14 @@ def commit_group(
     for k in (k for k, e in work.items() if e.touched):
         e = work[k]
         rec = e.rec
-        nk = np.asarray(e.new_keys, "<u8")
-        keyed = nk != 0  # events without a key are not remembered
-        rec.event_keys = np.concatenate([rec.event_keys, nk[keyed]])
-        rec.event_days = np.concatenate([rec.event_days, np.asarray(e.new_days, "<i4")[keyed]])
+        if e.new_keys:
+            nk = np.array(e.new_keys, "<u8")
+            nd = np.array(e.new_days, "<i4")
+            if 0 in e.new_keys:  # events without a key are not remembered
+                keyed = nk != 0
+                nk, nd = nk[keyed], nd[keyed]
+            rec.event_keys = np.concatenate((rec.event_keys, nk))
+            rec.event_days = np.concatenate((rec.event_days, nd))
         if window is not None and e.state.last_day is not None:
             # older events can no longer count: a duplicate of one applies to nothing
             rec.prune(e.state.last_day - window + 1)

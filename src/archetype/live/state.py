@@ -298,27 +298,26 @@ class CustomerState:
         values are appended (as :meth:`apply`)."""
         vals = self.channels if channel else self.categories
         idx = self._ch_index if channel else self._cat_index
+        if idx is None:
+            idx = {v: i for i, v in enumerate(vals)}
+            if len(vals) >= _SCAN_BELOW:  # kept (apply's rule); a short list's is rebuilt
+                if channel:
+                    self._ch_index = idx
+                else:
+                    self._cat_index = idx
+        try:
+            return [0 if v is None else idx[v] + 1 for v in values]
+        except KeyError:
+            pass
         out = []
         for v in values:
             if v is None:
                 out.append(0)
                 continue
-            if idx is not None:
-                j = idx.get(v)
-            elif len(vals) < _SCAN_BELOW:
-                j = vals.index(v) if v in vals else None
-            else:
-                idx = {x: i for i, x in enumerate(vals)}
-                if channel:
-                    self._ch_index = idx
-                else:
-                    self._cat_index = idx
-                j = idx.get(v)
+            j = idx.get(v)
             if j is None:
-                j = len(vals)
+                j = idx[v] = len(vals)
                 vals.append(v)
-                if idx is not None:
-                    idx[v] = j
                 self._vb = None
             out.append(j + 1)
         return out
