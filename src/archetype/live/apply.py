@@ -18,6 +18,7 @@ the batches only then.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from archetype.live.meta import KEY as META_KEY
 from archetype.live.meta import NS as META_NS
 from archetype.live.meta import Meta
 from archetype.live.model import LiveModel
-from archetype.live.records import CustomerRecord, SegRecord, customer_id
+from archetype.live.records import CustomerRecord, SegRecord, customer_id, seg_bytes
 from archetype.live.screen import ACCEPTED, DUPLICATE, screen
 from archetype.live.state import US_PER_DAY
 from archetype.live.transitions import NS as TR_NS
@@ -493,51 +494,53 @@ def _reassign(
             if p
         ]
     seg, dist, margin = model.nearest(emb, cur) if present.any() else (None, None, None)
-    row = np.cumsum(present) - 1
+    row = (np.cumsum(present) - 1).tolist()
+    present_l = present.tolist()
+    if present.any():  # plain Python values, and the vectors' bytes in one piece
+        seg_l, dist_l, margin_l = seg.tolist(), dist.tolist(), margin.tolist()
+        width = 4 * emb.shape[1]
+        emb_b = np.ascontiguousarray(emb, "<f4").tobytes()
     transitions, applied = [], []
     wm = meta.watermark_us
+    version = model.version
+    version_b = version.encode()
+    isfinite = math.isfinite
     for i, k in enumerate(keys):
         e, old = work[k], olds[k]
-        if present[i]:
+        if present_l[i]:
             r = row[i]
-            new_seg, vec = int(seg[r]), emb[r]
-            d, m = float(dist[r]), float(margin[r])
+            new_seg, vec = int(seg_l[r]), emb[r]
+            d, m = float(dist_l[r]), float(margin_l[r])
+            vec_b = emb_b[r * width : (r + 1) * width]
         else:
-            new_seg, vec, d, m = None, None, None, None
+            new_seg, vec, d, m, vec_b = None, None, None, None, b""
         old_seg = None if old is None else old.segment_id
         prev = None if old is None else old.previous_segment_id
         moved_at = None if old is None else old.moved_at_us
+        cid = customer_id(k)
         if new_seg != old_seg:
             prev, moved_at = old_seg, wm
             meta.transitions += 1
             transitions.append(
-                Transition(
-                    meta.transitions, customer_id(k), old_seg, new_seg, wm, model.version, e.cause
-                )
+                Transition(meta.transitions, cid, old_seg, new_seg, wm, version, e.cause)
             )
             if e.job is not None:
                 e.job.result.moved += 1
-        rec = SegRecord(
-            new_seg,
-            prev,
-            d,
-            None if m is None or not np.isfinite(m) else m,
-            moved_at,
-            as_of_day,
-            horizon,
-            model.version,
-            vec,
+        m = None if m is None or not isfinite(m) else m
+        tx.put(
+            SEG,
+            k,
+            seg_bytes(new_seg, prev, d, m, moved_at, as_of_day, horizon, version_b, vec_b),
         )
-        tx.put(SEG, k, rec.encode())
         applied.append(
             Applied(
-                customer_id(k),
+                cid,
                 tuple(e.events),
                 old_seg,
                 new_seg,
                 None if old is None else old.vector,
                 vec,
-                model.version,
+                version,
                 as_of_day,
                 wm,
                 e.cause,
