@@ -38,6 +38,7 @@ from archetype.live.state import (
 )
 from archetype.pipeline.privacy import pseudonym
 
+_new_event = functools.partial(tuple.__new__, LiveEvent)  # LiveEvent of a 9-tuple, in C
 MAX_RECORDS = 100_000  # per batch; larger inputs are split by the caller (follower: chunks)
 
 
@@ -244,33 +245,31 @@ def _grouped(batch: Batch, ev: pl.DataFrame, ids: pl.Series, dedupe: str) -> Bat
     off = np.zeros(len(gmap) + 1, np.int64)
     np.cumsum(np.bincount(gid, minlength=len(gmap)), out=off[1:])
     keys = np.asarray(event_keys(ev, dedupe), np.uint64)[perm]
-    ts = ev["ts"].dt.epoch("us").to_numpy()[perm]
-    et = ev["event_type"]
-    amount = ev["amount"].cast(pl.Float64).to_numpy()[perm] + 0.0  # + 0.0: -0.0 is 0.0
-    discount = ev["discount"].cast(pl.Float64).to_numpy()[perm]
-    codes = np.full(len(ts), -1, np.int64)
-    for name, k in TYPE_KIND.items():
-        codes[(et == name).to_numpy()[perm]] = k
+    et = pl.col("event_type")
+    g = ev.select(
+        pl.col("ts").dt.epoch("us").alias("_ts"),
+        et.replace_strict(TYPE_KIND, default=-1, return_dtype=pl.Int64).alias("_kind"),
+        pl.col("amount").cast(pl.Float64),
+        pl.col("discount").cast(pl.Float64),
+        et,
+        pl.col("quantity"),
+        pl.col("channel"),
+        pl.col("category"),
+        pl.when(et.is_in(sorted(CATEGORY_TYPES))).then(pl.col("category")).alias("_counted"),
+        pl.col(EVENT_ID),
+    )[pl.Series(perm)]
+    ts, codes, amt_raw, discount = (g.to_series(i).to_numpy() for i in range(4))
+    types, qty, chans, cats, cat_counted, eids = (g.to_series(i).to_list() for i in range(4, 10))
+    amount = amt_raw + 0.0  # + 0.0: -0.0 is 0.0
+    codes = codes.copy()
     is_p = codes == PURCHASE
     codes[is_p & (amount < 0)] = RETURN
     codes[is_p & np.isnan(amount)] = PURCHASE_NAN
     codes[is_p & (amount >= 0) & (discount > 0)] = PURCHASE | DISCOUNTED
-    sel = pl.Series(perm)
-    g = ev.select(
-        pl.col("event_type"),
-        pl.col("quantity"),
-        pl.col("channel"),
-        pl.col("category"),
-        pl.when(pl.col("event_type").is_in(sorted(CATEGORY_TYPES)))
-        .then(pl.col("category"))
-        .alias("_counted"),
-        pl.col(EVENT_ID),
-    )[sel]
-    types, qty, chans, cats, cat_counted, eids = (g.to_series(i).to_list() for i in range(6))
     id_sorted = [id_list[i] for i in perm.tolist()]
     ts_list = ts.tolist()
     day_arr = ts // US_PER_DAY
-    amt_list = ev["amount"].to_numpy()[perm].tolist()
+    amt_list = amt_raw.tolist()
     disc_list = discount.tolist()
     cols = Columns(
         keys=keys,
@@ -283,7 +282,7 @@ def _grouped(batch: Batch, ev: pl.DataFrame, ids: pl.Series, dedupe: str) -> Bat
         categories=cat_counted,
         events=list(
             map(
-                LiveEvent._make,
+                _new_event,
                 zip(
                     id_sorted,
                     ts_list,
