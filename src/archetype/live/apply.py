@@ -303,7 +303,9 @@ def commit_group(
                 e.state = defn.decode(e.rec.state)
             if not e.new_keys:
                 e.cause = cause_of[k]
-        transitions, applied = _reassign(tx, todo, work, olds, model, meta, as_of_day, horizon)
+        transitions, applied = _reassign(
+            tx, todo, work, olds, model, meta, as_of_day, horizon, bool(listeners)
+        )
         done = set(todo)
         for j in reassign:
             j.reassigned = sum(1 for k in j.keys if k in done)
@@ -478,8 +480,18 @@ def _apply_columns(
 
 
 def _reassign(
-    tx, keys, work, olds, model: LiveModel, meta: Meta, as_of_day: int, horizon: int
+    tx,
+    keys,
+    work,
+    olds,
+    model: LiveModel,
+    meta: Meta,
+    as_of_day: int,
+    horizon: int,
+    with_applied: bool = True,
 ) -> tuple[list[Transition], list[Applied]]:
+    """Assign ``keys`` at ``as_of_day``; returns the moves and (``with_applied``: for the
+    listeners) what each customer's commit did."""
     if not keys:
         return [], []
     defn = model.definition
@@ -532,18 +544,19 @@ def _reassign(
             k,
             seg_bytes(new_seg, prev, d, m, moved_at, as_of_day, horizon, version_b, vec_b),
         )
-        applied.append(
-            Applied(
-                cid,
-                tuple(e.events),
-                old_seg,
-                new_seg,
-                None if old is None else old.vector,
-                vec,
-                version,
-                as_of_day,
-                wm,
-                e.cause,
+        if with_applied:
+            applied.append(
+                Applied(
+                    cid,
+                    tuple(e.events),
+                    old_seg,
+                    new_seg,
+                    None if old is None else old.vector,
+                    vec,
+                    version,
+                    as_of_day,
+                    wm,
+                    e.cause,
+                )
             )
-        )
     return transitions, applied
