@@ -18,6 +18,7 @@ the batches only then.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,13 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from archetype.live.ingest import Batch
+from archetype.live.ingest import Batch, Columns, Group
 from archetype.live.listeners import Applied
 from archetype.live.meta import KEY as META_KEY
 from archetype.live.meta import NS as META_NS
 from archetype.live.meta import Meta
 from archetype.live.model import LiveModel
-from archetype.live.records import CustomerRecord, SegRecord, customer_id
+from archetype.live.records import CustomerRecord, SegRecord, customer_id, seg_bytes
+from archetype.live.screen import ACCEPTED, DUPLICATE, screen
 from archetype.live.state import US_PER_DAY
 from archetype.live.transitions import NS as TR_NS
 from archetype.live.transitions import Transition, tr_key
@@ -223,56 +225,31 @@ def commit_group(
     # 2. de-duplicate and apply, batch after batch, in arrival order
     wm, first = meta.watermark_us, meta.first_day
     for j in ingest:
-        res = j.result
-        for k, evs in j.batch.groups.items():
+        cols = j.batch.columns
+        items = list(j.batch.groups.items())
+        for k, _ in items:
             e = work[k]
             if e.state is None:
                 e.state = defn.new_state() if e.is_new else defn.decode(e.rec.state)
-            have = set(e.rec.event_keys.tolist()) if len(e.rec.event_keys) else set()
-            have.update(e.new_keys)
-            st = e.state
-            for ek, day, ev in evs:
-                if ek and ek in have:  # key 0: never a duplicate (no event id)
-                    res.duplicates += 1
-                    continue
-                if (
-                    window is not None
-                    and st.last_ts_us is not None
-                    and (day <= st.last_ts_us // US_PER_DAY - window)
-                ):
-                    # older than any window this customer can be asked about: it changes
-                    # no feature (its id need not be kept; a re-send is as harmless)
-                    st.apply(ev)
-                    e.touched = True
-                    res.too_old += 1
-                    continue
-                if ek:
-                    have.add(ek)
-                st.apply(ev)
-                e.touched = True
-                e.new_keys.append(ek)
-                e.new_days.append(day)
-                e.events.append(ev)
-                res.accepted += 1
-                t = ev.ts_us
-                if wm is None or t > wm:
-                    wm = t
-                if first is None or day < first:
-                    first = day
-            if evs and e.events:
-                e.job = j
-                if e.new_keys and not j.defer_assign:
-                    e.assign_now = True
+        if cols is not None and all(isinstance(g, Group) and g.cols is cols for _, g in items):
+            wm, first = _apply_columns(j, items, work, cols, window, wm, first)
+        else:
+            for k, evs in items:
+                wm, first = _apply_each(j, work[k], evs, window, wm, first)
     meta.watermark_us, meta.first_day = wm, first
     clock.lap("apply")
     changed = [k for k, e in work.items() if e.new_keys]
     for k in (k for k, e in work.items() if e.touched):
         e = work[k]
         rec = e.rec
-        nk = np.asarray(e.new_keys, "<u8")
-        keyed = nk != 0  # events without a key are not remembered
-        rec.event_keys = np.concatenate([rec.event_keys, nk[keyed]])
-        rec.event_days = np.concatenate([rec.event_days, np.asarray(e.new_days, "<i4")[keyed]])
+        if e.new_keys:
+            nk = np.array(e.new_keys, "<u8")
+            nd = np.array(e.new_days, "<i4")
+            if 0 in e.new_keys:  # events without a key are not remembered
+                keyed = nk != 0
+                nk, nd = nk[keyed], nd[keyed]
+            rec.event_keys = np.concatenate((rec.event_keys, nk))
+            rec.event_days = np.concatenate((rec.event_days, nd))
         if window is not None and e.state.last_day is not None:
             # older events can no longer count: a duplicate of one applies to nothing
             rec.prune(e.state.last_day - window + 1)
@@ -326,7 +303,9 @@ def commit_group(
                 e.state = defn.decode(e.rec.state)
             if not e.new_keys:
                 e.cause = cause_of[k]
-        transitions, applied = _reassign(tx, todo, work, olds, model, meta, as_of_day, horizon)
+        transitions, applied = _reassign(
+            tx, todo, work, olds, model, meta, as_of_day, horizon, bool(listeners)
+        )
         done = set(todo)
         for j in reassign:
             j.reassigned = sum(1 for k in j.keys if k in done)
@@ -377,9 +356,142 @@ def commit_group(
     return CommitOutcome(meta, transitions, outputs, len(changed), clock.laps)
 
 
+def _apply_each(
+    j: IngestJob, e: _Entry, evs: Any, window: int | None, wm: int | None, first: int | None
+) -> tuple[int | None, int | None]:
+    """De-duplicate and apply one customer's events of a batch, event by event (the rule
+    :mod:`archetype.live.screen` vectorizes).  Returns the new ``(watermark, first day)``."""
+    res = j.result
+    have = set(e.rec.event_keys.tolist()) if len(e.rec.event_keys) else set()
+    have.update(e.new_keys)
+    st = e.state
+    for ek, day, ev in evs:
+        if ek and ek in have:  # key 0: never a duplicate (no event id)
+            res.duplicates += 1
+            continue
+        if (
+            window is not None
+            and st.last_ts_us is not None
+            and (day <= st.last_ts_us // US_PER_DAY - window)
+        ):
+            # older than any window this customer can be asked about: it changes
+            # no feature (its id need not be kept; a re-send is as harmless)
+            st.apply(ev)
+            e.touched = True
+            res.too_old += 1
+            continue
+        if ek:
+            have.add(ek)
+        st.apply(ev)
+        e.touched = True
+        e.new_keys.append(ek)
+        e.new_days.append(day)
+        e.events.append(ev)
+        res.accepted += 1
+        t = ev.ts_us
+        if wm is None or t > wm:
+            wm = t
+        if first is None or day < first:
+            first = day
+    if evs and e.events:
+        e.job = j
+        if e.new_keys and not j.defer_assign:
+            e.assign_now = True
+    return wm, first
+
+
+def _apply_columns(
+    j: IngestJob,
+    items: list[tuple[bytes, Any]],
+    work: dict[bytes, _Entry],
+    cols: Columns,
+    window: int | None,
+    wm: int | None,
+    first: int | None,
+) -> tuple[int | None, int | None]:
+    """:func:`_apply_each` of every customer of a batch: duplicates screened for the whole
+    batch at once, each customer's accepted events applied in one call."""
+    res = j.result
+    stored = []
+    for k, _ in items:
+        e = work[k]
+        ks = e.rec.event_keys
+        if e.new_keys:  # an earlier batch of this commit: its keys count too
+            nk = np.asarray(e.new_keys, "<u8")
+            ks = np.concatenate([ks, nk[nk != 0]])
+        stored.append(ks)
+    status, n_dup, n_old = screen(
+        cols.keys,
+        cols.day_arr,
+        [(g.a, g.b) for _, g in items],
+        stored,
+        [work[k].state.last_day for k, _ in items],
+        window,
+    )
+    st_l = status.tolist() if any(n_dup) or any(n_old) else None
+    key_l, day_l, ts_l, events = cols.key_list, cols.days, cols.ts, cols.events
+    kinds, amounts, chans, cats = cols.kinds, cols.amounts, cols.channels, cols.categories
+    accepted = 0
+    for (k, g), nd, no in zip(items, n_dup, n_old, strict=True):
+        e = work[k]
+        a, b = g.a, g.b
+        if nd == 0 and no == 0:
+            ts = ts_l[a:b]
+            e.state.apply_rows(ts, kinds[a:b], amounts[a:b], chans[a:b], cats[a:b])
+            e.new_keys.extend(key_l[a:b])
+            e.new_days.extend(day_l[a:b])
+            e.events.extend(events[a:b])
+            n = b - a
+        else:
+            # too-old events are applied too (they may move the first-seen time)
+            rows = [r for r in range(a, b) if st_l[r] != DUPLICATE]
+            e.state.apply_rows(
+                [ts_l[r] for r in rows],
+                [kinds[r] for r in rows],
+                [amounts[r] for r in rows],
+                [chans[r] for r in rows],
+                [cats[r] for r in rows],
+            )
+            acc = [r for r in rows if st_l[r] == ACCEPTED] if no else rows
+            ts = [ts_l[r] for r in acc]
+            e.new_keys.extend([key_l[r] for r in acc])
+            e.new_days.extend([day_l[r] for r in acc])
+            e.events.extend([events[r] for r in acc])
+            n = len(acc)
+            res.duplicates += nd
+            res.too_old += no
+            if rows:
+                e.touched = True
+        if n:
+            accepted += n
+            e.touched = True
+            t = max(ts)
+            if wm is None or t > wm:
+                wm = t
+            d = min(ts) // US_PER_DAY
+            if first is None or d < first:
+                first = d
+        if e.events:  # this batch's, or an earlier batch's of this commit
+            e.job = j
+            if not j.defer_assign:
+                e.assign_now = True
+    res.accepted += accepted
+    return wm, first
+
+
 def _reassign(
-    tx, keys, work, olds, model: LiveModel, meta: Meta, as_of_day: int, horizon: int
+    tx,
+    keys,
+    work,
+    olds,
+    model: LiveModel,
+    meta: Meta,
+    as_of_day: int,
+    horizon: int,
+    with_applied: bool = True,
 ) -> tuple[list[Transition], list[Applied]]:
+    """Assign ``keys`` at ``as_of_day``; returns the moves and (``with_applied``: for the
+    listeners) what each customer's commit did."""
     if not keys:
         return [], []
     defn = model.definition
@@ -394,54 +506,57 @@ def _reassign(
             if p
         ]
     seg, dist, margin = model.nearest(emb, cur) if present.any() else (None, None, None)
-    row = np.cumsum(present) - 1
+    row = (np.cumsum(present) - 1).tolist()
+    present_l = present.tolist()
+    if present.any():  # plain Python values, and the vectors' bytes in one piece
+        seg_l, dist_l, margin_l = seg.tolist(), dist.tolist(), margin.tolist()
+        width = 4 * emb.shape[1]
+        emb_b = np.ascontiguousarray(emb, "<f4").tobytes()
     transitions, applied = [], []
     wm = meta.watermark_us
+    version = model.version
+    version_b = version.encode()
+    isfinite = math.isfinite
     for i, k in enumerate(keys):
         e, old = work[k], olds[k]
-        if present[i]:
+        if present_l[i]:
             r = row[i]
-            new_seg, vec = int(seg[r]), emb[r]
-            d, m = float(dist[r]), float(margin[r])
+            new_seg, vec = int(seg_l[r]), emb[r]
+            d, m = float(dist_l[r]), float(margin_l[r])
+            vec_b = emb_b[r * width : (r + 1) * width]
         else:
-            new_seg, vec, d, m = None, None, None, None
+            new_seg, vec, d, m, vec_b = None, None, None, None, b""
         old_seg = None if old is None else old.segment_id
         prev = None if old is None else old.previous_segment_id
         moved_at = None if old is None else old.moved_at_us
+        cid = customer_id(k)
         if new_seg != old_seg:
             prev, moved_at = old_seg, wm
             meta.transitions += 1
             transitions.append(
-                Transition(
-                    meta.transitions, customer_id(k), old_seg, new_seg, wm, model.version, e.cause
-                )
+                Transition(meta.transitions, cid, old_seg, new_seg, wm, version, e.cause)
             )
             if e.job is not None:
                 e.job.result.moved += 1
-        rec = SegRecord(
-            new_seg,
-            prev,
-            d,
-            None if m is None or not np.isfinite(m) else m,
-            moved_at,
-            as_of_day,
-            horizon,
-            model.version,
-            vec,
+        m = None if m is None or not isfinite(m) else m
+        tx.put(
+            SEG,
+            k,
+            seg_bytes(new_seg, prev, d, m, moved_at, as_of_day, horizon, version_b, vec_b),
         )
-        tx.put(SEG, k, rec.encode())
-        applied.append(
-            Applied(
-                customer_id(k),
-                tuple(e.events),
-                old_seg,
-                new_seg,
-                None if old is None else old.vector,
-                vec,
-                model.version,
-                as_of_day,
-                wm,
-                e.cause,
+        if with_applied:
+            applied.append(
+                Applied(
+                    cid,
+                    tuple(e.events),
+                    old_seg,
+                    new_seg,
+                    None if old is None else old.vector,
+                    vec,
+                    version,
+                    as_of_day,
+                    wm,
+                    e.cause,
+                )
             )
-        )
     return transitions, applied

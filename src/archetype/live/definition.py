@@ -313,4 +313,9 @@ def load_kernels() -> float:
     back = fd.decode(st.encode())
     fd.features(back, 20_001)
     fd.features_many([back, st], 20_001)
+    from archetype.live.screen import screen  # the writer's duplicate screening
+
+    screen(
+        np.ones(2, np.uint64), np.zeros(2, np.int64), [(0, 2)], [np.empty(0, np.uint64)], [None], 30
+    )
     return time.perf_counter() - t0

@@ -14,10 +14,11 @@ Each event gets a 64-bit identity (:func:`archetype.live.records.event_key`: its
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import polars as pl
 
@@ -25,10 +26,69 @@ from archetype.errors import DataError
 from archetype.events.frame import EVENT_ID, ROW, canonicalize_frame
 from archetype.events.report import ValidationReport
 from archetype.live.records import customer_key, event_keys
-from archetype.live.state import US_PER_DAY, LiveEvent
+from archetype.live.state import (
+    CATEGORY_TYPES,
+    DISCOUNTED,
+    PURCHASE,
+    PURCHASE_NAN,
+    RETURN,
+    TYPE_KIND,
+    US_PER_DAY,
+    LiveEvent,
+)
 from archetype.pipeline.privacy import pseudonym
 
+_new_event = functools.partial(tuple.__new__, LiveEvent)  # LiveEvent of a 9-tuple, in C
 MAX_RECORDS = 100_000  # per batch; larger inputs are split by the caller (follower: chunks)
+
+
+@dataclass
+class Columns:
+    """A batch's events as columns, grouped by customer (rows ``offsets[g]`` to
+    ``offsets[g + 1]`` are the g-th customer's, in input order).
+
+    ``kinds``: the state's row kind of each event (:meth:`CustomerState.apply`'s rule:
+    purchase / return / NaN purchase, discount flag); ``amounts``: ``amount + 0.0``;
+    ``categories``: the category where the event type counts one, else ``None``;
+    ``keys``: the de-duplication keys (uint64, :func:`event_keys`), ``key_list`` the same
+    as ints; ``days``: ``ts // US_PER_DAY``.
+    """
+
+    keys: np.ndarray
+    key_list: list[int]
+    days: list[int]
+    ts: list[int]
+    kinds: list[int]
+    amounts: list[float]
+    channels: list[str | None]
+    categories: list[str | None]
+    events: list[LiveEvent]
+    offsets: np.ndarray
+    day_arr: np.ndarray  # days as int64
+
+
+class Group(Sequence):
+    """One customer's events of a batch: rows ``a`` to ``b`` of ``cols``; a sequence of
+    ``(event key, day, event)``."""
+
+    __slots__ = ("cols", "a", "b")
+
+    def __init__(self, cols: Columns, a: int, b: int) -> None:
+        self.cols, self.a, self.b = cols, a, b
+
+    def __len__(self) -> int:
+        return self.b - self.a
+
+    def __iter__(self) -> Iterator[tuple[int, int, LiveEvent]]:
+        c, a, b = self.cols, self.a, self.b
+        return zip(c.key_list[a:b], c.days[a:b], c.events[a:b], strict=True)
+
+    def __getitem__(self, i: int) -> tuple[int, int, LiveEvent]:  # type: ignore[override]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        r = (self.a if i >= 0 else self.b) + i
+        c = self.cols
+        return c.key_list[r], c.days[r], c.events[r]
 
 
 @dataclass
@@ -37,18 +97,22 @@ class Batch:
 
     Attributes
     ----------
-    groups : dict[bytes, list[tuple[int, int, LiveEvent]]]
+    groups : dict[bytes, Sequence[tuple[int, int, LiveEvent]]]
         customer key -> ``(event key, day, event)`` in input order (insertion order of
-        the dict = first appearance of the customer).
+        the dict = first appearance of the customer); a :class:`Group` of
+        :attr:`columns` when built by :func:`prepare`.
     report : ValidationReport
         What canonicalization dropped (null ids, unknown event types) and counted.
     n_events : int
         Events kept (before duplicate removal).
+    columns : Columns or None
+        The same events as columns (what the writer's bulk path reads).
     """
 
-    groups: dict[bytes, list[tuple[int, int, LiveEvent]]] = field(default_factory=dict)
+    groups: dict[bytes, Sequence[tuple[int, int, LiveEvent]]] = field(default_factory=dict)
     report: ValidationReport = field(default_factory=ValidationReport)
     n_events: int = 0
+    columns: Columns | None = None
 
 
 def parse_json_body(body: bytes, *, ndjson: bool, source: str) -> tuple[list, Callable]:
@@ -167,31 +231,78 @@ def prepare(
         ids = pl.Series([_pseudo(pseudonymize_key, v) for v in ids.to_list()], dtype=pl.String)
     else:
         ids = _cast_ids(ids, id_dtype, source, ev[ROW] - 1, row_label)  # ROW is 1-based
-    ts = ev["ts"].dt.epoch("us")
-    cols = (
-        ids.to_list(),
-        ts.to_list(),
-        ev["event_type"].to_list(),
-        ev["amount"].to_list(),
-        ev["quantity"].to_list(),
-        ev["discount"].to_list(),
-        ev["channel"].to_list(),
-        ev["category"].to_list(),
-        ev[EVENT_ID].to_list(),
+    return _grouped(batch, ev, ids, str(getattr(events_config, "dedupe", "auto")))
+
+
+def _grouped(batch: Batch, ev: pl.DataFrame, ids: pl.Series, dedupe: str) -> Batch:
+    """Fill ``batch`` with the rows of ``ev`` grouped by customer (first appearance order,
+    input order within a customer): one gather, then the columns as lists."""
+    id_list = ids.to_list()
+    gmap: dict = {}
+    setd = gmap.setdefault
+    gid = np.fromiter((setd(c, len(gmap)) for c in id_list), np.int64, len(id_list))
+    perm = np.argsort(gid, kind="stable")
+    off = np.zeros(len(gmap) + 1, np.int64)
+    np.cumsum(np.bincount(gid, minlength=len(gmap)), out=off[1:])
+    keys = np.asarray(event_keys(ev, dedupe), np.uint64)[perm]
+    et = pl.col("event_type")
+    g = ev.select(
+        pl.col("ts").dt.epoch("us").alias("_ts"),
+        et.replace_strict(TYPE_KIND, default=-1, return_dtype=pl.Int64).alias("_kind"),
+        pl.col("amount").cast(pl.Float64),
+        pl.col("discount").cast(pl.Float64),
+        et,
+        pl.col("quantity"),
+        pl.col("channel"),
+        pl.col("category"),
+        pl.when(et.is_in(sorted(CATEGORY_TYPES))).then(pl.col("category")).alias("_counted"),
+        pl.col(EVENT_ID),
+    )[pl.Series(perm)]
+    ts, codes, amt_raw, discount = (g.to_series(i).to_numpy() for i in range(4))
+    types, qty, chans, cats, cat_counted, eids = (g.to_series(i).to_list() for i in range(4, 10))
+    amount = amt_raw + 0.0  # + 0.0: -0.0 is 0.0
+    codes = codes.copy()
+    is_p = codes == PURCHASE
+    codes[is_p & (amount < 0)] = RETURN
+    codes[is_p & np.isnan(amount)] = PURCHASE_NAN
+    codes[is_p & (amount >= 0) & (discount > 0)] = PURCHASE | DISCOUNTED
+    id_sorted = [id_list[i] for i in perm.tolist()]
+    ts_list = ts.tolist()
+    day_arr = ts // US_PER_DAY
+    amt_list = amt_raw.tolist()
+    disc_list = discount.tolist()
+    cols = Columns(
+        keys=keys,
+        key_list=keys.tolist(),
+        days=day_arr.tolist(),
+        ts=ts_list,
+        kinds=codes.tolist(),
+        amounts=amount.tolist(),
+        channels=chans,
+        categories=cat_counted,
+        events=list(
+            map(
+                _new_event,
+                zip(
+                    id_sorted,
+                    ts_list,
+                    types,
+                    amt_list,
+                    qty,
+                    disc_list,
+                    chans,
+                    cats,
+                    eids,
+                    strict=True,
+                ),
+            )
+        ),
+        offsets=off,
+        day_arr=day_arr,
     )
-    days = (ts // US_PER_DAY).to_list()
-    keys = event_keys(ev, str(getattr(events_config, "dedupe", "auto")))
+    batch.columns = cols
     groups = batch.groups
-    ckeys: dict = {}
-    for row, day, k in zip(zip(*cols, strict=True), days, keys, strict=True):
-        cid = row[0]
-        ck = ckeys.get(cid)
-        if ck is None:
-            ck = ckeys[cid] = customer_key(cid)
-        item = (k, day, LiveEvent(*row))
-        g = groups.get(ck)
-        if g is None:
-            groups[ck] = [item]
-        else:
-            g.append(item)
+    offs = off.tolist()
+    for i, cid in enumerate(gmap):
+        groups[customer_key(cid)] = Group(cols, offs[i], offs[i + 1])
     return batch

@@ -132,9 +132,20 @@ def event_keys(ev: Any, dedupe: str = "auto") -> list[int]:
         ).with_columns(bits("amount").alias("_a"), bits("discount").alias("_d"))
         cols = [pl.lit("c"), "_id", "_t", "_a", "_d", "_q", "event_type", "_ch", "_ca"]
         material = frame.select(pl.concat_str(cols, separator=_SEP)).to_series()
-        return [_hash(m) for m in material.to_list()]
+        return _hash_all(material.cast(pl.Binary).to_list())
     material = ev.select(pl.when(eid.is_not_null()).then(pl.lit("i") + eid)).to_series()
-    return [0 if m is None else (_hash(m) or 1) for m in material.to_list()]
+    return _hash_all(material.cast(pl.Binary).to_list(), nonzero=True)
+
+
+def _hash_all(material: list[bytes | None], nonzero: bool = False) -> list[int]:
+    """:func:`_hash` of each UTF-8 ``material`` (``None``: 0), in one loop; ``nonzero``:
+    a hash of 0 becomes 1 (key 0 is kept for "no id")."""
+    b2, fb = hashlib.blake2b, int.from_bytes
+    if nonzero:
+        return [
+            0 if m is None else (fb(b2(m, digest_size=8).digest(), "little") or 1) for m in material
+        ]
+    return [0 if m is None else fb(b2(m, digest_size=8).digest(), "little") for m in material]
 
 
 def _opt(s: str | None) -> bytes:  # kept for old callers; not part of the key
@@ -175,7 +186,10 @@ class CustomerRecord:
 
     def prune(self, min_day: int) -> None:
         """Forget event ids of days before ``min_day`` (they are too late to arrive again)."""
-        keep = self.event_days >= min_day
+        days = self.event_days
+        if not len(days) or days.min() >= min_day:  # one pass when nothing is dropped
+            return
+        keep = days >= min_day
         if not keep.all():
             self.event_keys = self.event_keys[keep]
             self.event_days = self.event_days[keep]
@@ -214,27 +228,17 @@ class SegRecord:
         )
 
     def encode(self) -> bytes:
-        v = self.model_version.encode()
         vec = b"" if self.vector is None else np.asarray(self.vector, "<f4").tobytes()
-        return b"".join(
-            (
-                _SEG.pack(
-                    1,
-                    NO_SEGMENT if self.segment_id is None else int(self.segment_id),
-                    NO_SEGMENT
-                    if self.previous_segment_id is None
-                    else int(self.previous_segment_id),
-                    np.nan if self.distance is None else float(self.distance),
-                    np.nan if self.margin is None else float(self.margin),
-                    NO_TIME if self.moved_at_us is None else int(self.moved_at_us),
-                    int(self.as_of_day),
-                    int(self.horizon),
-                    len(vec) // 4,
-                    len(v),
-                ),
-                v,
-                vec,
-            )
+        return seg_bytes(
+            self.segment_id,
+            self.previous_segment_id,
+            self.distance,
+            self.margin,
+            self.moved_at_us,
+            self.as_of_day,
+            self.horizon,
+            self.model_version.encode(),
+            vec,
         )
 
     @classmethod
@@ -258,3 +262,36 @@ class SegRecord:
             version,
             vec,
         )
+
+
+def seg_bytes(
+    segment_id: int | None,
+    previous_segment_id: int | None,
+    distance: float | None,
+    margin: float | None,
+    moved_at_us: int | None,
+    as_of_day: int,
+    horizon: int,
+    version: bytes,
+    vector: bytes,
+) -> bytes:
+    """:meth:`SegRecord.encode` from the fields (``version`` UTF-8, ``vector`` the
+    little-endian float32 bytes, ``b""`` for none): the writer packs many at once."""
+    return b"".join(
+        (
+            _SEG.pack(
+                1,
+                NO_SEGMENT if segment_id is None else int(segment_id),
+                NO_SEGMENT if previous_segment_id is None else int(previous_segment_id),
+                np.nan if distance is None else float(distance),
+                np.nan if margin is None else float(margin),
+                NO_TIME if moved_at_us is None else int(moved_at_us),
+                int(as_of_day),
+                int(horizon),
+                len(vector) // 4,
+                len(version),
+            ),
+            version,
+            vector,
+        )
+    )

@@ -33,6 +33,7 @@ state into the feature vector at an as-of day.
 from __future__ import annotations
 
 from array import array
+from itertools import chain
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -234,6 +235,92 @@ class CustomerState:
         """:meth:`apply` each event of an iterable."""
         for ev in events:
             self.apply(ev)
+
+    def apply_rows(
+        self,
+        ts: list[int],
+        kinds: list[int],
+        amounts: list[float],
+        channels: list[str | None],
+        categories: list[str | None],
+    ) -> None:
+        """:meth:`apply` of events given as columns, in one call (the same state after).
+
+        ``kinds``: each event's row kind as :meth:`apply` derives it (with the
+        :data:`DISCOUNTED` flag; -1: not a canonical type, ``ValueError``); ``amounts``:
+        the amounts (+ 0.0); ``categories``: ``None`` where the event type counts no
+        category (:data:`CATEGORY_TYPES`).
+        """
+        if not ts:
+            return
+        if min(kinds) < 0:
+            raise ValueError(f"an event type outside {', '.join(EVENT_TYPES)}")
+        self._blob = None
+        lo, hi = min(ts), max(ts)
+        first, last = self.first_ts_us, self.last_ts_us
+        if first is None or lo < first:
+            self.first_ts_us = lo
+        top = hi if last is None or hi > last else last
+        w = self.window_days
+        if w is not None and lo // US_PER_DAY <= top // US_PER_DAY - w:
+            # some event may be older than any window ending at the running last event
+            # (apply's rule, event by event): keep the others
+            keep = []
+            for r, t in enumerate(ts):
+                if last is None or t > last:
+                    last = t
+                if t // US_PER_DAY > last // US_PER_DAY - w:
+                    keep.append(r)
+            if len(keep) < len(ts):
+                ts = [ts[r] for r in keep]
+                kinds = [kinds[r] for r in keep]
+                amounts = [amounts[r] for r in keep]
+                channels = [channels[r] for r in keep]
+                categories = [categories[r] for r in keep]
+        self.last_ts_us = top
+        if not ts:
+            return
+        chs = self._codes(channels, True)
+        cats = self._codes(categories, False)
+        p = self._pend
+        if p is None:
+            p = self._pend = array("q")
+        p.extend(chain.from_iterable(zip(ts, kinds, chs, cats, strict=True)))
+        if PURCHASE in kinds or (PURCHASE | DISCOUNTED) in kinds:
+            if self._pamt is None:
+                self._pamt = array("d")
+            self._pamt.extend(
+                [a for a, k in zip(amounts, kinds, strict=True) if k & KIND_MASK == PURCHASE]
+            )
+
+    def _codes(self, values: list[str | None], channel: bool) -> list[int]:
+        """1 + index of each value in the channel / category list (0: ``None``); new
+        values are appended (as :meth:`apply`)."""
+        vals = self.channels if channel else self.categories
+        idx = self._ch_index if channel else self._cat_index
+        if idx is None:
+            idx = {v: i for i, v in enumerate(vals)}
+            if len(vals) >= _SCAN_BELOW:  # kept (apply's rule); a short list's is rebuilt
+                if channel:
+                    self._ch_index = idx
+                else:
+                    self._cat_index = idx
+        try:
+            return [0 if v is None else idx[v] + 1 for v in values]
+        except KeyError:
+            pass
+        out = []
+        for v in values:
+            if v is None:
+                out.append(0)
+                continue
+            j = idx.get(v)
+            if j is None:
+                j = idx[v] = len(vals)
+                vals.append(v)
+                self._vb = None
+            out.append(j + 1)
+        return out
 
     def prune(self) -> None:
         """Merge pending rows and drop what no window ending at or after the last event can
