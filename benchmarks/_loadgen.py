@@ -5,10 +5,10 @@ few bytes written and one response parsed by Content-Length, so on a 2-core mach
 client costs far less CPU than the server it measures.  Bounded: a fixed number of
 requests and a time cap, loopback only.
 
-    python benchmarks/_loadgen.py SPEC.json      # prints one JSON line of results
+    python benchmarks/_loadgen.py SPEC.json      # writes its results to SPEC's "result" path
 
 SPEC: {"host", "port", "mode": "get"|"post"|"visible", "paths": [...], "bodies": [...],
-       "concurrency", "requests", "seconds", "headers": {...}}
+       "concurrency", "requests", "seconds", "headers": {...}, "result": PATH}
 """
 
 from __future__ import annotations
@@ -143,7 +143,10 @@ def main() -> None:
         res = asyncio.run(fn(spec))
     ru = resource.getrusage(resource.RUSAGE_SELF)
     res["client_cpu_s"] = ru.ru_utime + ru.ru_stime
-    print(json.dumps(res))
+    # to a file, not stdout: the result holds every latency (hundreds of KB), and the
+    # event loop may leave stdout non-blocking, which cut large prints at 128 KiB under load
+    with open(spec["result"], "w") as fh:
+        json.dump(res, fh)
 
 
 if __name__ == "__main__":

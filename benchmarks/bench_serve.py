@@ -120,8 +120,9 @@ def cpu_s(pid: int) -> float:
 
 
 def load(spec: dict, tmp: Path) -> dict:
-    f = tmp / "spec.json"
-    f.write_text(json.dumps(spec))
+    f, result = tmp / "spec.json", tmp / "loadgen-result.json"
+    result.unlink(missing_ok=True)
+    f.write_text(json.dumps({**spec, "result": str(result)}))
     out = subprocess.run(
         [sys.executable, str(HERE / "_loadgen.py"), str(f)],
         capture_output=True,
@@ -130,10 +131,9 @@ def load(spec: dict, tmp: Path) -> dict:
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        raise RuntimeError(f"load generator printed no result: {out.stdout[-500:]}")
-    return json.loads(lines[-1])
+    if not result.exists():
+        raise RuntimeError(f"load generator wrote no result: {out.stdout[-500:]}")
+    return json.loads(result.read_text())
 
 
 def http_level(
