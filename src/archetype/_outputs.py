@@ -156,6 +156,17 @@ KINDS: dict[str, OutputKind] = {
     "profiles-parquet": OutputKind(
         "a profiles file written by archetype", False, sniff=_parquet("profiles")
     ),
+    "replay": OutputKind(
+        "a triggers replay directory",
+        True,
+        _fs("firings.parquet", "exposures.parquet", "uplift.parquet", "summary.json"),
+        _fs("firings.parquet", "exposures.parquet", "summary.json"),
+    ),
+    "uplift": OutputKind(
+        "an uplift table written by archetype",
+        False,
+        sniff=_json_keys("confidence", "rows"),
+    ),
     "bench": OutputKind(
         "a benchmark result written by archetype",
         False,

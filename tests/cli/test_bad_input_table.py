@@ -418,6 +418,23 @@ def _cases(t: Path) -> list[Case]:
             "not an archetype demo directory",
         ),
         Case(
+            "triggers replay: --out is a folder of someone else's",
+            [
+                "triggers",
+                "replay",
+                "--events",
+                f"{T}/events",
+                "--config",
+                f"{T}/live.toml",
+                "--as-of",
+                "2026-03-01",
+                "--out",
+                f"{T}/photos",
+                "--overwrite",
+            ],
+            "not a triggers replay directory",
+        ),
+        Case(
             "report: --out is someone else's HTML",
             [
                 "report",

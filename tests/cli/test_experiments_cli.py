@@ -177,3 +177,34 @@ def test_html_report_has_an_experiments_section(world, tmp_path):
     res = _report(seg, tmp_path / "none.parquet", tmp_path / "x.html")
     assert res.exit_code == 2 and "exposures file not found" in res.output
     assert not (tmp_path / "x.html").exists()
+
+
+def test_replay_and_report_never_replace_what_they_did_not_write(world, tmp_path):
+    """`--out` of replay and `--json` of the report follow the output rule: a folder or file
+    of the user's is refused before any work and left as it was; an earlier output of the
+    same command is replaced only with --overwrite."""
+    root, _ = world
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_bytes(b"meow")
+    res = _replay(root, root / "live.toml", photos, "--no-progress")
+    assert res.exit_code == 2 and "not a triggers replay directory" in res.output
+    assert sorted(p.name for p in photos.iterdir()) == ["cat.jpg"]
+    out = tmp_path / "replay"
+    assert _replay(root, root / "live.toml", out, "--no-progress").exit_code == 0
+    res = _replay(root, root / "live.toml", out, "--no-progress")
+    assert res.exit_code == 2 and "pass --overwrite" in res.output
+    assert _replay(root, root / "live.toml", out, "--no-progress", "--overwrite").exit_code == 0
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": true}')
+    res = runner.invoke(
+        app, ["experiments", "report", "--exposures", str(out), "--json", str(notes)]
+    )
+    assert res.exit_code == 2 and "not an uplift table" in res.output
+    assert notes.read_text() == '{"mine": true}'
+    up = tmp_path / "up.json"
+    args = ["experiments", "report", "--exposures", str(out), "--json", str(up)]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, args).exit_code == 2
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+    assert json.loads(up.read_text())["rows"]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from archetype.cli._common import console, parse_date, progress_tracker
+from archetype.cli._common import Overwrite, check_out, console, parse_date, progress_tracker
 from archetype.errors import UserError
 
 triggers_app = typer.Typer(
@@ -34,7 +34,8 @@ def replay_cmd(
         Path, typer.Option(help="TOML with [triggers] (and [experiments], [events]) tables.")
     ],
     as_of: Annotated[str, typer.Option(help="Last day replayed, YYYY-MM-DD.")],
-    out: Annotated[Path, typer.Option(help="Output folder (replaced atomically).")],
+    out: Annotated[Path, typer.Option(help="Output folder (a new one, or an earlier replay's "
+                                              "with --overwrite).")],
     root: Annotated[
         Path | None,
         typer.Option(help="Pipeline root: nightly segments for transitions and filters."),
@@ -43,6 +44,7 @@ def replay_cmd(
         int | None, typer.Option(help="Only the last N days up to --as-of.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    overwrite: Overwrite = False,
 ) -> None:
     """Compute what the triggers would have fired on a log (delivery off).
 
@@ -58,23 +60,26 @@ def replay_cmd(
     from archetype.live.backfill import backfill_triggers
 
     day = parse_date(as_of, option="--as-of")
+    check_out(out, "replay", overwrite)
     doc = read_toml(config)
     cfg = AutomationConfig.from_dict(doc, source=str(config))
     ev_cfg = EventsConfig.from_dict(doc.get("events", {}))
     scan = read_events(events, ev_cfg, as_of=day, window_days=window_days)
     frame = scan.lazy.sort("ts").collect()
     with progress_tracker(enabled=progress) as tracker:
-        s = backfill_triggers(frame, cfg, out, root=root, as_of=day, tracker=tracker)
+        s = backfill_triggers(
+            frame, cfg, out, root=root, as_of=day, tracker=tracker, overwrite=overwrite
+        )
     console.print(
         f"replayed {s.events:,} events: {s.firings:,} firings, {s.exposures:,} exposures"
         f"{f', {s.late:,} late events ignored' if s.late else ''} -> {out}",
         highlight=False,
         soft_wrap=True,
     )
-    if s.per_rule:
+    if cfg.triggers.rules:  # every rule, those that never fired too (a 0 is a finding)
         t = Table("rule", "firings", title="firings per rule")
-        for rule, n in s.per_rule.items():
-            t.add_row(rule, f"{n:,}")
+        for rule in cfg.triggers.rules:
+            t.add_row(rule.name, f"{s.per_rule.get(rule.name, 0):,}")
         console.print(t)
     if s.uplift is not None:
         _print_uplift(s.uplift)
@@ -94,6 +99,7 @@ def report_cmd(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the table as JSON here.")
     ] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Per variant (and segment): exposures, conversions, uplift vs holdout with a CI.
 
@@ -104,12 +110,19 @@ def report_cmd(
 
     if not 0.0 < confidence < 1.0:
         raise UserError(f"--confidence={confidence} should be between 0 and 1")
+    if json_out is not None:
+        check_out(json_out, "uplift", overwrite)
     table = read_uplift(
         exposures, by_segment=by_segment, confidence=confidence, experiment=experiment
     )
     _print_uplift(table, confidence=confidence)
     if json_out is not None:
-        write_json_atomic(json_out, {"confidence": confidence, "rows": table.to_dicts()})
+        write_json_atomic(
+            json_out,
+            {"confidence": confidence, "rows": table.to_dicts()},
+            kind="uplift",
+            overwrite=overwrite,
+        )
         console.print(f"wrote {json_out}", highlight=False)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from archetype._atomic import atomic_dir, write_json_atomic
+from archetype._outputs import check_output
 from archetype.errors import UserError
 from archetype.live.automation import Automation, AutomationConfig, SegmentChange
 from archetype.live.experiments.runner import read_exposures
@@ -170,11 +171,14 @@ def backfill_triggers(
     as_of: dt.date,
     batch_size: int = 10_000,
     tracker: Tracker | None = None,
+    overwrite: bool = False,
 ) -> BackfillSummary:
     """Replay canonical ``events`` (``archetype.events`` columns) through ``config``'s rules
-    and experiments; write the firings, exposures and uplift under ``out``."""
+    and experiments; write the firings, exposures and uplift under ``out`` (a new folder,
+    or an earlier replay's with ``overwrite``: never anything else)."""
     if not config.triggers.rules:
         raise UserError("no [[triggers.rule]] in the config: nothing to replay")
+    check_output(out, "replay", overwrite=overwrite)  # before the work
     changes, names = segment_changes(root, as_of) if root is not None else ([], {})
     auto = Automation(config, segment_names=names, replay=True)
     evs = events_from_frame(events)
@@ -186,7 +190,7 @@ def backfill_triggers(
     ex = exposures_frame(res.exposures)
     up = uplift_table(ex) if ex.height else None
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, overwrite=overwrite, kind="replay") as tmp:
         fr.write_parquet(tmp / "firings.parquet")
         ex.write_parquet(tmp / "exposures.parquet")
         if up is not None:
